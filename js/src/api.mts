@@ -1,0 +1,15 @@
+// SPDX-License-Identifier: MIT
+// Everything public except init(), shared by every entry point (index.mts, workerd.mts).
+// Add each component's exports here.
+export { LlmdsError, type ErrorCode } from './errors.mjs';
+export { features, type Features, type InitOptions, type WasmSource } from './init.mjs';
+export { Owned } from './owned.mjs';
+export {
+  KVCache,
+  PagedAllocator,
+  type KVCacheOptions,
+  type KVCacheStats,
+  type PagedAllocatorOptions,
+  type PagedAllocatorStats,
+  type TokenArray,
+} from './kv-cache.mjs';

@@ -1,0 +1,5 @@
+// SPDX-License-Identifier: MIT
+declare module '*.wasm' {
+  const module: WebAssembly.Module;
+  export default module;
+}

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Builds everything: the native library, tests and benchmark (build-native/), the wasm modules
+# and the wasm test runners (build-wasm/, modules into dist/), then the TypeScript wrapper (dist/).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs=${LLMDS_JOBS:-2}
+cmake -S . -B build-native -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build-native -j "$jobs"
+emcmake cmake -S . -B build-wasm -G Ninja >/dev/null
+cmake --build build-wasm -j "$jobs"
+npx tsc -p js/tsconfig.json

@@ -1,0 +1,95 @@
+// SPDX-License-Identifier: MIT
+/// @file kv_cache.hpp
+/// @brief Paged token cache with prefix sharing, copy-on-write, fork and LRU retention.
+///
+/// A sequence's tokens live in fixed-size pages; its block table lists them in order, which is
+/// what a paged-attention kernel indexes. A full page is identified by its whole history: the
+/// chained hash of every token from position 0 through its last token. Two sequences whose
+/// histories agree share those pages (reference counted) instead of copying them. A hash hit
+/// is always verified against the stored tokens and the parent page, so a collision can never
+/// hand out wrong tokens. Unreferenced pages that hold a cached prefix stay findable until an
+/// allocation needs their memory, and are then evicted least-recently-used first.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "llmds/paged_allocator.hpp"
+#include "llmds/status.hpp"
+
+namespace llmds {
+
+using SeqId = uint32_t;
+using TokenId = int32_t;
+
+struct KVCacheOptions {
+  uint32_t page_size = 512;
+  uint32_t max_pages = 10000;
+  bool enable_prefix_sharing = true;
+};
+
+struct KVCacheStats {
+  uint32_t sequences = 0;
+  uint32_t total_pages = 0;
+  uint32_t used_pages = 0;    ///< distinct pages with refcount > 0
+  uint32_t free_pages = 0;    ///< total_pages - used_pages (cached pages count as free)
+  uint32_t cached_pages = 0;  ///< unreferenced pages still findable as cached prefixes
+  uint32_t shared_pages = 0;  ///< pages with refcount > 1
+  uint64_t prefix_hits = 0;   ///< full pages reused from the cache by attach
+  uint64_t prefix_misses = 0; ///< shareable full pages attach looked up and had to store
+  uint64_t hit_tokens = 0;    ///< tokens attach did not have to store thanks to sharing
+  uint64_t cow_copies = 0;    ///< pages copied because a write hit a shared page
+  uint64_t evictions = 0;     ///< cached pages evicted so far
+  uint64_t tokens = 0;        ///< tokens over all live sequences
+  uint64_t bytes = 0;         ///< memory held by the cache's own structures
+};
+
+class KVCache {
+ public:
+  static Result<KVCache> create(const KVCacheOptions& options);
+  KVCache(KVCache&&) noexcept;
+  KVCache& operator=(KVCache&&) noexcept;
+  ~KVCache();
+
+  /// Stores `tokens` as sequence `seq`, replacing it if it exists. When `prefix_len` is given
+  /// (>= 0) the caller declares tokens[0, prefix_len) as the shareable prefix: only pages lying
+  /// wholly inside it are shared or published to the cache; -1 makes every full page shareable.
+  Status attach(SeqId seq, const TokenId* tokens, std::size_t n, int64_t prefix_len = -1);
+  /// The same, with the prefix given as tokens: they must be a prefix of `tokens`
+  /// (invalid_argument otherwise).
+  Status attach(SeqId seq, const TokenId* tokens, std::size_t n, const TokenId* prefix, std::size_t prefix_n);
+  /// Decode-step growth: fills the tail page (copying it first if shared), then new pages.
+  Status append(SeqId seq, const TokenId* tokens, std::size_t n);
+  /// `dst` shares every page of `src`; nothing is copied until one of them writes.
+  Status fork(SeqId src, SeqId dst);
+  /// Releases the sequence's pages; unknown ids are a no-op (returns false).
+  bool detach(SeqId seq);
+
+  bool contains(SeqId seq) const noexcept;
+  /// The sequence's tokens, or not_found.
+  Result<std::vector<TokenId>> get(SeqId seq) const;
+  /// The sequence's page ids in order, or not_found.
+  Result<std::vector<PageId>> block_table(SeqId seq) const;
+  /// How many leading tokens of `tokens` are held by cached or live pages (token granular);
+  /// changes nothing.
+  std::size_t match_prefix(const TokenId* tokens, std::size_t n) const;
+
+  KVCacheStats stats() const noexcept;
+  uint32_t page_size() const noexcept;
+  uint32_t max_pages() const noexcept;
+  /// Reference count of a page (0 for free or cached pages); for tests and debugging.
+  uint32_t page_refcount(PageId page) const noexcept;
+  /// State of every page ever handed out, by page id: its refcount (> 0: in use), 0 for a free
+  /// page, kCachedPage for a cached prefix. Pages never used are free and not listed.
+  std::vector<int32_t> page_states() const;
+  static constexpr int32_t kCachedPage = -1;
+
+ private:
+  struct Impl;
+  explicit KVCache(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace llmds

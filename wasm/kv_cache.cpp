@@ -1,0 +1,135 @@
+// SPDX-License-Identifier: MIT
+// embind surface of KVCache and PagedAllocator: pointers and counts in, codes and copies out.
+#include <memory>
+
+#include "common.hpp"
+#include "llmds/kv_cache.hpp"
+
+using emscripten::val;
+
+namespace llmds::wasm {
+namespace {
+
+class RawKVCache {
+ public:
+  explicit RawKVCache(KVCache cache) : cache_(std::move(cache)) {}
+
+  /// nullptr (with lastErrorMessage set) when the options are invalid.
+  static std::unique_ptr<RawKVCache> create(uint32_t page_size, uint32_t max_pages, bool sharing) {
+    auto cache = KVCache::create({page_size, max_pages, sharing});
+    if (!cache) {
+      report(cache.status());
+      return nullptr;
+    }
+    return std::make_unique<RawKVCache>(std::move(cache.value()));
+  }
+
+  /// prefix_n < 0: no declared prefix.
+  int32_t attach(uint32_t seq, uintptr_t tokens, uint32_t n, uintptr_t prefix, int32_t prefix_n) {
+    const TokenId* t = heap_ptr<TokenId>(tokens);
+    if (prefix_n < 0) return report(cache_.attach(seq, t, n));
+    return report(cache_.attach(seq, t, n, heap_ptr<TokenId>(prefix), static_cast<std::size_t>(prefix_n)));
+  }
+  int32_t append(uint32_t seq, uintptr_t tokens, uint32_t n) {
+    return report(cache_.append(seq, heap_ptr<TokenId>(tokens), n));
+  }
+  int32_t fork(uint32_t src, uint32_t dst) { return report(cache_.fork(src, dst)); }
+  bool detach(uint32_t seq) { return cache_.detach(seq); }
+  bool has(uint32_t seq) const { return cache_.contains(seq); }
+  val get(uint32_t seq) const {
+    auto tokens = cache_.get(seq);
+    return tokens ? copy_out(tokens.value()) : val::null();
+  }
+  val block_table(uint32_t seq) const {
+    auto table = cache_.block_table(seq);
+    return table ? copy_out(table.value()) : val::null();
+  }
+  uint32_t match_prefix(uintptr_t tokens, uint32_t n) const {
+    return static_cast<uint32_t>(cache_.match_prefix(heap_ptr<TokenId>(tokens), n));
+  }
+  val page_states() const { return copy_out(cache_.page_states()); }
+  val stats() const {
+    const KVCacheStats s = cache_.stats();
+    val o = val::object();
+    o.set("sequences", s.sequences);
+    o.set("totalPages", s.total_pages);
+    o.set("usedPages", s.used_pages);
+    o.set("freePages", s.free_pages);
+    o.set("cachedPages", s.cached_pages);
+    o.set("sharedPages", s.shared_pages);
+    o.set("prefixHits", static_cast<double>(s.prefix_hits));
+    o.set("prefixMisses", static_cast<double>(s.prefix_misses));
+    o.set("hitTokens", static_cast<double>(s.hit_tokens));
+    o.set("cowCopies", static_cast<double>(s.cow_copies));
+    o.set("evictions", static_cast<double>(s.evictions));
+    o.set("tokens", static_cast<double>(s.tokens));
+    o.set("bytes", static_cast<double>(s.bytes));
+    return o;
+  }
+
+ private:
+  KVCache cache_;
+};
+
+class RawPagedAllocator {
+ public:
+  explicit RawPagedAllocator(PagedAllocator a) : alloc_(std::move(a)) {}
+
+  static std::unique_ptr<RawPagedAllocator> create(uint32_t page_size, uint32_t max_pages) {
+    auto a = PagedAllocator::create({page_size, max_pages});
+    if (!a) {
+      report(a.status());
+      return nullptr;
+    }
+    return std::make_unique<RawPagedAllocator>(std::move(a.value()));
+  }
+
+  /// Int32Array of page ids, or null (lastErrorMessage set) when there are not enough pages.
+  val alloc(uint32_t n) {
+    auto pages = alloc_.alloc(n);
+    if (!pages) {
+      report(pages.status());
+      return val::null();
+    }
+    return copy_out(pages.value());
+  }
+  int32_t free(uintptr_t ids, uint32_t n) { return report(alloc_.free(heap_ptr<PageId>(ids), n)); }
+  val stats() const {
+    const PagedAllocatorStats s = alloc_.stats();
+    val o = val::object();
+    o.set("totalPages", s.total_pages);
+    o.set("allocatedPages", s.allocated_pages);
+    o.set("freePages", s.free_pages);
+    o.set("utilization", s.utilization);
+    o.set("allocationCount", static_cast<double>(s.allocation_count));
+    o.set("freeCount", static_cast<double>(s.free_count));
+    return o;
+  }
+
+ private:
+  PagedAllocator alloc_;
+};
+
+}  // namespace
+}  // namespace llmds::wasm
+
+EMSCRIPTEN_BINDINGS(llmds_kv_cache) {
+  using namespace llmds::wasm;
+  emscripten::class_<RawKVCache>("RawKVCache")
+      .class_function("create", &RawKVCache::create)
+      .function("attach", &RawKVCache::attach)
+      .function("append", &RawKVCache::append)
+      .function("fork", &RawKVCache::fork)
+      .function("detach", &RawKVCache::detach)
+      .function("has", &RawKVCache::has)
+      .function("get", &RawKVCache::get)
+      .function("blockTable", &RawKVCache::block_table)
+      .function("matchPrefix", &RawKVCache::match_prefix)
+      .function("pageStates", &RawKVCache::page_states)
+      .function("stats", &RawKVCache::stats);
+  emscripten::class_<RawPagedAllocator>("RawPagedAllocator")
+      .class_function("create", &RawPagedAllocator::create)
+      .function("alloc", &RawPagedAllocator::alloc)
+      .function("free", &RawPagedAllocator::free)
+      .function("stats", &RawPagedAllocator::stats);
+}
