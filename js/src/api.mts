@@ -13,3 +13,12 @@ export {
   type PagedAllocatorStats,
   type TokenArray,
 } from './kv-cache.mjs';
+export {
+  MemoryProfiler,
+  MetricsCollector,
+  Timer,
+  memoryProfiler,
+  percentile,
+  type LatencyMetrics,
+  type MemorySample,
+} from './metrics.mjs';

@@ -1,19 +1,10 @@
 // SPDX-License-Identifier: MIT
 import assert from 'node:assert/strict';
 import { describe, test, before, afterEach } from 'node:test';
-import { llmds } from './llmds.mjs';
+import { llmds, throwsCode } from './llmds.mjs';
 
 const { init, KVCache, PagedAllocator, LlmdsError } = llmds;
 
-/** Asserts that fn throws an LlmdsError with this code (and a message naming `mentions`). */
-export function throwsCode(fn, code, mentions) {
-  assert.throws(fn, (e) => {
-    assert.ok(e instanceof LlmdsError, `expected LlmdsError, got ${e}`);
-    assert.equal(e.code, code, e.message);
-    if (mentions) assert.match(e.message, mentions);
-    return true;
-  });
-}
 
 // Node 20 has no `using` syntax: tests dispose what they create after each test.
 const live = [];

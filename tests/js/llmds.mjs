@@ -1,9 +1,30 @@
 // SPDX-License-Identifier: MIT
 // The package under test: `llmds` as a consumer imports it (the package's own exports), or the
 // build in $LLMDS_DIST when a developer tests an out-of-tree build.
+import assert from 'node:assert/strict';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 const dist = process.env.LLMDS_DIST;
 export const llmds = await import(dist ? pathToFileURL(resolve(dist, 'index.mjs')).href : 'llmds');
 export const distUrl = dist ? pathToFileURL(resolve(dist) + '/') : new URL('../../dist/', import.meta.url);
+
+/** Asserts that fn throws an LlmdsError with this code (and a message matching `mentions`). */
+export function throwsCode(fn, code, mentions) {
+  assert.throws(fn, (e) => {
+    assert.ok(e instanceof llmds.LlmdsError, `expected LlmdsError, got ${e}`);
+    assert.equal(e.code, code, e.message);
+    if (mentions) assert.match(e.message, mentions);
+    return true;
+  });
+}
+
+/** The same for an async function or promise. */
+export async function rejectsCode(fnOrPromise, code, mentions) {
+  await assert.rejects(fnOrPromise, (e) => {
+    assert.ok(e instanceof llmds.LlmdsError, `expected LlmdsError, got ${e}`);
+    assert.equal(e.code, code, e.message);
+    if (mentions) assert.match(e.message, mentions);
+    return true;
+  });
+}

@@ -1,0 +1,160 @@
+// SPDX-License-Identifier: MIT
+// Native benchmark CLI: the same workloads as the Node benchmarks (bench/*.mjs), so every
+// figure has a wasm/native ratio.
+//   llmds_bench [--suite kv|all] [--quick] [--json out.json]
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "llmds/kv_cache.hpp"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+/// Nearest-rank percentile of ascending samples, as MetricsCollector computes it in JS.
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  auto rank = static_cast<std::size_t>(std::max(1.0, std::ceil(p / 100.0 * static_cast<double>(v.size()))));
+  return v[std::min(rank, v.size()) - 1];
+}
+
+/// mulberry32, the generator bench/lib.mjs uses, so both sides see the same tokens.
+struct Mulberry32 {
+  uint32_t a;
+  double operator()() {
+    a += 0x6D2B79F5u;
+    uint32_t t = a;
+    t = (t ^ (t >> 15)) * (t | 1u);
+    t ^= t + (t ^ (t >> 7)) * (t | 61u);
+    return static_cast<double>(t ^ (t >> 14)) / 4294967296.0;
+  }
+};
+
+std::vector<std::vector<int32_t>> random_sequences(std::size_t n, std::size_t len, uint32_t seed,
+                                                   std::size_t prefix = 0) {
+  Mulberry32 next{seed};
+  std::vector<std::vector<int32_t>> out(n, std::vector<int32_t>(len));
+  for (auto& s : out) {
+    for (std::size_t i = 0; i < len; ++i) s[i] = i < prefix ? static_cast<int32_t>(i + 1) : static_cast<int32_t>(next() * 50000);
+  }
+  return out;
+}
+
+using Row = std::map<std::string, double>;
+
+std::vector<double> time_each(std::size_t n, const std::function<void(std::size_t)>& fn) {
+  std::vector<double> samples(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    auto t0 = Clock::now();
+    fn(i);
+    samples[i] = ms_since(t0);
+  }
+  return samples;
+}
+
+void add_percentiles(Row& row, const std::string& name, const std::vector<double>& s) {
+  row[name + "P50Ms"] = percentile(s, 50);
+  row[name + "P95Ms"] = percentile(s, 95);
+  row[name + "P99Ms"] = percentile(s, 99);
+}
+
+Row bench_kv_latency(std::size_t num, std::size_t len, uint32_t page) {
+  auto seqs = random_sequences(num, len, 42);
+  auto cache = llmds::KVCache::create({page, static_cast<uint32_t>(num * ((len + page - 1) / page) + 16), true}).value();
+  for (std::size_t i = 0; i < num; ++i) (void)cache.attach(static_cast<uint32_t>(i), seqs[i].data(), len);
+  for (std::size_t i = 0; i < num; ++i) cache.detach(static_cast<uint32_t>(i));
+  Row row{{"numSequences", double(num)}, {"tokensPerSeq", double(len)}, {"pageSize", double(page)}};
+  add_percentiles(row, "attach", time_each(num, [&](std::size_t i) {
+    (void)cache.attach(static_cast<uint32_t>(i), seqs[i].data(), len);
+  }));
+  add_percentiles(row, "get", time_each(num, [&](std::size_t i) { (void)cache.get(static_cast<uint32_t>(i)); }));
+  add_percentiles(row, "detach", time_each(num, [&](std::size_t i) { cache.detach(static_cast<uint32_t>(i)); }));
+  row["leakedPages"] = cache.stats().used_pages;
+  return row;
+}
+
+Row bench_prefix_match(std::size_t tokens, uint32_t page, int reps) {
+  auto seq = random_sequences(1, tokens, 99)[0];
+  auto cache = llmds::KVCache::create({page, static_cast<uint32_t>(tokens / page + 1), true}).value();
+  (void)cache.attach(1, seq.data(), seq.size());
+  double best = 1e300;
+  std::size_t matched = 0;
+  for (int r = 0; r < 5; ++r) {
+    auto t0 = Clock::now();
+    for (int i = 0; i < reps; ++i) matched += cache.match_prefix(seq.data(), seq.size());
+    best = std::min(best, ms_since(t0) * 1e6 / (double(reps) * double(tokens)));
+  }
+  return {{"tokens", double(tokens)}, {"pageSize", double(page)}, {"nsPerToken", best},
+          {"matchedOk", matched == tokens * reps * 5 ? 1.0 : 0.0}};
+}
+
+std::string to_json(const std::map<std::string, std::vector<Row>>& suites) {
+  std::ostringstream o;
+  o << "{";
+  bool first_suite = true;
+  for (const auto& [name, rows] : suites) {
+    o << (first_suite ? "" : ",") << "\n  \"" << name << "\": [";
+    first_suite = false;
+    for (std::size_t r = 0; r < rows.size(); ++r) {
+      o << (r ? "," : "") << "\n    {";
+      bool first = true;
+      for (const auto& [k, v] : rows[r]) {
+        o << (first ? "" : ", ") << "\"" << k << "\": " << v;
+        first = false;
+      }
+      o << "}";
+    }
+    o << "\n  ]";
+  }
+  o << "\n}\n";
+  return o.str();
+}
+
+void print_rows(const std::string& title, const std::vector<Row>& rows) {
+  std::printf("\n%s\n", title.c_str());
+  for (const auto& row : rows) {
+    for (const auto& [k, v] : row) std::printf("  %s=%.6g", k.c_str(), v);
+    std::printf("\n");
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string suite = "all", json;
+  bool quick = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--quick") quick = true;
+    else if (a == "--suite" && i + 1 < argc) suite = argv[++i];
+    else if (a == "--json" && i + 1 < argc) json = argv[++i];
+    else {
+      std::fprintf(stderr, "usage: llmds_bench [--suite kv|all] [--quick] [--json out.json]\n");
+      return 2;
+    }
+  }
+  std::map<std::string, std::vector<Row>> results;
+  const std::size_t n = quick ? 300 : 1000;
+  if (suite == "kv" || suite == "all") {
+    results["kvLatency"] = {bench_kv_latency(n, 1000, 512), bench_kv_latency(n, 1000, 16)};
+    results["kvMatch"] = {bench_prefix_match(65536, 16, quick ? 20 : 100), bench_prefix_match(65536, 512, quick ? 20 : 100)};
+  }
+  for (const auto& [name, rows] : results) print_rows(name, rows);
+  if (!json.empty()) std::ofstream(json) << to_json(results);
+  return 0;
+}
