@@ -6,5 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh
 ctest --test-dir build-native --output-on-failure
+ctest --test-dir build-native-asan --output-on-failure
 ctest --test-dir build-wasm --output-on-failure
 node --test tests/
