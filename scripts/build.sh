@@ -14,3 +14,4 @@ cmake --build build-native-asan -j "$jobs"
 emcmake cmake -S . -B build-wasm -G Ninja >/dev/null
 cmake --build build-wasm -j "$jobs"
 npx tsc -p js/tsconfig.json
+node scripts/inline-wasm.mjs

@@ -67,6 +67,9 @@ export function features(): Features {
 /** @internal Starts the Emscripten module on an already compiled WebAssembly.Module. */
 export function instantiate(factory: Factory, module: WebAssembly.Module): Promise<RawModuleBase> {
   return factory({
+    // The glue would resolve its .wasm against import.meta.url, which workerd leaves undefined;
+    // it never fetches anything here since instantiateWasm hands it the instance.
+    locateFile: (file: string) => file,
     instantiateWasm(imports: WebAssembly.Imports, done: (instance: WebAssembly.Instance) => void) {
       WebAssembly.instantiate(module, imports).then(done);
       return {};

@@ -3,14 +3,10 @@
 // portable build and compiles its .wasm from wherever the options or the package put it.
 import type { RawModuleBase } from './engine.mjs';
 import { LlmdsError } from './errors.mjs';
-import { instantiate, simdSupported, type Factory, type InitOptions, type WasmSource } from './init.mjs';
+import { glue, wantsSimd } from './glue.mjs';
+import { instantiate, type InitOptions, type WasmSource } from './init.mjs';
 
 declare const Deno: { readFile(path: URL | string): Promise<Uint8Array<ArrayBuffer>> } | undefined;
-
-async function glue(simd: boolean): Promise<Factory> {
-  // Literal specifiers, so bundlers can follow them and split the two builds.
-  return simd ? (await import('./llmds.mjs')).default : (await import('./llmds-nosimd.mjs')).default;
-}
 
 function packagedWasm(simd: boolean): URL {
   // Literal `new URL(..., import.meta.url)`: the form bundlers recognise as an asset.
@@ -60,9 +56,12 @@ function cwd(): string {
   return proc?.cwd() ?? deno?.cwd() ?? '';
 }
 
+/** @internal Compiles a user-supplied wasm source. */
+export { compile };
+
 /** @internal */
 export async function loadDefault(options: InitOptions): Promise<RawModuleBase> {
-  const simd = options.simd === 'auto' ? simdSupported() : options.simd === true;
+  const simd = wantsSimd(options);
   const [factory, module] = await Promise.all([glue(simd), compile(options.wasm ?? packagedWasm(simd))]);
   return instantiate(factory, module);
 }

@@ -4,7 +4,9 @@
 import type { RawHandle } from './engine.mjs';
 import { LlmdsError } from './errors.mjs';
 
-const collected = new FinalizationRegistry<RawHandle>((raw) => raw.delete());
+// workerd has no FinalizationRegistry: there, dispose() is the only way to free memory.
+const collected =
+  typeof FinalizationRegistry === 'function' ? new FinalizationRegistry<RawHandle>((raw) => raw.delete()) : undefined;
 
 /** Engine-backed objects: call `dispose()` (or `using`) to free their memory promptly. */
 export abstract class Owned<R extends RawHandle> implements Disposable {
@@ -12,7 +14,7 @@ export abstract class Owned<R extends RawHandle> implements Disposable {
 
   protected constructor(raw: R) {
     this.#raw = raw;
-    collected.register(this, raw, this);
+    collected?.register(this, raw, this);
   }
 
   /** @internal The engine handle; throws `disposed` after dispose(). */
@@ -29,7 +31,7 @@ export abstract class Owned<R extends RawHandle> implements Disposable {
   /** Frees the engine memory now. Idempotent; any other call afterwards throws `disposed`. */
   dispose(): void {
     if (this.#raw === null) return;
-    collected.unregister(this);
+    collected?.unregister(this);
     this.#raw.delete();
     this.#raw = null;
   }

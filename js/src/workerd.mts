@@ -3,7 +3,9 @@
 // runtime compiles, because compiling bytes and evaluating strings are forbidden there.
 /// <reference path="./wasm-module.d.ts" />
 import factory from './llmds-noeval.mjs';
-import wasm from './llmds-noeval.wasm';
+// The no-eval glue only changes the JS side: its .wasm is byte-identical to the SIMD build's
+// (a package test checks), so the package ships that one file.
+import wasm from './llmds.wasm';
 import type { RawModuleBase } from './engine.mjs';
 import { initWith, instantiate, type Features, type InitOptions } from './init.mjs';
 

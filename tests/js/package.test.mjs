@@ -2,21 +2,15 @@
 // The packed tarball works when installed elsewhere: ESM import, CommonJS require, both builds.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { consumerProject, root } from '../pack.mjs';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 let dir;
 
 before(() => {
-  dir = mkdtempSync(join(tmpdir(), 'llmds-pack-'));
-  execFileSync('npm', ['pack', '--silent', '--pack-destination', dir], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
-  const tarball = readdirSync(dir).find((f) => f.endsWith('.tgz'));
-  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
-  execFileSync('npm', ['install', '--no-audit', '--no-fund', '--offline', join(dir, tarball)], { cwd: dir, stdio: 'ignore' });
+  dir = consumerProject();
 });
 
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -28,10 +22,16 @@ const run = (file, source) => {
 
 test('the tarball holds the built package and nothing else', () => {
   const files = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json'], { cwd: root, encoding: 'utf8' }))[0].files.map((f) => f.path);
-  for (const f of ['dist/index.mjs', 'dist/index.cjs', 'dist/index.d.mts', 'dist/workerd.mjs', 'dist/llmds.wasm', 'dist/llmds-nosimd.wasm', 'dist/llmds-noeval.wasm', 'package.json', 'README.md']) {
+  for (const f of ['dist/index.mjs', 'dist/index.cjs', 'dist/index.d.mts', 'dist/workerd.mjs', 'dist/llmds.wasm', 'dist/llmds-nosimd.wasm', 'dist/llmds-noeval.mjs', 'package.json', 'README.md']) {
     assert.ok(files.includes(f), `${f} missing from the tarball`);
   }
+  assert.ok(!files.includes('dist/llmds-noeval.wasm'), 'the no-eval build reuses llmds.wasm');
   assert.ok(!files.some((f) => /^(src|wasm|tests|js|build)/.test(f)), `unexpected files: ${files.filter((f) => /^(src|wasm|tests|js|build)/.test(f))}`);
+});
+
+test('the no-eval glue (workerd) can share the SIMD build\'s .wasm: the bytes are identical', () => {
+  const dist = join(root, 'dist');
+  assert.ok(readFileSync(join(dist, 'llmds.wasm')).equals(readFileSync(join(dist, 'llmds-noeval.wasm'))));
 });
 
 test('ESM import from an installed tarball, SIMD build', () => {
