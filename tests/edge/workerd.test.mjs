@@ -1,84 +1,23 @@
 // SPDX-License-Identifier: MIT
 // The package in workerd (the Cloudflare Workers runtime), served on loopback.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
-import { llmds, distUrl } from '../js/llmds.mjs';
+import { llmds } from '../js/llmds.mjs';
+import { root } from '../pack.mjs';
 import { runScenario } from '../scenario.mjs';
+import { startWorkerd } from './workerd.mjs';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
-let dir, workerd, base, expected;
-
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-
-async function waitUntilServing(url, child, ms = 15000) {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`workerd exited with ${child.exitCode}`);
-    try {
-      await fetch(url);
-      return;
-    } catch {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  throw new Error('workerd did not start');
-}
+let server, base, expected;
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'llmds-workerd-'));
-  // Bundle as wrangler does: the workerd condition, .wasm imports left as module imports.
-  await build({
-    entryPoints: [join(root, 'tests/edge/worker.mjs')],
-    bundle: true,
-    format: 'esm',
-    platform: 'neutral',
-    conditions: ['workerd', 'worker', 'browser'],
-    external: ['*.wasm'],
-    outfile: join(dir, 'worker.js'),
-    logLevel: 'error',
-  });
-  copyFileSync(fileURLToPath(new URL('llmds.wasm', distUrl)), join(dir, 'llmds.wasm'));
-  writeFileSync(join(dir, 'config.capnp'), `using Workerd = import "/workerd/workerd.capnp";
-const config :Workerd.Config = (
-  services = [ (name = "main", worker = .worker) ],
-  sockets = [ (name = "http", address = "127.0.0.1:0", http = (), service = "main") ],
-);
-const worker :Workerd.Worker = (
-  modules = [
-    (name = "worker.js", esModule = embed "worker.js"),
-    (name = "llmds.wasm", wasm = embed "llmds.wasm"),
-  ],
-  compatibilityDate = "2025-01-01",
-);
-`);
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  workerd = spawn(join(root, 'node_modules/.bin/workerd'), ['serve', 'config.capnp', `--socket-addr=http=127.0.0.1:${port}`], {
-    cwd: dir,
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  await waitUntilServing(base, workerd);
+  server = await startWorkerd(join(root, 'tests/edge/worker.mjs'));
+  base = server.base;
   await llmds.init();
   expected = JSON.parse(JSON.stringify(await runScenario(llmds)));
 });
 
-after(() => {
-  workerd?.kill();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+after(() => server?.stop());
 
 test('workerd runs the shared scenario with the same result as Node', async () => {
   const r = await (await fetch(`${base}/scenario`)).json();
