@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Everything public except init(), shared by every entry point (index.mts, workerd.mts).
-// Add each component's exports here.
-export { LlmdsError, type ErrorCode } from './errors.mjs';
+// Add each component's export { LlmdsError, type ErrorCode } from './errors.mjs';
 export { features, type Features, type InitOptions, type WasmSource } from './init.mjs';
 export { Owned } from './owned.mjs';
 export {
@@ -22,3 +21,13 @@ export {
   type LatencyMetrics,
   type MemorySample,
 } from './metrics.mjs';
+export {
+  HNSW,
+  type HNSWBatchResult,
+  type HNSWMetric,
+  type HNSWOptions,
+  type HNSWSearchOptions,
+  type HNSWStats,
+  type VectorBatch,
+  type VectorLike,
+} from './hnsw.mjs';

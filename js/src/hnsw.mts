@@ -1,0 +1,329 @@
+// SPDX-License-Identifier: MIT
+import { check, engine, type RawHandle } from './engine.mjs';
+import { LlmdsError, engineErrorCode } from './errors.mjs';
+import { withHeap } from './memory.mjs';
+import { Owned } from './owned.mjs';
+import * as v from './validate.mjs';
+
+/** @internal */
+interface RawHNSW extends RawHandle {
+  scratch(words: number): number;
+  add(len: number, id: number): number;
+  addBatch(len: number, n: number): number;
+  remove(id: number): number;
+  has(id: number): boolean;
+  size(): number;
+  search(len: number, k: number, ef: number): number;
+  searchBatch(len: number, k: number, ef: number): number;
+  serialize(): Uint8Array;
+  dim(): number;
+  m(): number;
+  efConstruction(): number;
+  efSearch(): number;
+  setEfSearch(ef: number): number;
+  metric(): number;
+  seed(): number;
+  stats(): HNSWStats;
+}
+
+/** @internal */
+interface HNSWEngine {
+  RawHNSW: {
+    create(dim: number, m: number, efConstruction: number, efSearch: number, seed: number, metric: number): RawHNSW | null;
+    deserialize(bytes: number, n: number): RawHNSW | null;
+    lastCode(): number;
+  };
+}
+
+/** Distance used by an {@link HNSW} index (smaller is always nearer). */
+export type HNSWMetric = 'l2' | 'cosine' | 'ip';
+
+/** A vector: `number[]` or `Float32Array` of `dim` finite numbers. */
+export type VectorLike = readonly number[] | Float32Array;
+
+/**
+ * Several vectors: one flat `n × dim` row-major `Float32Array` / `number[]`, or an array of
+ * vectors.
+ */
+export type VectorBatch = Float32Array | readonly number[] | readonly VectorLike[];
+
+export interface HNSWOptions {
+  /** Vector dimension, an integer in [1, 65536]. Required. */
+  dim: number;
+  /** Links per node on upper layers (2M on layer 0), [2, 512]. Default 16. */
+  M?: number;
+  /** Beam width while building, [1, 1048576]. Default 200. */
+  efConstruction?: number;
+  /** Default beam width of searches, [1, 1048576]. Default 50. */
+  efSearch?: number;
+  /** Seeds the level generator: same seed + same insertions = identical graph. Default 100. */
+  seed?: number;
+  /** `'l2'` (default), `'cosine'` or `'ip'`. */
+  metric?: HNSWMetric;
+}
+
+export interface HNSWSearchOptions {
+  /** Beam width for this query, [1, 1048576]; the search uses max(efSearch, k). */
+  efSearch?: number;
+}
+
+export interface HNSWStats {
+  /** Live vectors. */
+  size: number;
+  /** Layers reachable from the entry point (0 when empty). */
+  levels: number;
+  /** Id of the entry point, -1 when empty. */
+  entryPoint: number;
+  /** Directed links on all layers (removed nodes included). */
+  edges: number;
+  /** Mean out-degree on layer 0. */
+  avgDegree: number;
+  /** Bytes held by the index in the wasm heap. */
+  bytes: number;
+}
+
+/** Search results of a batch: `n × k` row-major, nearest first, padded with -1 / Infinity. */
+export interface HNSWBatchResult {
+  ids: Int32Array;
+  distances: Float32Array;
+}
+
+const METRICS: readonly HNSWMetric[] = ['l2', 'cosine', 'ip'];
+const OPTIONS = ['dim', 'M', 'efConstruction', 'efSearch', 'seed', 'metric'] as const;
+const MAX_EF = 1 << 20;
+const MAX_K = 1 << 20;
+const MAX_ID = 0x7fffffff;
+const MAX_BATCH_RESULTS = 1 << 24;
+
+/** @internal A vector as a Float32Array; arrays are checked element by element. */
+function vector(value: unknown, name: string): Float32Array {
+  if (value instanceof Float32Array) return value; // NaN/Infinity are reported by the engine
+  if (!Array.isArray(value)) v.fail(`${name} must be a number[] or Float32Array, got ${v.show(value)}`);
+  const out = new Float32Array(value.length);
+  for (let i = 0; i < value.length; i++) {
+    const x: unknown = value[i];
+    if (typeof x !== 'number' || !Number.isFinite(x)) v.fail(`${name}[${i}] must be a finite number, got ${v.show(x)}`);
+    out[i] = x;
+    if (!Number.isFinite(out[i])) v.fail(`${name}[${i}] = ${x} is outside the float32 range`);
+  }
+  return out;
+}
+
+/** @internal A batch of vectors as one flat Float32Array of `rows × dim`. */
+function batch(value: unknown, name: string, dim: number): Float32Array {
+  if (Array.isArray(value) && value.length > 0 && (Array.isArray(value[0]) || value[0] instanceof Float32Array)) {
+    const out = new Float32Array(value.length * dim);
+    for (let r = 0; r < value.length; r++) {
+      const row = vector(value[r], `${name}[${r}]`);
+      if (row.length !== dim) {
+        throw new LlmdsError('dimension_mismatch', `${name}[${r}] has ${row.length} elements but the index dim is ${dim}`);
+      }
+      out.set(row, r * dim);
+    }
+    return out;
+  }
+  const flat = vector(value, name);
+  if (flat.length % dim !== 0) {
+    throw new LlmdsError('dimension_mismatch', `${name} has ${flat.length} elements, not a multiple of dim ${dim}`);
+  }
+  return flat;
+}
+
+function efOption(options: unknown, method: string): number {
+  const o = v.options(options, `${method} options`, ['efSearch'] as const);
+  return o.efSearch === undefined ? 0 : v.integer(o.efSearch, 'efSearch', 1, MAX_EF);
+}
+
+function createRaw(options: unknown): RawHNSW {
+  if (options === undefined) v.fail('HNSW needs options { dim, M?, efConstruction?, efSearch?, seed?, metric? }');
+  const o = v.options(options, 'HNSW options', OPTIONS);
+  const dim = v.integer(o.dim, 'dim', 1, 65536);
+  const m = v.integer(o.M ?? 16, 'M', 2, 512);
+  const efc = v.integer(o.efConstruction ?? 200, 'efConstruction', 1, MAX_EF);
+  const efs = v.integer(o.efSearch ?? 50, 'efSearch', 1, MAX_EF);
+  const seed = v.integer(o.seed ?? 100, 'seed', 0, Number.MAX_SAFE_INTEGER);
+  const metric = METRICS.indexOf(o.metric === undefined ? 'l2' : (o.metric as HNSWMetric));
+  if (metric < 0) v.fail(`metric must be 'l2', 'cosine' or 'ip', got ${v.show(o.metric)}`);
+  const raw = engine<HNSWEngine>().RawHNSW.create(dim, m, efc, efs, seed, metric);
+  if (raw === null) throw new LlmdsError('invalid_argument', engine().lastErrorMessage());
+  return raw;
+}
+
+let adopting: RawHNSW | undefined; // set only while deserialize() constructs its result
+
+/**
+ * Approximate nearest-neighbour index (HNSW, Malkov & Yashunin): heuristic neighbour selection,
+ * M links per node (2M on layer 0), wasm SIMD distance kernels.
+ *
+ * Distances (smaller is nearer): `l2` = squared Euclidean distance; `cosine` = 1 − cos(a, b)
+ * (vectors are normalised on insert; zero vectors are rejected); `ip` = 1 − dot(a, b).
+ *
+ * Ids are integers in [0, 2^31 − 1] (they come back in an `Int32Array` from `searchBatch`).
+ * Adding an id that is present is `duplicate_id`; `remove` then `add` re-inserts it. Removed
+ * vectors are never returned; they stay in the graph as routing nodes, so it stays navigable.
+ *
+ * The same options (including `seed`) and the same sequence of calls give byte-identical
+ * `serialize()` output on every platform: native, wasm SIMD and wasm portable.
+ * @example
+ * const index = new HNSW({ dim: 384, metric: 'cosine', seed: 1 });
+ * index.addBatch(embeddings, ids);             // Float32Array n × 384, ids: number[]
+ * index.search(queryEmbedding, 10);             // [[id, distance], ...] nearest first
+ * index.search(queryEmbedding, 10, { efSearch: 200 });
+ * const bytes = index.serialize();
+ * const copy = HNSW.deserialize(bytes);
+ * index.dispose(); copy.dispose();
+ * @see llmds::HNSW
+ */
+export class HNSW extends Owned<RawHNSW> {
+  readonly #dim: number;
+  readonly #metric: HNSWMetric;
+
+  constructor(options: HNSWOptions) {
+    super(adopting ?? createRaw(options));
+    adopting = undefined;
+    const raw = this.raw;
+    this.#dim = raw.dim();
+    this.#metric = METRICS[raw.metric()]!;
+  }
+
+  /** Restores an index from `serialize()` output: `corrupt_data` / `version_mismatch` otherwise. */
+  static deserialize(bytes: Uint8Array | ArrayBuffer): HNSW {
+    let data: Uint8Array;
+    if (bytes instanceof Uint8Array) data = bytes;
+    else if (bytes instanceof ArrayBuffer) data = new Uint8Array(bytes);
+    else v.fail(`bytes must be a Uint8Array or ArrayBuffer, got ${v.show(bytes)}`);
+    const e = engine<HNSWEngine>();
+    const raw = withHeap(e, [data], (p) => e.RawHNSW.deserialize(p!, data.length));
+    if (raw === null) throw new LlmdsError(engineErrorCode(e.RawHNSW.lastCode()), e.lastErrorMessage());
+    adopting = raw;
+    try {
+      return new HNSW(undefined as unknown as HNSWOptions);
+    } finally {
+      adopting = undefined;
+    }
+  }
+
+  /** Number of live (not removed) vectors. */
+  get size(): number {
+    return this.raw.size();
+  }
+
+  get dim(): number {
+    this.raw;
+    return this.#dim;
+  }
+
+  get metric(): HNSWMetric {
+    this.raw;
+    return this.#metric;
+  }
+
+  /** The default beam width of `search` / `searchBatch`; settable. */
+  get efSearch(): number {
+    return this.raw.efSearch();
+  }
+
+  set efSearch(ef: number) {
+    const raw = this.raw;
+    check(raw.setEfSearch(v.integer(ef, 'efSearch', 1, MAX_EF)));
+  }
+
+  /** Inserts `vector` under `id` (an integer in [0, 2^31 − 1] that is not present). */
+  add(vector_: VectorLike, id: number): void {
+    const raw = this.raw;
+    const vec = vector(vector_, 'vector');
+    const key = v.integer(id, 'id', 0, MAX_ID);
+    const at = raw.scratch(vec.length) >>> 2;
+    engine().HEAPF32.set(vec, at);
+    check(raw.add(vec.length, key));
+  }
+
+  /**
+   * Inserts `ids.length` vectors in order, all or nothing: every vector and id (repeats inside
+   * the batch included) is validated before the first insertion.
+   */
+  addBatch(vectors: VectorBatch, ids: readonly number[] | Int32Array | Uint32Array): void {
+    const raw = this.raw;
+    const flat = batch(vectors, 'vectors', this.#dim);
+    const keys = v.tokens(ids, 'ids', 'vector id');
+    if (flat.length !== keys.length * this.#dim) {
+      throw new LlmdsError(
+        'dimension_mismatch',
+        `vectors holds ${flat.length / this.#dim} vectors of dim ${this.#dim} but ids has ${keys.length} ids`,
+      );
+    }
+    const at = raw.scratch(flat.length + keys.length) >>> 2;
+    const m = engine();
+    m.HEAPF32.set(flat, at);
+    m.HEAP32.set(keys, at + flat.length);
+    check(raw.addBatch(flat.length, keys.length));
+  }
+
+  /** Removes `id`; `not_found` if it is not present. */
+  remove(id: number): void {
+    const raw = this.raw;
+    check(raw.remove(v.id(id, 'id')));
+  }
+
+  has(id: number): boolean {
+    const raw = this.raw;
+    return raw.has(v.id(id, 'id'));
+  }
+
+  /**
+   * The `k` nearest live vectors as `[id, distance]` pairs, nearest first (fewer when the index
+   * holds fewer). `options.efSearch` overrides the default beam width for this query.
+   */
+  search(query: VectorLike, k: number, options?: HNSWSearchOptions): Array<[id: number, distance: number]> {
+    const raw = this.raw;
+    const q = vector(query, 'query');
+    const kk = v.integer(k, 'k', 1, MAX_K);
+    const ef = efOption(options, 'search');
+    const len = q.length;
+    const at = raw.scratch(len + 2 * kk) >>> 2;
+    const m = engine();
+    m.HEAPF32.set(q, at);
+    const found = raw.search(len, kk, ef);
+    if (found < 0) check(-found);
+    const ids = m.HEAP32; // read after the call: it may have grown the heap
+    const dists = m.HEAPF32;
+    const out = new Array<[number, number]>(found);
+    for (let i = 0; i < found; i++) out[i] = [ids[at + len + i]!, dists[at + len + kk + i]!];
+    return out;
+  }
+
+  /**
+   * One search per query (`queries`: flat `n × dim` or an array of vectors), in one call.
+   * Returns `n × k` ids and distances, nearest first per row, padded with -1 / Infinity.
+   */
+  searchBatch(queries: VectorBatch, k: number, options?: HNSWSearchOptions): HNSWBatchResult {
+    const raw = this.raw;
+    const flat = batch(queries, 'queries', this.#dim);
+    const kk = v.integer(k, 'k', 1, MAX_K);
+    const ef = efOption(options, 'searchBatch');
+    const n = flat.length / this.#dim;
+    if (n * kk > MAX_BATCH_RESULTS) {
+      v.fail(`searchBatch: ${n} queries × k ${kk} exceeds the limit of ${MAX_BATCH_RESULTS} results per call`);
+    }
+    const len = flat.length;
+    const at = raw.scratch(len + 2 * n * kk) >>> 2;
+    const m = engine();
+    m.HEAPF32.set(flat, at);
+    const rc = raw.searchBatch(len, kk, ef);
+    if (rc < 0) check(-rc);
+    const start = at + len;
+    return {
+      ids: m.HEAP32.slice(start, start + n * kk),
+      distances: m.HEAPF32.slice(start + n * kk, start + 2 * n * kk),
+    };
+  }
+
+  /** Versioned, checksummed, little-endian bytes; identical on every platform. */
+  serialize(): Uint8Array {
+    return this.raw.serialize();
+  }
+
+  stats(): HNSWStats {
+    return this.raw.stats();
+  }
+}

@@ -1,0 +1,697 @@
+// SPDX-License-Identifier: MIT
+#include "llmds/hnsw.hpp"
+
+#include <algorithm>
+#include <cstddef>
+#include <cmath>
+#include <limits>
+#include <random>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "llmds/serialize.hpp"
+#include "simd/kernels.hpp"
+
+namespace llmds {
+namespace {
+
+constexpr uint32_t kNone = 0xFFFFFFFFu;
+constexpr float kInf = std::numeric_limits<float>::infinity();
+
+// A (distance, slot) pair ordered by distance, then slot. The slot tie-break makes the order
+// total, so heap pops and sorts give the same sequence with libstdc++ and libc++.
+struct Cand {
+  float d;
+  uint32_t slot;
+};
+inline bool nearer(const Cand& a, const Cand& b) noexcept { return a.d < b.d || (a.d == b.d && a.slot < b.slot); }
+inline bool farther(const Cand& a, const Cand& b) noexcept { return nearer(b, a); }
+
+std::string u(uint64_t v) { return std::to_string(v); }
+
+Status validate_options(const HnswOptions& o) {
+  if (o.dim == 0 || o.dim > HNSW::kMaxDim) {
+    return invalid_argument("dim must be an integer in [1, 65536], got " + u(o.dim));
+  }
+  if (o.m < HNSW::kMinM || o.m > HNSW::kMaxM) {
+    return invalid_argument("M must be an integer in [2, 512], got " + u(o.m));
+  }
+  if (o.ef_construction == 0 || o.ef_construction > HNSW::kMaxEf) {
+    return invalid_argument("efConstruction must be an integer in [1, 1048576], got " + u(o.ef_construction));
+  }
+  if (o.ef_search == 0 || o.ef_search > HNSW::kMaxEf) {
+    return invalid_argument("efSearch must be an integer in [1, 1048576], got " + u(o.ef_search));
+  }
+  if (o.metric != Metric::l2 && o.metric != Metric::cosine && o.metric != Metric::ip) {
+    return invalid_argument("metric must be 'l2', 'cosine' or 'ip', got " + u(static_cast<uint8_t>(o.metric)));
+  }
+  return Status::success();
+}
+
+// First non-finite element, or -1.
+std::ptrdiff_t first_non_finite(const float* v, std::size_t n) noexcept {
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!std::isfinite(v[i])) return static_cast<std::ptrdiff_t>(i);
+  }
+  return -1;
+}
+
+std::string describe_float(float f) {
+  if (std::isnan(f)) return "NaN";
+  return f > 0 ? "Infinity" : "-Infinity";
+}
+
+}  // namespace
+
+const char* metric_name(Metric metric) noexcept {
+  switch (metric) {
+    case Metric::l2: return "l2";
+    case Metric::cosine: return "cosine";
+    case Metric::ip: return "ip";
+  }
+  return "unknown";
+}
+
+Result<Metric> parse_metric(const std::string& name) {
+  if (name == "l2") return Metric::l2;
+  if (name == "cosine") return Metric::cosine;
+  if (name == "ip") return Metric::ip;
+  return invalid_argument("metric must be 'l2', 'cosine' or 'ip', got '" + name + "'");
+}
+
+uint32_t HNSW::level_from_random(uint64_t raw, uint32_t m) noexcept {
+  constexpr uint64_t kTwo53 = 1ull << 53;
+  const uint64_t r = (raw >> 11) + 1;  // U = r / 2^53 in (0, 1]
+  uint32_t level = 0;
+  uint64_t p = 1;  // m^level
+  while (level < kMaxLevel && p <= kTwo53 / m) {
+    const uint64_t next = p * m;
+    if (r > kTwo53 / next) break;  // r * m^(level+1) > 2^53, i.e. U > m^-(level+1)
+    p = next;
+    ++level;
+  }
+  return level;
+}
+
+double HNSW::uniform_from_random(uint64_t raw) noexcept {
+  return static_cast<double>((raw >> 11) + 1) * (1.0 / 9007199254740992.0);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+struct HNSW::Impl {
+  // Options.
+  uint32_t dim = 0;
+  uint32_t m = 0;
+  uint32_t m0 = 0;  // 2M: link capacity on layer 0
+  uint32_t ef_construction = 0;
+  uint32_t ef_search = 0;
+  uint64_t seed = 0;
+  Metric metric = Metric::l2;
+  bool keep_pruned = false;
+  std::mt19937_64 rng;
+
+  // Nodes ("slots"), in insertion order. Removed nodes stay as tombstones.
+  std::vector<float> vectors;      // slots × dim
+  std::vector<uint32_t> ext_ids;   // slot -> external id
+  std::vector<uint8_t> levels;     // slot -> top layer of the node
+  std::vector<uint8_t> deleted;    // slot -> 1 when removed
+  std::vector<uint32_t> link0;     // slots × (m0 + 1): [count, targets...] on layer 0
+  std::vector<std::size_t> upper_off;  // slot -> offset of its first upper block in `upper`
+  std::vector<uint32_t> upper;     // per node with level L > 0: L blocks of [count, m targets]
+  std::unordered_map<uint32_t, uint32_t> slot_of;  // live external id -> slot
+  uint32_t entry = kNone;          // a live node of maximal level, kNone iff no live node
+  uint32_t max_level = 0;          // level of `entry`
+
+  // Scratch reused across calls (hence "not thread-safe").
+  mutable std::vector<uint32_t> visited;  // generation stamps
+  mutable uint32_t generation = 0;
+  mutable std::vector<Cand> cand_heap, result_heap;
+  mutable std::vector<float> query_buf;
+  std::vector<Cand> prune_buf;
+  std::vector<uint32_t> select_buf, keep_buf, pruned_buf;
+
+  uint32_t slots() const noexcept { return static_cast<uint32_t>(ext_ids.size()); }
+  const float* vec(uint32_t s) const noexcept { return vectors.data() + static_cast<std::size_t>(s) * dim; }
+  uint32_t* links(uint32_t s, uint32_t level) noexcept {
+    if (level == 0) return link0.data() + static_cast<std::size_t>(s) * (m0 + 1);
+    return upper.data() + upper_off[s] + static_cast<std::size_t>(level - 1) * (m + 1);
+  }
+  const uint32_t* links(uint32_t s, uint32_t level) const noexcept {
+    return const_cast<Impl*>(this)->links(s, level);
+  }
+  uint32_t capacity(uint32_t level) const noexcept { return level == 0 ? m0 : m; }
+
+  float dist(const float* a, const float* b) const noexcept {
+    if (metric == Metric::l2) return simd::l2sq(a, b, dim);
+    const float d = 1.0f - simd::dot(a, b, dim);
+    // ip with huge finite values can overflow to inf - inf = NaN; NaN would break the ordering.
+    return d == d ? d : kInf;
+  }
+
+  void next_generation() const {
+    if (visited.size() < slots()) visited.resize(slots(), 0);
+    if (++generation == 0) {
+      std::fill(visited.begin(), visited.end(), 0u);
+      generation = 1;
+    }
+  }
+
+  // Writes the unit-length version of v (already validated finite and non-zero) to out.
+  // Scaling by the largest magnitude first keeps the squared norm from overflowing or
+  // underflowing; every step is a plain IEEE operation, so it is deterministic.
+  void normalize(const float* v, float* out) const noexcept {
+    float nn = simd::dot(v, v, dim);
+    const float* src = v;
+    if (!(nn > 0.0f) || !std::isfinite(nn)) {
+      float mx = 0.0f;
+      for (uint32_t i = 0; i < dim; ++i) mx = std::max(mx, std::fabs(v[i]));
+      for (uint32_t i = 0; i < dim; ++i) out[i] = v[i] / mx;
+      nn = simd::dot(out, out, dim);
+      src = out;
+    }
+    const float norm = std::sqrt(nn);
+    for (uint32_t i = 0; i < dim; ++i) out[i] = src[i] / norm;
+  }
+
+  Status validate_vector(const float* v, std::size_t len, const std::string& what) const {
+    if (len != dim) {
+      return dimension_mismatch(what + " has " + u(len) + " elements but the index dim is " + u(dim));
+    }
+    const std::ptrdiff_t bad = first_non_finite(v, len);
+    if (bad >= 0) {
+      return invalid_argument(what + "[" + u(static_cast<uint64_t>(bad)) + "] must be finite, got " +
+                              describe_float(v[bad]));
+    }
+    if (metric == Metric::cosine) {
+      bool zero = true;
+      for (std::size_t i = 0; i < len && zero; ++i) zero = v[i] == 0.0f;
+      if (zero) return invalid_argument(what + " is the zero vector, which has no direction (metric 'cosine')");
+    }
+    return Status::success();
+  }
+
+  // ---- search primitives ----
+
+  // Greedy walk on one layer: moves to a strictly nearer neighbour until none is nearer.
+  void greedy(const float* q, uint32_t level, uint32_t& cur, float& dcur) const {
+    bool changed = true;
+    while (changed) {
+      changed = false;
+      const uint32_t* l = links(cur, level);
+      const uint32_t count = l[0];
+      for (uint32_t i = 1; i <= count; ++i) {
+        const uint32_t nb = l[i];
+        const float d = dist(q, vec(nb));
+        if (d < dcur || (d == dcur && nb < cur)) {
+          dcur = d;
+          cur = nb;
+          changed = true;
+        }
+      }
+    }
+  }
+
+  // Beam search of width ef on one layer from `ep` (the paper's SEARCH-LAYER). Removed nodes are
+  // traversed but never enter the results. Returns the results nearest first in `out`.
+  void search_layer(const float* q, uint32_t ep, float dep, uint32_t level, uint32_t ef,
+                    std::vector<Cand>& out) const {
+    next_generation();
+    auto& cands = cand_heap;    // min-heap by distance: nearest unexpanded on top
+    auto& results = result_heap;  // max-heap by distance: farthest kept result on top
+    cands.clear();
+    results.clear();
+    visited[ep] = generation;
+    cands.push_back({dep, ep});
+    if (!deleted[ep]) results.push_back({dep, ep});
+    float bound = results.empty() ? kInf : dep;
+
+    while (!cands.empty()) {
+      const Cand c = cands.front();
+      // Stopping rule: the nearest candidate is farther than the farthest of the ef results.
+      if (results.size() >= ef && c.d > bound) break;
+      std::pop_heap(cands.begin(), cands.end(), farther);
+      cands.pop_back();
+      const uint32_t* l = links(c.slot, level);
+      const uint32_t count = l[0];
+      for (uint32_t i = 1; i <= count; ++i) {
+        const uint32_t nb = l[i];
+        if (visited[nb] == generation) continue;
+        visited[nb] = generation;
+        const float d = dist(q, vec(nb));
+        if (results.size() < ef || d < bound) {
+          cands.push_back({d, nb});
+          std::push_heap(cands.begin(), cands.end(), farther);
+          if (!deleted[nb]) {
+            results.push_back({d, nb});
+            std::push_heap(results.begin(), results.end(), nearer);
+            if (results.size() > ef) {
+              std::pop_heap(results.begin(), results.end(), nearer);
+              results.pop_back();
+            }
+            bound = results.front().d;
+          }
+        }
+      }
+    }
+    out.assign(results.begin(), results.end());
+    std::sort(out.begin(), out.end(), nearer);
+  }
+
+  // Heuristic neighbour selection (Algorithm 4) over `cands` sorted nearest first (distances
+  // to the base node): keeps e when it is nearer to the base than to every neighbour kept so far.
+  void select_neighbors(const std::vector<Cand>& cands, uint32_t limit, std::vector<uint32_t>& out) {
+    out.clear();
+    if (cands.size() <= limit) {
+      for (const Cand& c : cands) out.push_back(c.slot);
+      return;
+    }
+    std::vector<uint32_t>& pruned = pruned_buf;
+    pruned.clear();
+    for (const Cand& c : cands) {
+      if (out.size() >= limit) break;
+      bool good = true;
+      for (uint32_t r : out) {
+        if (dist(vec(c.slot), vec(r)) < c.d) {
+          good = false;
+          break;
+        }
+      }
+      if (good) {
+        out.push_back(c.slot);
+      } else if (keep_pruned) {
+        pruned.push_back(c.slot);
+      }
+    }
+    for (std::size_t i = 0; i < pruned.size() && out.size() < limit; ++i) out.push_back(pruned[i]);
+  }
+
+  // Adds `s` to the links of `nb` on `level`, re-running the heuristic when the list is full.
+  void connect_back(uint32_t nb, uint32_t s, uint32_t level) {
+    uint32_t* l = links(nb, level);
+    const uint32_t cap = capacity(level);
+    if (l[0] < cap) {
+      l[1 + l[0]] = s;
+      ++l[0];
+      return;
+    }
+    const float* base = vec(nb);
+    prune_buf.clear();
+    for (uint32_t i = 1; i <= l[0]; ++i) prune_buf.push_back({dist(base, vec(l[i])), l[i]});
+    prune_buf.push_back({dist(base, vec(s)), s});
+    std::sort(prune_buf.begin(), prune_buf.end(), nearer);
+    std::vector<uint32_t>& keep = keep_buf;
+    select_neighbors(prune_buf, cap, keep);
+    l[0] = static_cast<uint32_t>(keep.size());
+    std::copy(keep.begin(), keep.end(), l + 1);
+  }
+
+  // Inserts the node already stored at slot `s` (vector, id, level, empty links) into the graph.
+  void insert(uint32_t s) {
+    const uint32_t level = levels[s];
+    if (entry == kNone) {
+      entry = s;
+      max_level = level;
+      return;
+    }
+    const float* q = vec(s);
+    uint32_t cur = entry;
+    float dcur = dist(q, vec(cur));
+    for (uint32_t lev = max_level; lev > level; --lev) greedy(q, lev, cur, dcur);
+
+    std::vector<Cand> found;
+    for (uint32_t lev = std::min(level, max_level) + 1; lev-- > 0;) {
+      search_layer(q, cur, dcur, lev, ef_construction, found);
+      if (found.empty()) continue;  // only tombstones reachable on this layer
+      select_neighbors(found, m, select_buf);
+      uint32_t* l = links(s, lev);
+      l[0] = static_cast<uint32_t>(select_buf.size());
+      std::copy(select_buf.begin(), select_buf.end(), l + 1);
+      for (uint32_t nb : select_buf) connect_back(nb, s, lev);
+      cur = found.front().slot;
+      dcur = found.front().d;
+    }
+    if (level > max_level) {
+      entry = s;
+      max_level = level;
+    }
+  }
+
+  // Appends a node (vector already validated) and links it in. Draws exactly one random number.
+  void add_node(const float* v, uint32_t id) {
+    const uint32_t s = slots();
+    const uint32_t level = HNSW::level_from_random(rng(), m);
+    vectors.resize(vectors.size() + dim);
+    float* dst = vectors.data() + static_cast<std::size_t>(s) * dim;
+    if (metric == Metric::cosine) {
+      normalize(v, dst);
+    } else {
+      std::copy(v, v + dim, dst);
+    }
+    ext_ids.push_back(id);
+    levels.push_back(static_cast<uint8_t>(level));
+    deleted.push_back(0);
+    link0.resize(link0.size() + m0 + 1, 0);
+    upper_off.push_back(upper.size());
+    upper.resize(upper.size() + static_cast<std::size_t>(level) * (m + 1), 0);
+    slot_of.emplace(id, s);
+    insert(s);
+  }
+
+  uint32_t live() const noexcept { return static_cast<uint32_t>(slot_of.size()); }
+
+  // The query to search with: normalised for cosine, as is otherwise.
+  const float* prepare_query(const float* q) const {
+    if (metric != Metric::cosine) return q;
+    query_buf.resize(dim);
+    normalize(q, query_buf.data());
+    return query_buf.data();
+  }
+
+  void knn(const float* q, uint32_t k, uint32_t ef, std::vector<Cand>& out) const {
+    out.clear();
+    if (entry == kNone) return;
+    q = prepare_query(q);
+    uint32_t cur = entry;
+    float dcur = dist(q, vec(cur));
+    for (uint32_t lev = max_level; lev > 0; --lev) greedy(q, lev, cur, dcur);
+    search_layer(q, cur, dcur, 0, std::max(ef, k), out);
+    if (out.size() > k) out.resize(k);
+  }
+
+  void pick_new_entry() {
+    entry = kNone;
+    max_level = 0;
+    for (uint32_t s = 0; s < slots(); ++s) {
+      if (deleted[s]) continue;
+      if (entry == kNone || levels[s] > max_level) {
+        entry = s;
+        max_level = levels[s];
+      }
+    }
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+
+HNSW::HNSW(std::unique_ptr<Impl> impl) noexcept : impl_(std::move(impl)) {}
+HNSW::HNSW(HNSW&&) noexcept = default;
+HNSW& HNSW::operator=(HNSW&&) noexcept = default;
+HNSW::~HNSW() = default;
+
+Result<HNSW> HNSW::create(const HnswOptions& options) {
+  Status st = validate_options(options);
+  if (!st.ok()) return st;
+  auto impl = std::make_unique<Impl>();
+  impl->dim = options.dim;
+  impl->m = options.m;
+  impl->m0 = 2 * options.m;
+  impl->ef_construction = options.ef_construction;
+  impl->ef_search = options.ef_search;
+  impl->seed = options.seed;
+  impl->metric = options.metric;
+  impl->keep_pruned = options.keep_pruned_connections;
+  impl->rng.seed(options.seed);
+  return HNSW(std::move(impl));
+}
+
+Status HNSW::add(const float* vector, std::size_t len, uint32_t id) {
+  Impl& x = *impl_;
+  if (len != x.dim) {
+    return dimension_mismatch("add: vector has " + u(len) + " elements but the index dim is " + u(x.dim));
+  }
+  if (id > kMaxId) return invalid_argument("add: id must be an integer in [0, 2147483647], got " + u(id));
+  if (x.slot_of.count(id) != 0) return duplicate_id("add: id " + u(id) + " is already in the index");
+  Status st = x.validate_vector(vector, len, "add: vector");
+  if (!st.ok()) return st;
+  if (x.slots() >= kMaxNodes) return capacity_exceeded("add: the index holds the maximum of 2147483647 nodes");
+  x.add_node(vector, id);
+  return Status::success();
+}
+
+Status HNSW::add_batch(const float* vectors, std::size_t len, const uint32_t* ids, std::size_t n_ids) {
+  Impl& x = *impl_;
+  if (len != static_cast<uint64_t>(n_ids) * x.dim) {
+    return dimension_mismatch("addBatch: vectors has " + u(len) + " elements, expected ids.length × dim = " +
+                              u(n_ids) + " × " + u(x.dim) + " = " + u(static_cast<uint64_t>(n_ids) * x.dim));
+  }
+  if (n_ids > static_cast<std::size_t>(kMaxNodes - x.slots())) {
+    return capacity_exceeded("addBatch: " + u(n_ids) + " vectors would exceed the maximum of 2147483647 nodes");
+  }
+  std::unordered_set<uint32_t> batch_ids;
+  batch_ids.reserve(n_ids);
+  for (std::size_t i = 0; i < n_ids; ++i) {
+    const uint32_t id = ids[i];
+    if (id > kMaxId) {
+      return invalid_argument("addBatch: ids[" + u(i) + "] must be an integer in [0, 2147483647], got " + u(id));
+    }
+    if (x.slot_of.count(id) != 0) return duplicate_id("addBatch: ids[" + u(i) + "] = " + u(id) + " is already in the index");
+    if (!batch_ids.insert(id).second) {
+      return duplicate_id("addBatch: ids[" + u(i) + "] = " + u(id) + " appears more than once in the batch");
+    }
+    Status st = x.validate_vector(vectors + i * x.dim, x.dim, "addBatch: vector " + u(i));
+    if (!st.ok()) return st;
+  }
+  for (std::size_t i = 0; i < n_ids; ++i) x.add_node(vectors + i * x.dim, ids[i]);
+  return Status::success();
+}
+
+Status HNSW::remove(uint32_t id) {
+  Impl& x = *impl_;
+  auto it = x.slot_of.find(id);
+  if (it == x.slot_of.end()) return not_found("remove: id " + u(id) + " is not in the index");
+  const uint32_t s = it->second;
+  x.slot_of.erase(it);
+  x.deleted[s] = 1;
+  if (s == x.entry) x.pick_new_entry();
+  return Status::success();
+}
+
+bool HNSW::has(uint32_t id) const noexcept { return impl_->slot_of.count(id) != 0; }
+uint32_t HNSW::size() const noexcept { return impl_->live(); }
+
+Result<std::vector<Neighbor>> HNSW::search(const float* query, std::size_t len, uint32_t k, uint32_t ef) const {
+  const Impl& x = *impl_;
+  if (k == 0 || k > kMaxK) return invalid_argument("search: k must be an integer in [1, 1048576], got " + u(k));
+  if (ef > kMaxEf) return invalid_argument("search: efSearch must be an integer in [1, 1048576], got " + u(ef));
+  Status st = x.validate_vector(query, len, "search: query");
+  if (!st.ok()) return st;
+  std::vector<Cand> found;
+  x.knn(query, k, ef == 0 ? x.ef_search : ef, found);
+  std::vector<Neighbor> out;
+  out.reserve(found.size());
+  for (const Cand& c : found) out.push_back({x.ext_ids[c.slot], c.d});
+  return out;
+}
+
+Result<HnswBatchResult> HNSW::search_batch(const float* queries, std::size_t len, uint32_t k, uint32_t ef) const {
+  const Impl& x = *impl_;
+  if (k == 0 || k > kMaxK) return invalid_argument("searchBatch: k must be an integer in [1, 1048576], got " + u(k));
+  if (ef > kMaxEf) return invalid_argument("searchBatch: efSearch must be an integer in [1, 1048576], got " + u(ef));
+  if (len % x.dim != 0) {
+    return dimension_mismatch("searchBatch: queries has " + u(len) + " elements, not a multiple of dim " + u(x.dim));
+  }
+  const std::size_t n = len / x.dim;
+  if (static_cast<uint64_t>(n) * k > kMaxBatchResults) {
+    return invalid_argument("searchBatch: " + u(n) + " queries × k " + u(k) + " exceeds the limit of " +
+                            u(kMaxBatchResults) + " results per call");
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    Status st = x.validate_vector(queries + i * x.dim, x.dim, "searchBatch: query " + u(i));
+    if (!st.ok()) return st;
+  }
+  HnswBatchResult r;
+  r.ids.assign(n * k, -1);
+  r.distances.assign(n * k, kInf);
+  std::vector<Cand> found;
+  for (std::size_t i = 0; i < n; ++i) {
+    x.knn(queries + i * x.dim, k, ef == 0 ? x.ef_search : ef, found);
+    for (std::size_t j = 0; j < found.size(); ++j) {
+      r.ids[i * k + j] = static_cast<int32_t>(x.ext_ids[found[j].slot]);
+      r.distances[i * k + j] = found[j].d;
+    }
+  }
+  return r;
+}
+
+Status HNSW::set_ef_search(uint32_t ef) {
+  if (ef == 0 || ef > kMaxEf) return invalid_argument("efSearch must be an integer in [1, 1048576], got " + u(ef));
+  impl_->ef_search = ef;
+  return Status::success();
+}
+
+uint32_t HNSW::dim() const noexcept { return impl_->dim; }
+uint32_t HNSW::m() const noexcept { return impl_->m; }
+uint32_t HNSW::ef_construction() const noexcept { return impl_->ef_construction; }
+uint32_t HNSW::ef_search() const noexcept { return impl_->ef_search; }
+Metric HNSW::metric() const noexcept { return impl_->metric; }
+uint64_t HNSW::seed() const noexcept { return impl_->seed; }
+
+std::size_t HNSW::memory_bytes() const noexcept {
+  const Impl& x = *impl_;
+  std::size_t b = sizeof(Impl);
+  b += x.vectors.capacity() * sizeof(float) + x.ext_ids.capacity() * 4 + x.levels.capacity() +
+       x.deleted.capacity() + x.link0.capacity() * 4 + x.upper_off.capacity() * sizeof(std::size_t) +
+       x.upper.capacity() * 4 + x.visited.capacity() * 4 +
+       (x.cand_heap.capacity() + x.result_heap.capacity() + x.prune_buf.capacity()) * sizeof(Cand) +
+       (x.query_buf.capacity() + x.select_buf.capacity() + x.keep_buf.capacity() + x.pruned_buf.capacity()) * 4;
+  // unordered_map: one node (key, value, next pointer, cached hash) per entry plus the buckets.
+  b += x.slot_of.size() * (2 * sizeof(uint32_t) + 2 * sizeof(void*)) + x.slot_of.bucket_count() * sizeof(void*);
+  return b;
+}
+
+HnswStats HNSW::stats() const noexcept {
+  const Impl& x = *impl_;
+  HnswStats s;
+  s.size = x.live();
+  s.nodes = x.slots();
+  s.deleted = s.nodes - s.size;
+  s.levels = x.entry == kNone ? 0 : x.max_level + 1;
+  s.entry_point = x.entry == kNone ? -1 : static_cast<int64_t>(x.ext_ids[x.entry]);
+  uint64_t base_edges = 0;
+  for (uint32_t n = 0; n < x.slots(); ++n) {
+    base_edges += x.links(n, 0)[0];
+    for (uint32_t lev = 1; lev <= x.levels[n]; ++lev) s.edges += x.links(n, lev)[0];
+  }
+  s.edges += base_edges;
+  s.avg_degree = s.nodes == 0 ? 0.0 : static_cast<double>(base_edges) / static_cast<double>(s.nodes);
+  s.bytes = memory_bytes();
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Serialization. Payload (format version 1), little-endian:
+//   u32 dim, u32 M, u32 efConstruction, u32 efSearch, u8 metric, u8 keepPruned, u16 reserved (0),
+//   u64 seed, u32 node count N, u32 entry slot (0xFFFFFFFF = none),
+//   u32 ids[N], u8 levels[N], u8 deleted[N], f32 vectors[N × dim],
+//   then per node in slot order, per layer 0..level: u32 count, u32 targets[count].
+// The RNG state is not stored: it is the seed advanced by exactly N draws (one per node).
+
+std::vector<uint8_t> HNSW::serialize() const {
+  const Impl& x = *impl_;
+  ByteWriter w;
+  const uint32_t n = x.slots();
+  std::size_t links_words = 0;
+  for (uint32_t s = 0; s < n; ++s) {
+    for (uint32_t lev = 0; lev <= x.levels[s]; ++lev) links_words += 1 + x.links(s, lev)[0];
+  }
+  w.reserve(kEnvelopeHeaderBytes + 48 + static_cast<std::size_t>(n) * 6 + x.vectors.size() * 4 + links_words * 4 +
+            kEnvelopeTrailerBytes);
+  begin_envelope(w, kMagic, kFormatVersion);
+  w.put_u32(x.dim);
+  w.put_u32(x.m);
+  w.put_u32(x.ef_construction);
+  w.put_u32(x.ef_search);
+  w.put_u8(static_cast<uint8_t>(x.metric));
+  w.put_u8(x.keep_pruned ? 1 : 0);
+  w.put_u16(0);
+  w.put_u64(x.seed);
+  w.put_u32(n);
+  w.put_u32(x.entry);
+  w.put_u32_array(x.ext_ids.data(), n);
+  w.put_bytes(x.levels.data(), n);
+  w.put_bytes(x.deleted.data(), n);
+  w.put_f32_array(x.vectors.data(), x.vectors.size());
+  for (uint32_t s = 0; s < n; ++s) {
+    for (uint32_t lev = 0; lev <= x.levels[s]; ++lev) {
+      const uint32_t* l = x.links(s, lev);
+      w.put_u32_array(l, 1 + l[0]);
+    }
+  }
+  return finish_envelope(std::move(w));
+}
+
+Result<HNSW> HNSW::deserialize(const uint8_t* data, std::size_t size) {
+  auto env = open_envelope(data, size, kMagic, kFormatVersion, "HNSW");
+  if (!env.ok()) return env.status();
+  ByteReader r(env->data, env->size);
+  auto bad = [](const std::string& what) { return corrupt_data("HNSW.deserialize: " + what); };
+
+  HnswOptions o;
+  uint8_t metric = 0, keep = 0;
+  uint16_t reserved = 0;
+  uint32_t n = 0, entry = 0;
+  if (!r.get_u32(o.dim) || !r.get_u32(o.m) || !r.get_u32(o.ef_construction) || !r.get_u32(o.ef_search) ||
+      !r.get_u8(metric) || !r.get_u8(keep) || !r.get_u16(reserved) || !r.get_u64(o.seed) || !r.get_u32(n) ||
+      !r.get_u32(entry)) {
+    return bad("header truncated");
+  }
+  if (metric > 2) return bad("unknown metric " + u(metric));
+  if (keep > 1 || reserved != 0) return bad("invalid flag bytes");
+  o.metric = static_cast<Metric>(metric);
+  o.keep_pruned_connections = keep != 0;
+  Status st = validate_options(o);
+  if (!st.ok()) return bad("invalid options: " + st.message());
+  // Each node needs at least its id, level, deleted flag, vector and layer-0 count.
+  if (n > kMaxNodes || !r.fits(n, 4 + 1 + 1 + 4ull * o.dim + 4)) {
+    return bad("node count " + u(n) + " does not fit in the remaining " + u(r.remaining()) + " bytes");
+  }
+  if (entry != kNone && entry >= n) return bad("entry point " + u(entry) + " out of range");
+
+  auto res = create(o);
+  if (!res.ok()) return bad(res.status().message());
+  HNSW index = std::move(res).value();
+  Impl& x = *index.impl_;
+  x.ext_ids.resize(n);
+  x.levels.resize(n);
+  x.deleted.resize(n);
+  x.vectors.resize(static_cast<std::size_t>(n) * o.dim);
+  if (!r.get_u32_array(x.ext_ids.data(), n) || !r.get_bytes(x.levels.data(), n) ||
+      !r.get_bytes(x.deleted.data(), n) || !r.get_f32_array(x.vectors.data(), x.vectors.size())) {
+    return bad("node arrays truncated");
+  }
+  uint64_t upper_layers = 0;
+  x.slot_of.reserve(n);
+  for (uint32_t s = 0; s < n; ++s) {
+    if (x.levels[s] > kMaxLevel) return bad("node " + u(s) + " has level " + u(x.levels[s]));
+    if (x.deleted[s] > 1) return bad("node " + u(s) + " has an invalid deleted flag");
+    upper_layers += x.levels[s];
+    if (x.deleted[s]) continue;
+    if (x.ext_ids[s] > kMaxId) return bad("node " + u(s) + " has id " + u(x.ext_ids[s]) + " out of range");
+    if (!x.slot_of.emplace(x.ext_ids[s], s).second) return bad("id " + u(x.ext_ids[s]) + " appears twice");
+  }
+  if (first_non_finite(x.vectors.data(), x.vectors.size()) >= 0) return bad("non-finite vector element");
+  // Entry point invariant: a live node of maximal level among live nodes, none iff no live node.
+  if ((entry == kNone) != x.slot_of.empty()) return bad("entry point inconsistent with the live node count");
+  if (entry != kNone) {
+    if (x.deleted[entry]) return bad("entry point is a removed node");
+    for (uint32_t s = 0; s < n; ++s) {
+      if (!x.deleted[s] && x.levels[s] > x.levels[entry]) return bad("entry point is not on the top layer");
+    }
+  }
+  // Every node then has at least one u32 (its count) per layer left to read.
+  if (!r.fits(static_cast<uint64_t>(n) + upper_layers, 4)) return bad("link section truncated");
+  x.link0.assign(static_cast<std::size_t>(n) * (x.m0 + 1), 0);
+  x.upper_off.resize(n);
+  x.upper.assign(static_cast<std::size_t>(upper_layers) * (x.m + 1), 0);
+  std::size_t off = 0;
+  for (uint32_t s = 0; s < n; ++s) {
+    x.upper_off[s] = off;
+    off += static_cast<std::size_t>(x.levels[s]) * (x.m + 1);
+  }
+  for (uint32_t s = 0; s < n; ++s) {
+    for (uint32_t lev = 0; lev <= x.levels[s]; ++lev) {
+      uint32_t* l = x.links(s, lev);
+      uint32_t count = 0;
+      if (!r.get_u32(count)) return bad("link section truncated");
+      if (count > x.capacity(lev)) return bad("node " + u(s) + " has " + u(count) + " links on layer " + u(lev));
+      if (!r.get_u32_array(l + 1, count)) return bad("link section truncated");
+      l[0] = count;
+      for (uint32_t i = 1; i <= count; ++i) {
+        // A target must exist on this layer, or following it would read another node's links.
+        if (l[i] >= n || x.levels[l[i]] < lev) {
+          return bad("node " + u(s) + " links to " + u(l[i]) + " on layer " + u(lev));
+        }
+      }
+    }
+  }
+  if (!r.at_end()) return bad(u(r.remaining()) + " unexpected trailing bytes");
+  x.entry = entry;
+  x.max_level = entry == kNone ? 0 : x.levels[entry];
+  x.rng.seed(o.seed);
+  x.rng.discard(n);
+  return index;
+}
+
+}  // namespace llmds

@@ -1,0 +1,165 @@
+// SPDX-License-Identifier: MIT
+/// @file hnsw.hpp
+/// @brief HNSW approximate nearest-neighbour index (Malkov & Yashunin, 2016/2018).
+///
+/// Algorithm, as in the paper (and hnswlib, its reference implementation):
+/// - each node gets level floor(-ln(U) * mL), mL = 1/ln(M), U uniform in (0, 1], from a
+///   std::mt19937_64 seeded with `seed` (one draw per added vector); the mapping is computed in
+///   exact integer arithmetic (level_from_random()) so it is identical on every platform;
+/// - M links per node on upper layers, M0 = 2M on layer 0;
+/// - greedy descent through the upper layers, then a beam search of width ef on the lower ones,
+///   which stops when the nearest unexpanded candidate is farther than the farthest of the ef
+///   best results found so far;
+/// - heuristic neighbour selection (the paper's Algorithm 4, without extendCandidates; with
+///   keepPrunedConnections when `keep_pruned_connections` is set). As in hnswlib, a candidate
+///   list that is already shorter than M is kept whole.
+///
+/// Distances (smaller is nearer, as `search` reports them):
+/// - l2:     squared Euclidean distance, sum (a_i - b_i)^2 (no square root);
+/// - cosine: 1 - cos(a, b), in [0, 2]; vectors are normalised to unit length on insert and
+///           stored normalised, queries are normalised too; zero vectors are rejected;
+/// - ip:     1 - dot(a, b) (hnswlib's convention); may be negative.
+///
+/// Ids: vector ids are integers in [0, 2^31 - 1] (kMaxId) so that searchBatch can return them
+/// in an Int32Array with -1 padding. add() of an id that is present is duplicate_id (no
+/// replace); remove() then add() works and re-inserts the vector as a new node.
+///
+/// Removal marks the node deleted: it is never returned by search but stays in the graph as a
+/// routing node, so the graph stays navigable. If the entry point is removed, the live node with
+/// the highest level (lowest insertion order on ties) becomes the entry point. Removed nodes keep
+/// their memory (they are tombstones until the index is rebuilt by the caller).
+///
+/// Determinism: the same options (seed included) and the same sequence of add/remove calls give
+/// a bit-identical graph, and therefore identical serialize() bytes, natively (x86 SSE2/AVX2), in
+/// wasm SIMD and in wasm portable builds: the distance kernels perform the same float operations
+/// in the same order everywhere (src/simd/kernels.hpp), ties are broken by insertion order, and
+/// no hash-map iteration order reaches the graph or the bytes.
+///
+/// Not thread-safe: even search() uses per-index scratch buffers (the visited set).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "llmds/status.hpp"
+
+namespace llmds {
+
+/// Distance used by an HNSW index.
+enum class Metric : uint8_t { l2 = 0, cosine = 1, ip = 2 };
+
+/// "l2", "cosine" or "ip".
+const char* metric_name(Metric metric) noexcept;
+/// Parses "l2" / "cosine" / "ip"; anything else is invalid_argument.
+Result<Metric> parse_metric(const std::string& name);
+
+struct HnswOptions {
+  uint32_t dim = 0;               ///< vector dimension, [1, 65536]; required
+  uint32_t m = 16;                ///< links per node on upper layers (2M on layer 0), [2, 512]
+  uint32_t ef_construction = 200; ///< beam width while building, [1, 1048576]
+  uint32_t ef_search = 50;        ///< default beam width of search(), [1, 1048576]
+  uint64_t seed = 100;            ///< seeds the level generator (hnswlib's default seed)
+  Metric metric = Metric::l2;
+  bool keep_pruned_connections = false;  ///< Algorithm 4's keepPrunedConnections
+};
+
+struct HnswStats {
+  uint32_t size = 0;         ///< live (not removed) vectors
+  uint32_t levels = 0;       ///< layers reachable from the entry point (0 when empty)
+  int64_t entry_point = -1;  ///< id of the entry point, -1 when empty
+  uint64_t edges = 0;        ///< directed links on all layers, removed nodes included
+  double avg_degree = 0.0;   ///< mean out-degree on layer 0 over all nodes
+  uint64_t bytes = 0;        ///< heap memory held by the index
+  uint32_t nodes = 0;        ///< graph nodes, removed ones (tombstones) included
+  uint32_t deleted = 0;      ///< tombstones: nodes - size
+};
+
+struct Neighbor {
+  uint32_t id;
+  float distance;
+};
+
+/// search_batch() output: n × k, row-major, nearest first, padded with -1 / +Infinity.
+struct HnswBatchResult {
+  std::vector<int32_t> ids;
+  std::vector<float> distances;
+};
+
+class HNSW {
+ public:
+  static constexpr uint32_t kMaxDim = 65536;
+  static constexpr uint32_t kMinM = 2;
+  static constexpr uint32_t kMaxM = 512;
+  static constexpr uint32_t kMaxEf = 1u << 20;
+  static constexpr uint32_t kMaxK = 1u << 20;
+  static constexpr uint32_t kMaxId = 0x7FFFFFFFu;
+  static constexpr uint32_t kMaxLevel = 63;
+  static constexpr uint32_t kMaxNodes = 0x7FFFFFFFu;
+  /// search_batch() refuses to produce more than this many result slots (n × k).
+  static constexpr uint64_t kMaxBatchResults = 1ull << 24;
+  static constexpr uint32_t kFormatVersion = 1;
+  static constexpr const char* kMagic = "LLMDSHNW";
+
+  /// Validates the options (invalid_argument naming the bad one) and builds an empty index.
+  static Result<HNSW> create(const HnswOptions& options);
+
+  HNSW(HNSW&&) noexcept;
+  HNSW& operator=(HNSW&&) noexcept;
+  ~HNSW();
+
+  /// Inserts `vector` (`len` must equal dim) under `id`. Errors: dimension_mismatch,
+  /// invalid_argument (id out of range, NaN/Infinity, zero vector with cosine),
+  /// duplicate_id (id present), capacity_exceeded.
+  Status add(const float* vector, std::size_t len, uint32_t id);
+  /// Inserts n = n_ids vectors (`vectors` is n × dim row-major, `len` floats in total) in order.
+  /// All-or-nothing: every vector and id (including repeats inside the batch) is validated first.
+  Status add_batch(const float* vectors, std::size_t len, const uint32_t* ids, std::size_t n_ids);
+  /// Marks `id` removed (not_found if it is not present).
+  Status remove(uint32_t id);
+  bool has(uint32_t id) const noexcept;
+  uint32_t size() const noexcept;
+
+  /// The k nearest live vectors to `query`, nearest first (fewer when the index holds fewer).
+  /// `ef` = 0 uses ef_search(); the beam width is max(ef, k).
+  Result<std::vector<Neighbor>> search(const float* query, std::size_t len, uint32_t k, uint32_t ef = 0) const;
+  /// One search per row of `queries` (n × dim row-major, `len` floats in total).
+  Result<HnswBatchResult> search_batch(const float* queries, std::size_t len, uint32_t k, uint32_t ef = 0) const;
+
+  Status set_ef_search(uint32_t ef);
+
+  uint32_t dim() const noexcept;
+  uint32_t m() const noexcept;
+  uint32_t ef_construction() const noexcept;
+  uint32_t ef_search() const noexcept;
+  Metric metric() const noexcept;
+  uint64_t seed() const noexcept;
+
+  HnswStats stats() const noexcept;
+  std::size_t memory_bytes() const noexcept;
+
+  /// Versioned, checksummed little-endian bytes (see serialize.hpp for the envelope, magic
+  /// "LLMDSHNW"). Includes the options, the graph, the vectors and tombstones; restoring and then
+  /// continuing to add gives the same graph as never having serialized.
+  std::vector<uint8_t> serialize() const;
+  /// Rejects truncated, altered or inconsistent input with corrupt_data, and other format
+  /// versions with version_mismatch. Every count is checked against the remaining bytes before
+  /// anything is allocated, and every link is checked before it can be followed.
+  static Result<HNSW> deserialize(const uint8_t* data, std::size_t size);
+
+  /// floor(-ln(U) / ln(m)) for U = ((raw >> 11) + 1) / 2^53, computed exactly with integers
+  /// (U <= m^-L  <=>  (raw >> 11) + 1 <= 2^53 / m^L), so no libm difference between platforms
+  /// can change a level. Capped at kMaxLevel.
+  static uint32_t level_from_random(uint64_t raw, uint32_t m) noexcept;
+  /// The uniform double in (0, 1] that level_from_random() implicitly uses.
+  static double uniform_from_random(uint64_t raw) noexcept;
+
+ private:
+  struct Impl;
+  explicit HNSW(std::unique_ptr<Impl> impl) noexcept;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace llmds
