@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Everything public except init(), shared by every entry point (index.mts, workerd.mts).
-// Add each component's export { LlmdsError, type ErrorCode } from './errors.mjs';
+// Add each component's exports here.
+export { LlmdsError, type ErrorCode } from './errors.mjs';
 export { features, type Features, type InitOptions, type WasmSource } from './init.mjs';
 export { Owned } from './owned.mjs';
 export {
