@@ -27,5 +27,29 @@ export async function runScenario(llmds) {
   } finally {
     cache.dispose();
   }
+
+  // HNSW: a seeded build must give the same graph (hence serialized bytes) in every runtime.
+  const dim = 16;
+  let seed = 7;
+  const rand = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32) - 0.5;
+  const vectors = Float32Array.from({ length: 300 * dim }, rand);
+  const index = new llmds.HNSW({ dim, M: 8, efConstruction: 64, seed: 42, metric: 'cosine' });
+  try {
+    index.addBatch(vectors, Array.from({ length: 300 }, (_, i) => i));
+    index.remove(3);
+    const bytes = index.serialize();
+    const copy = llmds.HNSW.deserialize(bytes);
+    const query = vectors.subarray(5 * dim, 6 * dim);
+    out.hnsw = {
+      top: index.search(query, 5).map(([id, d]) => [id, Math.round(d * 1e5) / 1e5 || 0]), // || 0: no -0
+      sameAfterRoundTrip: JSON.stringify(copy.search(query, 5)) === JSON.stringify(index.search(query, 5)),
+      checksum: bytes.reduce((h, b) => (Math.imul(h, 31) + b) >>> 0, 0),
+      bytes: bytes.length,
+      stats: index.stats(),
+    };
+    copy.dispose();
+  } finally {
+    index.dispose();
+  }
   return out;
 }
