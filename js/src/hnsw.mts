@@ -95,26 +95,12 @@ const MAX_K = 1 << 20;
 const MAX_ID = 0x7fffffff;
 const MAX_BATCH_RESULTS = 1 << 24;
 
-/** @internal A vector as a Float32Array; arrays are checked element by element. */
-function vector(value: unknown, name: string): Float32Array {
-  if (value instanceof Float32Array) return value; // NaN/Infinity are reported by the engine
-  if (!Array.isArray(value)) v.fail(`${name} must be a number[] or Float32Array, got ${v.show(value)}`);
-  const out = new Float32Array(value.length);
-  for (let i = 0; i < value.length; i++) {
-    const x: unknown = value[i];
-    if (typeof x !== 'number' || !Number.isFinite(x)) v.fail(`${name}[${i}] must be a finite number, got ${v.show(x)}`);
-    out[i] = x;
-    if (!Number.isFinite(out[i])) v.fail(`${name}[${i}] = ${x} is outside the float32 range`);
-  }
-  return out;
-}
-
 /** @internal A batch of vectors as one flat Float32Array of `rows × dim`. */
 function batch(value: unknown, name: string, dim: number): Float32Array {
   if (Array.isArray(value) && value.length > 0 && (Array.isArray(value[0]) || value[0] instanceof Float32Array)) {
     const out = new Float32Array(value.length * dim);
     for (let r = 0; r < value.length; r++) {
-      const row = vector(value[r], `${name}[${r}]`);
+      const row = v.vector(value[r], `${name}[${r}]`);
       if (row.length !== dim) {
         throw new LlmdsError('dimension_mismatch', `${name}[${r}] has ${row.length} elements but the index dim is ${dim}`);
       }
@@ -122,7 +108,7 @@ function batch(value: unknown, name: string, dim: number): Float32Array {
     }
     return out;
   }
-  const flat = vector(value, name);
+  const flat = v.vector(value, name);
   if (flat.length % dim !== 0) {
     throw new LlmdsError('dimension_mismatch', `${name} has ${flat.length} elements, not a multiple of dim ${dim}`);
   }
@@ -231,7 +217,7 @@ export class HNSW extends Owned<RawHNSW> {
   /** Inserts `vector` under `id` (an integer in [0, 2^31 − 1] that is not present). */
   add(vector_: VectorLike, id: number): void {
     const raw = this.raw;
-    const vec = vector(vector_, 'vector');
+    const vec = v.vector(vector_, 'vector');
     const key = v.integer(id, 'id', 0, MAX_ID);
     const at = raw.scratch(vec.length) >>> 2;
     engine().HEAPF32.set(vec, at);
@@ -276,7 +262,7 @@ export class HNSW extends Owned<RawHNSW> {
    */
   search(query: VectorLike, k: number, options?: HNSWSearchOptions): Array<[id: number, distance: number]> {
     const raw = this.raw;
-    const q = vector(query, 'query');
+    const q = v.vector(query, 'query');
     const kk = v.integer(k, 'k', 1, MAX_K);
     const ef = efOption(options, 'search');
     const len = q.length;

@@ -59,6 +59,38 @@ export function options<K extends string>(value: unknown, name: string, known: r
   return value as Partial<Record<K, unknown>>;
 }
 
+/**
+ * @internal Rejects a typed array whose buffer was transferred away: every read of it would
+ * throw a TypeError deep inside a call instead of a clear LlmdsError up front.
+ */
+export function attached<T extends ArrayBufferView>(view: T, name: string): T {
+  const buffer = view.buffer as ArrayBufferLike & { detached?: boolean };
+  let isDetached = buffer.detached === true;
+  if (buffer.detached === undefined && view.byteLength === 0) {
+    try {
+      buffer.slice(0, 0);
+    } catch {
+      isDetached = true; // Node 20 has no ArrayBuffer.prototype.detached
+    }
+  }
+  if (isDetached) fail(`${name} is a view on a detached ArrayBuffer`);
+  return view;
+}
+
+/** @internal A vector as a Float32Array; number[] elements are checked one by one. */
+export function vector(value: unknown, name: string): Float32Array {
+  if (value instanceof Float32Array) return attached(value, name); // NaN/Infinity: the engine reports them
+  if (!Array.isArray(value)) fail(`${name} must be a number[] or Float32Array, got ${show(value)}`);
+  const out = new Float32Array(value.length);
+  for (let i = 0; i < value.length; i++) {
+    const x: unknown = value[i];
+    if (typeof x !== 'number' || !Number.isFinite(x)) fail(`${name}[${i}] must be a finite number, got ${show(x)}`);
+    out[i] = x;
+    if (!Number.isFinite(out[i])) fail(`${name}[${i}] = ${x} is outside the float32 range`);
+  }
+  return out;
+}
+
 const TOKEN_LIMIT = 0x7fffffff;
 
 /**
@@ -66,6 +98,7 @@ const TOKEN_LIMIT = 0x7fffffff;
  * values are integers in [0, 2^31).
  */
 export function tokens(value: unknown, name: string, kind = 'token id'): Int32Array {
+  if (value instanceof Int32Array || value instanceof Uint32Array) attached(value, name);
   if (value instanceof Int32Array) {
     for (let i = 0; i < value.length; i++) {
       if (value[i]! < 0) fail(`${name}[${i}] must be a ${kind} in [0, 2^31), got ${value[i]}`);
