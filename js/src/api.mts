@@ -13,6 +13,16 @@ export {
   type PagedAllocatorStats,
   type TokenArray,
 } from './kv-cache.mjs';
+export { IndexedHeap, type IndexedHeapOptions } from './indexed-heap.mjs';
+export {
+  Scheduler,
+  type RequestState,
+  type ScheduledRequest,
+  type SchedulerOptions,
+  type SchedulerStats,
+} from './scheduler.mjs';
+export { AdmissionController, type AdmissionControllerOptions, type AdmissionStats } from './admission.mjs';
+export { TokenLRU, type TokenLRUKey, type TokenLRUOptions } from './token-lru.mjs';
 export {
   MemoryProfiler,
   MetricsCollector,

@@ -12,6 +12,8 @@ export interface RawModuleBase {
   _malloc(bytes: number): number;
   _free(ptr: number): void;
   lastErrorMessage(): string;
+  /** Code of the last failure reported by the engine (for factories that return null). */
+  lastErrorCode(): number;
   version(): string;
   simdBuild(): boolean;
 }
@@ -49,6 +51,6 @@ export function check(rc: number): void {
 
 /** @internal Throws the engine's last error when a factory returned null. */
 export function checkCreated<T>(handle: T | null): T {
-  if (handle === null) throw new LlmdsError('invalid_argument', engine().lastErrorMessage());
+  if (handle === null) throw new LlmdsError(engineErrorCode(engine().lastErrorCode()), engine().lastErrorMessage());
   return handle;
 }

@@ -1,0 +1,242 @@
+// SPDX-License-Identifier: MIT
+import { check, checkCreated, engine, type RawHandle } from './engine.mjs';
+import { LlmdsError, engineErrorCode } from './errors.mjs';
+import { withHeap } from './memory.mjs';
+import { Owned } from './owned.mjs';
+import * as v from './validate.mjs';
+
+/** @internal */
+interface RawScheduler extends RawHandle {
+  submit(tokens: number, sloMs: number, now: number): number;
+  submitWithPriority(tokens: number, sloMs: number, now: number, priority: number): number;
+  nextId(): number;
+  getBatch(now: number, force: boolean): number;
+  batchAddress(): number;
+  completeBatch(ids: number, n: number, now: number): number;
+  cancel(id: number): boolean;
+  state(id: number): number;
+  readyAt(now: number): number;
+  queued(): number;
+  inFlight(): number;
+  stats(): SchedulerStats;
+}
+
+/** @internal */
+interface SchedulerEngine {
+  RawScheduler: {
+    create(maxBatchSize: number, maxWaitMs: number, maxBatchTokens: number, externalPriority: boolean): RawScheduler | null;
+  };
+}
+
+/** What `priorityFn` sees about a request. */
+export interface ScheduledRequest {
+  readonly id: number;
+  readonly tokens: number;
+  /** `undefined` when the request has no SLO. */
+  readonly sloMs: number | undefined;
+  readonly arrivalMs: number;
+  /** `arrivalMs + sloMs`; `Infinity` when the request has no SLO. */
+  readonly deadlineMs: number;
+}
+
+export interface SchedulerOptions {
+  /** Requests per batch, an integer in [1, 2^20]. Default 32. */
+  maxBatchSize?: number;
+  /** Longest time the oldest queued request waits for a batch to fill, in ms (>= 0). Default 50. */
+  maxWaitMs?: number;
+  /**
+   * Custom order: higher first, ties in submission order. Called exactly once per request, at
+   * `submit`, and the number it returns is kept: it is never re-evaluated as time passes.
+   * Must return a number other than NaN. Default: earliest deadline first for requests with
+   * an SLO, then the rest with the fewest tokens first.
+   */
+  priorityFn?: (req: ScheduledRequest) => number;
+  /** Token cap per batch (a positive integer). A single larger request is served alone. Default: none. */
+  maxBatchTokens?: number;
+  /** The clock in ms. Default `performance.now()`. Inject one for tests and simulations. */
+  now?: () => number;
+}
+
+export interface SchedulerStats {
+  /** Requests waiting for a batch. */
+  queued: number;
+  /** Requests handed out by getBatch and not yet completed or cancelled. */
+  inFlight: number;
+  /** Non-empty batches handed out. */
+  batches: number;
+  completed: number;
+  /** Requests per batch on average (0 before the first batch). */
+  avgBatchSize: number;
+  /** Completed requests with an SLO finished at or before their deadline (at completeBatch). */
+  sloMet: number;
+  /** Completed requests with an SLO finished after their deadline. */
+  sloMissed: number;
+  cancelled: number;
+  /** Requests handed out in batches so far. */
+  dispatched: number;
+  /** Tokens of the queued requests. */
+  queuedTokens: number;
+  /** Bytes held by the scheduler in the wasm heap. */
+  bytes: number;
+}
+
+/** Where a request is, as `Scheduler.state(id)` reports it. */
+export type RequestState = 'queued' | 'inFlight' | 'unknown';
+
+const STATES: readonly RequestState[] = ['unknown', 'queued', 'inFlight'];
+const SCHEDULER_OPTIONS = ['maxBatchSize', 'maxWaitMs', 'priorityFn', 'maxBatchTokens', 'now'] as const;
+const MAX_U32 = 0xffffffff;
+
+function defaultNow(): number {
+  return performance.now();
+}
+
+/**
+ * Micro-batching request scheduler with SLO-aware ordering; every operation O(log n).
+ *
+ * `getBatch()` releases up to `maxBatchSize` queued requests (and at most `maxBatchTokens`
+ * tokens) when the queue holds a full batch (that many requests, or that many tokens), when
+ * the oldest queued request has waited `maxWaitMs`, or on `force` with a non-empty queue;
+ * otherwise it returns `[]`. Requests handed out are in flight and no longer count as queued.
+ * A batch takes requests in service order and stops at the first one that would exceed
+ * `maxBatchTokens` (it never skips ahead); a single request above the cap goes alone.
+ *
+ * Request ids are integers counting up from 0 (0 is an ordinary id).
+ * @example
+ * const sched = new Scheduler({ maxBatchSize: 8, maxWaitMs: 20 });
+ * const id = sched.submit(512, 2000);       // 512 tokens, due within 2 s
+ * const batch = sched.getBatch();           // [] until a batch is due
+ * // ... run the batch ...
+ * sched.completeBatch(batch);
+ * sched.dispose();
+ * @see llmds::Scheduler
+ */
+export class Scheduler extends Owned<RawScheduler> {
+  readonly #now: () => number;
+  readonly #priorityFn: ((req: ScheduledRequest) => number) | undefined;
+
+  constructor(options?: SchedulerOptions) {
+    const o = v.options(options, 'Scheduler options', SCHEDULER_OPTIONS);
+    const maxBatchSize = v.integer(o.maxBatchSize ?? 32, 'maxBatchSize', 1, 1 << 20);
+    const maxWaitMs = o.maxWaitMs ?? 50;
+    if (typeof maxWaitMs !== 'number' || !Number.isFinite(maxWaitMs) || maxWaitMs < 0) {
+      v.fail(`maxWaitMs must be a finite number >= 0, got ${v.show(maxWaitMs)}`);
+    }
+    const maxBatchTokens = o.maxBatchTokens == null ? 0 : v.integer(o.maxBatchTokens, 'maxBatchTokens', 1, Number.MAX_SAFE_INTEGER);
+    const priorityFn = o.priorityFn;
+    if (priorityFn !== undefined && typeof priorityFn !== 'function') {
+      v.fail(`priorityFn must be a function, got ${v.show(priorityFn)}`);
+    }
+    const now = o.now ?? defaultNow;
+    if (typeof now !== 'function') v.fail(`now must be a function returning milliseconds, got ${v.show(now)}`);
+    super(checkCreated(engine<SchedulerEngine>().RawScheduler.create(maxBatchSize, maxWaitMs, maxBatchTokens, priorityFn !== undefined)));
+    this.#now = now as () => number;
+    this.#priorityFn = priorityFn as ((req: ScheduledRequest) => number) | undefined;
+  }
+
+  /**
+   * Queues a request of `tokens` tokens (a non-negative integer) with an optional SLO: a
+   * positive deadline `sloMs` from now. Returns its id.
+   */
+  submit(tokens: number, sloMs?: number): number {
+    const raw = this.raw;
+    if (typeof tokens !== 'number' || !(tokens >= 0 && tokens <= MAX_U32) || !Number.isInteger(tokens)) {
+      v.fail(`tokens must be an integer in [0, ${MAX_U32}], got ${v.show(tokens)}`);
+    }
+    let slo = 0;
+    if (sloMs !== undefined && sloMs !== null) {
+      if (typeof sloMs !== 'number' || !(sloMs > 0) || sloMs === Infinity) {
+        v.fail(`sloMs must be a positive finite number (or undefined), got ${v.show(sloMs)}`);
+      }
+      slo = sloMs;
+    }
+    const now = this.#clock();
+    let r: number;
+    if (this.#priorityFn === undefined) {
+      r = raw.submit(tokens, slo, now);
+    } else {
+      const req: ScheduledRequest = {
+        id: raw.nextId(),
+        tokens,
+        sloMs: slo > 0 ? slo : undefined,
+        arrivalMs: now,
+        deadlineMs: slo > 0 ? now + slo : Infinity,
+      };
+      const priority: unknown = this.#priorityFn(req);
+      if (typeof priority !== 'number' || Number.isNaN(priority)) {
+        v.fail(`priorityFn must return a number (not NaN), got ${v.show(priority)} for request ${req.id}`);
+      }
+      if (raw.nextId() !== req.id) v.fail('priorityFn must not submit to the scheduler whose requests it ranks');
+      r = raw.submitWithPriority(tokens, slo, now, priority);
+    }
+    if (r < 0) throw new LlmdsError(engineErrorCode(-r), engine().lastErrorMessage());
+    return r;
+  }
+
+  /**
+   * The next batch of request ids in service order, or `[]` when no batch is due (see the
+   * class comment). `force` releases whatever is queued. The ids are now in flight.
+   */
+  getBatch(force = false): number[] {
+    const raw = this.raw;
+    if (typeof force !== 'boolean') v.fail(`force must be a boolean, got ${v.show(force)}`);
+    const n = raw.getBatch(this.#clock(), force);
+    if (n < 0) throw new LlmdsError(engineErrorCode(-n), engine().lastErrorMessage());
+    if (n === 0) return [];
+    const heap = engine().HEAPU32;
+    const base = raw.batchAddress() >>> 2;
+    const ids = new Array<number>(n);
+    for (let i = 0; i < n; i++) ids[i] = heap[base + i]!;
+    return ids;
+  }
+
+  /**
+   * Marks in-flight requests finished now and scores their SLOs. Every id must be in flight
+   * and appear once, else nothing changes (`not_found` / `invalid_argument`).
+   */
+  completeBatch(ids: readonly number[] | Uint32Array): void {
+    const raw = this.raw;
+    let list: Uint32Array;
+    if (ids instanceof Uint32Array) {
+      list = ids;
+    } else {
+      if (!Array.isArray(ids)) v.fail(`ids must be an array of request ids (number[] or Uint32Array), got ${v.show(ids)}`);
+      list = new Uint32Array(ids.length);
+      for (let i = 0; i < ids.length; i++) list[i] = v.id(ids[i], `ids[${i}]`);
+    }
+    const now = this.#clock();
+    withHeap(engine(), [list], (p) => check(raw.completeBatch(p!, list.length, now)));
+  }
+
+  /** Drops a queued or in-flight request; false if the id is neither. */
+  cancel(id: number): boolean {
+    const raw = this.raw;
+    return raw.cancel(v.id(id, 'id'));
+  }
+
+  /** Where the request is: `'queued'`, `'inFlight'`, or `'unknown'` (never submitted, completed or cancelled). */
+  state(id: number): RequestState {
+    const raw = this.raw;
+    return STATES[raw.state(v.id(id, 'id'))] ?? 'unknown';
+  }
+
+  /**
+   * The clock reading at which `getBatch()` will release a batch without `force` (now if it
+   * would now), or `null` when nothing is queued. Lets an event loop sleep until then.
+   */
+  readyAt(): number | null {
+    const raw = this.raw;
+    const t = raw.readyAt(this.#clock());
+    return Number.isNaN(t) ? null : t;
+  }
+
+  stats(): SchedulerStats {
+    return this.raw.stats();
+  }
+
+  #clock(): number {
+    const t = this.#now();
+    if (typeof t !== 'number' || !Number.isFinite(t)) v.fail(`the now() clock must return a finite number of ms, got ${v.show(t)}`);
+    return t;
+  }
+}

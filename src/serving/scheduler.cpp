@@ -1,0 +1,277 @@
+// SPDX-License-Identifier: MIT
+#include "llmds/scheduler.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+namespace llmds {
+
+namespace {
+
+constexpr uint32_t kNone = detail::FlatIdMap::kNone;
+
+std::string num(double v) {
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "Infinity" : "-Infinity";
+  std::string s = std::to_string(v);
+  // to_string prints 6 decimals; trim the zeros so messages show "50" rather than "50.000000".
+  if (s.find('.') != std::string::npos) {
+    s.erase(s.find_last_not_of('0') + 1);
+    if (s.back() == '.') s.pop_back();
+  }
+  return s;
+}
+
+}  // namespace
+
+Result<Scheduler> Scheduler::create(SchedulerOptions options) {
+  if (options.max_batch_size == 0 || options.max_batch_size > kMaxBatchSize) {
+    return invalid_argument("maxBatchSize must be an integer in [1, " + std::to_string(kMaxBatchSize) + "], got " +
+                            std::to_string(options.max_batch_size));
+  }
+  if (!std::isfinite(options.max_wait_ms) || options.max_wait_ms < 0) {
+    return invalid_argument("maxWaitMs must be a finite number >= 0, got " + num(options.max_wait_ms));
+  }
+  if (options.priority_fn && options.external_priority) {
+    return invalid_argument("priority_fn and external_priority are mutually exclusive");
+  }
+  return Scheduler(std::move(options));
+}
+
+Scheduler::Scheduler(SchedulerOptions options)
+    : options_(std::move(options)),
+      custom_order_(static_cast<bool>(options_.priority_fn) || options_.external_priority),
+      next_id_(options_.first_request_id) {
+  if (custom_order_) order_[0] = IndexedHeap(IndexedHeapOptions{true});
+}
+
+RequestId Scheduler::next_request_id() const noexcept {
+  RequestId id = next_id_;
+  // Only reachable after 2^32 submissions: skip ids still in use (at most queued + in flight).
+  while (table_.find(id) != kNone) ++id;
+  return id;
+}
+
+Status Scheduler::check_submit(double now_ms, double slo_ms) const {
+  if (!std::isfinite(now_ms)) return invalid_argument("submit: the clock reading now must be finite, got " + num(now_ms));
+  if (!std::isfinite(slo_ms) || slo_ms < 0) {
+    return invalid_argument("submit: sloMs must be a positive finite number (or absent), got " + num(slo_ms));
+  }
+  return Status::success();
+}
+
+Result<RequestId> Scheduler::submit(uint32_t tokens, double now_ms, double slo_ms) {
+  if (options_.external_priority) {
+    return invalid_argument("submit: this scheduler takes caller-supplied priorities; use submit_with_priority");
+  }
+  Status st = check_submit(now_ms, slo_ms);
+  if (!st) return st;
+  double priority = 0.0;
+  if (options_.priority_fn) {
+    const RequestId id = next_request_id();
+    const ScheduledRequest req{id, tokens, slo_ms, now_ms,
+                               slo_ms > 0 ? now_ms + slo_ms : std::numeric_limits<double>::infinity()};
+    priority = options_.priority_fn(req);
+    if (std::isnan(priority)) return invalid_argument("submit: priorityFn returned NaN for request " + std::to_string(id));
+  }
+  return enqueue(tokens, now_ms, slo_ms, priority);
+}
+
+Result<RequestId> Scheduler::submit_with_priority(uint32_t tokens, double priority, double now_ms, double slo_ms) {
+  if (!options_.external_priority) {
+    return invalid_argument("submit_with_priority: this scheduler was not created with external_priority");
+  }
+  Status st = check_submit(now_ms, slo_ms);
+  if (!st) return st;
+  if (std::isnan(priority)) return invalid_argument("submit: priority must not be NaN");
+  return enqueue(tokens, now_ms, slo_ms, priority);
+}
+
+IndexedHeap& Scheduler::queue_of(const Record& r) noexcept {
+  if (custom_order_) return order_[0];
+  return r.slo_ms > 0 ? order_[0] : order_[1];
+}
+
+Result<RequestId> Scheduler::enqueue(uint32_t tokens, double now_ms, double slo_ms, double priority) {
+  const RequestId id = next_request_id();
+  const bool has_slo = slo_ms > 0;
+  const Record rec{now_ms, has_slo ? now_ms + slo_ms : std::numeric_limits<double>::infinity(), has_slo ? slo_ms : 0.0,
+                   tokens, RequestState::queued};
+  uint32_t slot = free_record_;
+  if (slot != kNone) {
+    free_record_ = records_[slot].tokens;
+    records_[slot] = rec;
+  } else {
+    slot = static_cast<uint32_t>(records_.size());
+    records_.push_back(rec);
+  }
+  table_.insert(id, slot);
+  // Scores cannot be NaN here (validated above), so these pushes cannot fail; the id is fresh.
+  double score;
+  if (custom_order_) {
+    score = priority;
+  } else {
+    score = has_slo ? rec.deadline_ms : static_cast<double>(tokens);
+  }
+  (void)queue_of(rec).push(id, score);
+  (void)arrivals_.push(id, now_ms);
+  ++queued_;
+  queued_tokens_ += tokens;
+  next_id_ = id + 1;
+  return id;
+}
+
+bool Scheduler::full() const noexcept {
+  if (queued_ >= options_.max_batch_size) return true;
+  return options_.max_batch_tokens != 0 && queued_tokens_ >= options_.max_batch_tokens;
+}
+
+std::optional<HeapEntry> Scheduler::best() const noexcept {
+  if (custom_order_ || !order_[0].empty()) return order_[0].peek();
+  return order_[1].peek();
+}
+
+std::optional<double> Scheduler::ready_at(double now_ms) const {
+  if (queued_ == 0) return std::nullopt;
+  if (full()) return now_ms;
+  const double due = arrivals_.peek()->score + options_.max_wait_ms;
+  return std::max(due, now_ms);
+}
+
+Result<std::vector<RequestId>> Scheduler::get_batch(double now_ms, bool force) {
+  std::vector<RequestId> batch;
+  Status st = get_batch(now_ms, force, batch);
+  if (!st) return st;
+  return batch;
+}
+
+Status Scheduler::get_batch(double now_ms, bool force, std::vector<RequestId>& batch) {
+  if (!std::isfinite(now_ms)) return invalid_argument("getBatch: the clock reading now must be finite, got " + num(now_ms));
+  batch.clear();
+  if (queued_ == 0) return Status::success();
+  // The prototype compared the oldest id for truthiness, so request 0 never waited; here the
+  // oldest *queued* arrival decides, whatever its id, and in-flight requests play no part.
+  // Written as ready_at() computes it (arrival + wait, not now - arrival): the two roundings
+  // differ, and get_batch(ready_at(t)) must release what ready_at promised.
+  const bool waited = now_ms >= arrivals_.peek()->score + options_.max_wait_ms;
+  if (!(force || full() || waited)) return Status::success();
+  batch.reserve(std::min<std::size_t>(queued_, options_.max_batch_size));
+  const uint64_t token_cap = options_.max_batch_tokens;
+  uint64_t batch_tokens = 0;
+  while (batch.size() < options_.max_batch_size) {
+    const std::optional<HeapEntry> top = best();
+    if (!top) break;
+    const uint32_t slot = table_.find(top->id);
+    Record& rec = records_[slot];
+    if (token_cap != 0 && !batch.empty() && batch_tokens + rec.tokens > token_cap) break;
+    (void)queue_of(rec).pop();
+    arrivals_.erase(top->id);
+    rec.state = RequestState::in_flight;
+    --queued_;
+    ++in_flight_;
+    queued_tokens_ -= rec.tokens;
+    batch_tokens += rec.tokens;
+    batch.push_back(top->id);
+  }
+  ++batches_;
+  dispatched_ += batch.size();
+  return Status::success();
+}
+
+Status Scheduler::complete_batch(const RequestId* ids, std::size_t n, double now_ms) {
+  if (!std::isfinite(now_ms)) {
+    return invalid_argument("completeBatch: the clock reading now must be finite, got " + num(now_ms));
+  }
+  // Validate all ids before changing anything; mark each seen one so a repeat is caught, then
+  // restore the marks.
+  std::size_t checked = 0;
+  Status status;
+  for (; checked < n; ++checked) {
+    const uint32_t slot = table_.find(ids[checked]);
+    if (slot == kNone) {
+      status = not_found("completeBatch: request " + std::to_string(ids[checked]) + " is not in flight (unknown, completed or cancelled)");
+      break;
+    }
+    Record& rec = records_[slot];
+    if (rec.state == RequestState::queued) {
+      status = invalid_argument("completeBatch: request " + std::to_string(ids[checked]) +
+                                " is still queued (it was never returned by getBatch)");
+      break;
+    }
+    if (rec.state == RequestState::unknown) {
+      status = invalid_argument("completeBatch: request " + std::to_string(ids[checked]) + " appears twice");
+      break;
+    }
+    rec.state = RequestState::unknown;
+  }
+  for (std::size_t i = 0; i < checked; ++i) records_[table_.find(ids[i])].state = RequestState::in_flight;
+  if (!status) return status;
+  for (std::size_t i = 0; i < n; ++i) {
+    const uint32_t slot = table_.find(ids[i]);
+    const Record& rec = records_[slot];
+    if (rec.slo_ms > 0) {
+      if (now_ms <= rec.deadline_ms) {
+        ++slo_met_;
+      } else {
+        ++slo_missed_;
+      }
+    }
+    --in_flight_;
+    ++completed_;
+    release(ids[i], slot);
+  }
+  return Status::success();
+}
+
+bool Scheduler::cancel(RequestId id) {
+  const uint32_t slot = table_.find(id);
+  if (slot == kNone) return false;
+  const Record& rec = records_[slot];
+  if (rec.state == RequestState::queued) {
+    queue_of(rec).erase(id);
+    arrivals_.erase(id);
+    --queued_;
+    queued_tokens_ -= rec.tokens;
+  } else {
+    --in_flight_;
+  }
+  ++cancelled_;
+  release(id, slot);
+  return true;
+}
+
+void Scheduler::release(RequestId id, uint32_t slot) noexcept {
+  table_.erase(id);
+  Record& rec = records_[slot];
+  rec.state = RequestState::unknown;
+  rec.tokens = free_record_;  // a free record's tokens field links the free list: no allocation here
+  free_record_ = slot;
+}
+
+RequestState Scheduler::state(RequestId id) const noexcept {
+  const uint32_t slot = table_.find(id);
+  return slot == kNone ? RequestState::unknown : records_[slot].state;
+}
+
+SchedulerStats Scheduler::stats() const noexcept {
+  SchedulerStats s;
+  s.queued = queued_;
+  s.in_flight = in_flight_;
+  s.queued_tokens = queued_tokens_;
+  s.batches = batches_;
+  s.dispatched = dispatched_;
+  s.completed = completed_;
+  s.cancelled = cancelled_;
+  s.avg_batch_size = batches_ == 0 ? 0.0 : static_cast<double>(dispatched_) / static_cast<double>(batches_);
+  s.slo_met = slo_met_;
+  s.slo_missed = slo_missed_;
+  return s;
+}
+
+std::size_t Scheduler::memory_bytes() const noexcept {
+  return order_[0].memory_bytes() + order_[1].memory_bytes() + arrivals_.memory_bytes() + table_.memory_bytes() +
+         records_.capacity() * sizeof(Record);
+}
+
+}  // namespace llmds

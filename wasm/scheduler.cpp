@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: MIT
+// embind surface of Scheduler. submit is one call with numeric arguments returning the id (or
+// a negative error code) so JS can submit millions of requests per second; a batch is written
+// into a buffer owned here, which JS reads through batchAddress() right after getBatch().
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <vector>
+
+#include "common.hpp"
+#include "llmds/scheduler.hpp"
+
+using emscripten::val;
+
+namespace llmds::wasm {
+namespace {
+
+class RawScheduler {
+ public:
+  explicit RawScheduler(Scheduler s) : sched_(std::move(s)) {}
+
+  /// max_batch_tokens <= 0: no token limit. nullptr (lastErrorMessage set) on bad options.
+  static std::unique_ptr<RawScheduler> create(double max_batch_size, double max_wait_ms, double max_batch_tokens,
+                                              bool external_priority) {
+    SchedulerOptions o;
+    // JS validated the ranges; the casts only narrow already-checked integers.
+    o.max_batch_size = static_cast<uint32_t>(max_batch_size);
+    o.max_wait_ms = max_wait_ms;
+    o.max_batch_tokens = max_batch_tokens > 0 ? static_cast<uint64_t>(max_batch_tokens) : 0;
+    o.external_priority = external_priority;
+    auto s = Scheduler::create(std::move(o));
+    if (!s) {
+      report(s.status());
+      return nullptr;
+    }
+    return std::make_unique<RawScheduler>(std::move(s.value()));
+  }
+
+  /// The request id, or -(error code). slo_ms 0 = no SLO.
+  double submit(uint32_t tokens, double slo_ms, double now_ms) { return id_or_code(sched_.submit(tokens, now_ms, slo_ms)); }
+  double submit_with_priority(uint32_t tokens, double slo_ms, double now_ms, double priority) {
+    return id_or_code(sched_.submit_with_priority(tokens, priority, now_ms, slo_ms));
+  }
+  uint32_t next_id() const { return sched_.next_request_id(); }
+  /// Number of ids written at batch_address(), or -(error code).
+  int32_t get_batch(double now_ms, bool force) {
+    Status st = sched_.get_batch(now_ms, force, batch_);
+    if (!st) return -report(st);
+    return static_cast<int32_t>(batch_.size());
+  }
+  /// Valid until the next getBatch (the buffer may move when a larger batch is returned).
+  uintptr_t batch_address() const { return reinterpret_cast<uintptr_t>(batch_.data()); }
+  int32_t complete_batch(uintptr_t ids, uint32_t n, double now_ms) {
+    return report(sched_.complete_batch(heap_ptr<RequestId>(ids), n, now_ms));
+  }
+  bool cancel(uint32_t id) { return sched_.cancel(id); }
+  int32_t state(uint32_t id) const { return static_cast<int32_t>(sched_.state(id)); }
+  /// NaN when nothing is queued.
+  double ready_at(double now_ms) const {
+    return sched_.ready_at(now_ms).value_or(std::numeric_limits<double>::quiet_NaN());
+  }
+  uint32_t queued() const { return static_cast<uint32_t>(sched_.queued()); }
+  uint32_t in_flight() const { return static_cast<uint32_t>(sched_.in_flight()); }
+  val stats() const {
+    const SchedulerStats s = sched_.stats();
+    val o = val::object();
+    o.set("queued", static_cast<double>(s.queued));
+    o.set("inFlight", static_cast<double>(s.in_flight));
+    o.set("batches", static_cast<double>(s.batches));
+    o.set("completed", static_cast<double>(s.completed));
+    o.set("avgBatchSize", s.avg_batch_size);
+    o.set("sloMet", static_cast<double>(s.slo_met));
+    o.set("sloMissed", static_cast<double>(s.slo_missed));
+    o.set("cancelled", static_cast<double>(s.cancelled));
+    o.set("dispatched", static_cast<double>(s.dispatched));
+    o.set("queuedTokens", static_cast<double>(s.queued_tokens));
+    o.set("bytes", static_cast<double>(sched_.memory_bytes()));
+    return o;
+  }
+
+ private:
+  static double id_or_code(const Result<RequestId>& r) {
+    if (!r) return -static_cast<double>(report(r.status()));
+    return static_cast<double>(r.value());
+  }
+
+  Scheduler sched_;
+  std::vector<RequestId> batch_;  // reused by every getBatch: no allocation once it has grown
+};
+
+}  // namespace
+}  // namespace llmds::wasm
+
+EMSCRIPTEN_BINDINGS(llmds_scheduler) {
+  using namespace llmds::wasm;
+  emscripten::class_<RawScheduler>("RawScheduler")
+      .class_function("create", &RawScheduler::create)
+      .function("submit", &RawScheduler::submit)
+      .function("submitWithPriority", &RawScheduler::submit_with_priority)
+      .function("nextId", &RawScheduler::next_id)
+      .function("getBatch", &RawScheduler::get_batch)
+      .function("batchAddress", &RawScheduler::batch_address)
+      .function("completeBatch", &RawScheduler::complete_batch)
+      .function("cancel", &RawScheduler::cancel)
+      .function("state", &RawScheduler::state)
+      .function("readyAt", &RawScheduler::ready_at)
+      .function("queued", &RawScheduler::queued)
+      .function("inFlight", &RawScheduler::in_flight)
+      .function("stats", &RawScheduler::stats);
+}
