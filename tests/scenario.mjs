@@ -51,5 +51,50 @@ export async function runScenario(llmds) {
   } finally {
     index.dispose();
   }
+
+  // Scheduler and AdmissionController on a fake clock.
+  let t = 0;
+  const now = () => t;
+  const scheduler = new llmds.Scheduler({ maxBatchSize: 3, maxWaitMs: 10, now });
+  const admission = new llmds.AdmissionController({ qpsTarget: 5, tokenRateLimit: 1000, now });
+  try {
+    const decisions = [];
+    const ids = [];
+    for (let i = 0; i < 6; i++) {
+      const [admitted, reason] = admission.shouldAdmit(100);
+      decisions.push(admitted ? 'admitted' : reason.split(':')[0]);
+      if (admitted) ids.push(scheduler.submit(10 + i, i % 2 ? 50 : undefined));
+      t += 120;
+    }
+    const batches = [];
+    for (let b = scheduler.getBatch(); b.length > 0 || scheduler.stats().queued > 0; b = scheduler.getBatch(true)) {
+      batches.push(b);
+      scheduler.completeBatch(b);
+      if (batches.length > 10) break;
+    }
+    out.serving = { decisions, ids, batches, scheduler: scheduler.stats(), admission: admission.stats() };
+  } finally {
+    scheduler.dispose?.();
+    admission.dispose?.();
+  }
+
+  // RetrievalPipeline: hybrid search over a tiny corpus with embeddings for some documents.
+  const rag = new llmds.RetrievalPipeline({ embeddingDim: 4, hnswM: 8, hnswEfConstruction: 32, seed: 5 });
+  try {
+    rag.addDocument(1, 'paged attention keeps the kv cache in fixed size blocks', [1, 0, 0, 0]);
+    rag.addDocument(2, 'bm25 ranks documents by term frequency and inverse document frequency', [0, 1, 0, 0]);
+    rag.addDocument(3, 'prefix caching reuses the kv cache of a shared system prompt', [0.8, 0.2, 0, 0]);
+    rag.addDocument(4, 'hnsw is a graph index for approximate nearest neighbours');
+    const round = (hits) => hits.map(([id, score]) => [id, Math.round(score * 1e9) / 1e9]);
+    out.rag = {
+      bm25: round(rag.search('kv cache')),
+      hybrid: round(rag.search('kv cache', { queryEmbedding: [1, 0.1, 0, 0], topK: 3 })),
+      rrf: round(rag.search('graph index', { queryEmbedding: [0, 1, 0, 0], fusion: 'rrf' })),
+      restored: round(llmds.RetrievalPipeline.deserialize(rag.serialize()).search('kv cache')),
+      stats: rag.stats(),
+    };
+  } finally {
+    rag.dispose();
+  }
   return out;
 }

@@ -42,3 +42,17 @@ export {
   type VectorBatch,
   type VectorLike,
 } from './hnsw.mjs';
+export { Tokenizer } from './tokenizer.mjs';
+export {
+  InvertedIndex,
+  type InvertedIndexOptions,
+  type InvertedIndexStats,
+  type SearchResult,
+} from './inverted-index.mjs';
+export { CountMinSketch, type CountMinSketchOptions, type SketchItem } from './count-min-sketch.mjs';
+export {
+  RetrievalPipeline,
+  type PipelineSearchOptions,
+  type RetrievalPipelineOptions,
+  type RetrievalPipelineStats,
+} from './retrieval-pipeline.mjs';

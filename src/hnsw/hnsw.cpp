@@ -485,6 +485,24 @@ Result<std::vector<Neighbor>> HNSW::search(const float* query, std::size_t len, 
   return out;
 }
 
+Result<std::vector<float>> HNSW::distances(const float* query, std::size_t len, const uint32_t* ids,
+                                           std::size_t n) const {
+  const Impl& x = *impl_;
+  Status st = x.validate_vector(query, len, "distances: query");
+  if (!st.ok()) return st;
+  const float* q = x.prepare_query(query);
+  std::vector<float> out(n, kInf);
+  for (std::size_t i = 0; i < n; ++i) {
+    auto it = x.slot_of.find(ids[i]);
+    if (it != x.slot_of.end()) out[i] = x.dist(q, x.vec(it->second));
+  }
+  return out;
+}
+
+Status HNSW::check_vector(const float* vector, std::size_t len, const std::string& what) const {
+  return impl_->validate_vector(vector, len, what);
+}
+
 Result<HnswBatchResult> HNSW::search_batch(const float* queries, std::size_t len, uint32_t k, uint32_t ef) const {
   const Impl& x = *impl_;
   if (k == 0 || k > kMaxK) return invalid_argument("searchBatch: k must be an integer in [1, 1048576], got " + u(k));

@@ -128,6 +128,13 @@ class HNSW {
   /// One search per row of `queries` (n × dim row-major, `len` floats in total).
   Result<HnswBatchResult> search_batch(const float* queries, std::size_t len, uint32_t k, uint32_t ef = 0) const;
 
+  /// Distances from `query` to the vectors of `ids` (as search() measures them); +Infinity for
+  /// an id that is not in the index. Lets callers score candidates found elsewhere.
+  Result<std::vector<float>> distances(const float* query, std::size_t len, const uint32_t* ids, std::size_t n) const;
+  /// The checks add() applies to a vector (dimension, finite values, non-zero for cosine), with
+  /// `what` naming it in the message; lets a caller validate before committing related changes.
+  Status check_vector(const float* vector, std::size_t len, const std::string& what) const;
+
   Status set_ef_search(uint32_t ef);
 
   uint32_t dim() const noexcept;

@@ -35,3 +35,16 @@ test('workerd keeps a KV cache across requests and reuses prefixes', async () =>
   assert.equal(bad.status, 400);
   assert.equal((await bad.json()).error, 'invalid_argument');
 });
+
+test('workerd answers hybrid search requests with a RetrievalPipeline', async () => {
+  const r = await (await fetch(`${base}/search?q=kv%20cache%20blocks`)).json();
+  assert.equal(r.hits.length, 3);
+  assert.equal(r.hits[0][0], 0);
+  assert.ok(r.hits[0][1] > r.hits[1][1]);
+  const again = await (await fetch(`${base}/search?q=kv%20cache%20blocks`)).json();
+  assert.deepEqual(again.hits, r.hits);
+  assert.equal(again.stats.cacheHits, 1);
+  const bad = await fetch(`${base}/search?q=x&k=0`);
+  assert.equal(bad.status, 400);
+  assert.equal((await bad.json()).error, 'invalid_argument');
+});

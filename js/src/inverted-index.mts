@@ -1,0 +1,203 @@
+// SPDX-License-Identifier: MIT
+import { check, checkCreated, engine, type RawHandle } from './engine.mjs';
+import { withHeap } from './memory.mjs';
+import { Owned } from './owned.mjs';
+import { lastError, textArg, withUtf8 } from './tokenizer.mjs';
+import * as v from './validate.mjs';
+
+/** @internal */
+interface RawInvertedIndex extends RawHandle {
+  add(doc: number, text: number, n: number): number;
+  remove(doc: number): boolean;
+  has(doc: number): boolean;
+  size(): number;
+  clear(): void;
+  k1(): number;
+  b(): number;
+  search(query: number, n: number, k: number): { ids: Uint32Array; scores: Float64Array } | null;
+  termFrequency(term: number, n: number, doc: number): number;
+  documentFrequency(term: number, n: number): number;
+  stats(): InvertedIndexStats;
+  serialize(): Uint8Array;
+  load(bytes: number, n: number): number;
+}
+
+/** @internal */
+interface InvertedIndexEngine {
+  RawInvertedIndex: { create(k1: number, b: number): RawInvertedIndex | null };
+}
+
+export interface InvertedIndexOptions {
+  /** Term-frequency saturation: a finite number >= 0. Default 1.2. */
+  k1?: number;
+  /** Length normalisation, in [0, 1]. Default 0.75. */
+  b?: number;
+}
+
+export interface InvertedIndexStats {
+  /** Live documents. */
+  documents: number;
+  /** Distinct terms in at least one live document. */
+  terms: number;
+  /** Live (term, document) pairs: the sum of document frequencies. */
+  postings: number;
+  /** Terms over all live documents. */
+  tokens: number;
+  /** tokens / documents (0 when empty). */
+  avgDocLength: number;
+  /** Postings of removed or replaced documents not yet compacted away. */
+  deadPostings: number;
+  /** Bytes of delta + varint encoded postings. */
+  compressedBytes: number;
+  /** The same postings as (u32 doc, u32 tf) pairs, for comparison. */
+  uncompressedBytes: number;
+  /** Approximate wasm-heap bytes of the whole index. */
+  bytes: number;
+}
+
+/** Results of `search`: `[docId, score]`, best first. */
+export type SearchResult = Array<[docId: number, score: number]>;
+
+const OPTIONS = ['k1', 'b'] as const;
+
+/** @internal Bytes accepted by deserialize(): a Uint8Array (Node's Buffer is one) or an ArrayBuffer. */
+function bytesArg(value: unknown, name: string): Uint8Array {
+  if (value instanceof Uint8Array) return value;
+  // A detached ArrayBuffer has byteLength 0 and cannot be viewed: it reads as no bytes.
+  if (value instanceof ArrayBuffer) return value.byteLength === 0 ? new Uint8Array(0) : new Uint8Array(value);
+  return v.fail(`${name} must be a Uint8Array or an ArrayBuffer, got ${v.show(value)}`);
+}
+
+/**
+ * BM25 full-text index with compressed postings and exact top-k search.
+ *
+ * Scores are Okapi BM25 with the non-negative IDF `ln(1 + (N − df + 0.5) / (df + 0.5))`:
+ * `Σ idf · tf·(k1+1) / (tf + k1·(1 − b + b·|d|/avgdl))` over the query's terms (a repeated
+ * query word counts once per repetition). Text is tokenized like {@link Tokenizer}. `search`
+ * is exact (MaxScore pruning skips documents that cannot enter the top k; it never changes
+ * the result); ties are broken by ascending document id.
+ *
+ * Removing or replacing a document tombstones its postings at once (scores never see them);
+ * they are compacted away as they accumulate (`stats().deadPostings`).
+ * @example
+ * const index = new InvertedIndex();
+ * index.addDocument(1, 'The quick brown fox');
+ * index.addDocument(2, 'A quick brown dog outpaces a quick fox');
+ * index.search('quick fox', 10);          // [[1, 0.422...], [2, 0.389...]] (doc 1 is shorter)
+ * index.getDocumentFrequency('quick');    // 2
+ * const copy = InvertedIndex.deserialize(index.serialize());
+ * @see llmds::InvertedIndex
+ */
+export class InvertedIndex extends Owned<RawInvertedIndex> {
+  constructor(options?: InvertedIndexOptions) {
+    const o = v.options(options, 'InvertedIndex options', OPTIONS);
+    const k1 = o.k1 ?? 1.2;
+    const b = o.b ?? 0.75;
+    if (typeof k1 !== 'number' || !Number.isFinite(k1) || k1 < 0) v.fail(`k1 must be a finite number >= 0, got ${v.show(k1)}`);
+    if (typeof b !== 'number' || !(b >= 0 && b <= 1)) v.fail(`b must be a number in [0, 1], got ${v.show(b)}`);
+    super(checkCreated(engine<InvertedIndexEngine>().RawInvertedIndex.create(k1, b)));
+  }
+
+  /** Indexes `text` under `docId` (an integer in [0, 2^32)), replacing any earlier text. */
+  addDocument(docId: number, text: string): void {
+    const raw = this.raw;
+    const id = v.id(docId, 'docId');
+    const t = textArg(text, 'text');
+    withUtf8(engine(), t, (p, n) => check(raw.add(id, p, n)));
+  }
+
+  /** Removes a document: true if it was indexed, false (a no-op) for an unknown id. */
+  removeDocument(docId: number): boolean {
+    const raw = this.raw;
+    return raw.remove(v.id(docId, 'docId'));
+  }
+
+  /** Whether `docId` is indexed. */
+  hasDocument(docId: number): boolean {
+    const raw = this.raw;
+    return raw.has(v.id(docId, 'docId'));
+  }
+
+  /** Live documents. */
+  get size(): number {
+    return this.raw.size();
+  }
+
+  get k1(): number {
+    return this.raw.k1();
+  }
+
+  get b(): number {
+    return this.raw.b();
+  }
+
+  /** The `topK` (an integer >= 1) best documents for `query`: `[docId, score]`, best first. */
+  search(query: string, topK = 10): SearchResult {
+    const raw = this.raw;
+    const q = textArg(query, 'query');
+    const k = v.integer(topK, 'topK', 1, 0x7fffffff);
+    const hits = withUtf8(engine(), q, (p, n) => raw.search(p, n, k));
+    if (hits === null) throw lastError();
+    const { ids, scores } = hits;
+    const out: SearchResult = new Array(ids.length);
+    for (let i = 0; i < ids.length; i++) out[i] = [ids[i]!, scores[i]!];
+    return out;
+  }
+
+  /**
+   * Occurrences of `term` in document `docId`; 0 when either is unknown. `term` is normalised
+   * like document text ('Fox!' means 'fox') and must be one word, else `invalid_argument`.
+   */
+  getTermFrequency(term: string, docId: number): number {
+    const raw = this.raw;
+    const t = textArg(term, 'term');
+    const id = v.id(docId, 'docId');
+    const tf = withUtf8(engine(), t, (p, n) => raw.termFrequency(p, n, id));
+    if (tf < 0) check(-tf);
+    return tf;
+  }
+
+  /** Live documents containing `term` (normalised and checked like getTermFrequency). */
+  getDocumentFrequency(term: string): number {
+    const raw = this.raw;
+    const t = textArg(term, 'term');
+    const df = withUtf8(engine(), t, (p, n) => raw.documentFrequency(p, n));
+    if (df < 0) check(-df);
+    return df;
+  }
+
+  stats(): InvertedIndexStats {
+    return this.raw.stats();
+  }
+
+  /** Removes every document (the options stay). */
+  clear(): void {
+    this.raw.clear();
+  }
+
+  /**
+   * Versioned, CRC-32-checked bytes (magic "LLMDSBM2", postings delta + varint encoded);
+   * identical from every build.
+   */
+  serialize(): Uint8Array {
+    return this.raw.serialize();
+  }
+
+  /**
+   * Rebuilds an index from serialize() output. Truncated, altered or foreign bytes throw
+   * `corrupt_data`; bytes of another format version throw `version_mismatch`.
+   */
+  static deserialize(bytes: Uint8Array | ArrayBuffer): InvertedIndex {
+    const data = bytesArg(bytes, 'bytes');
+    const index = new InvertedIndex();
+    try {
+      const raw = index.raw;
+      withHeap(engine(), [data], (p) => check(raw.load(p!, data.length)));
+    } catch (e) {
+      index.dispose();
+      throw e;
+    }
+    return index;
+  }
+}
+

@@ -1,0 +1,216 @@
+// SPDX-License-Identifier: MIT
+import { checkCreated, check, engine, type RawHandle } from './engine.mjs';
+import { LlmdsError, engineErrorCode } from './errors.mjs';
+import type { HNSWMetric } from './hnsw.mjs';
+import { withHeap } from './memory.mjs';
+import { Owned } from './owned.mjs';
+import { textArg, withUtf8 } from './tokenizer.mjs';
+import * as v from './validate.mjs';
+
+/** @internal */
+interface RawRetrievalPipeline extends RawHandle {
+  add(doc: number, text: number, n: number, embedding: number, len: number): number;
+  remove(doc: number): boolean;
+  has(doc: number): boolean;
+  search(text: number, n: number, embedding: number, len: number, k: number, w: number, fusion: number, exhaustive: boolean): { ids: Uint32Array; scores: Float64Array } | null;
+  stats(): RetrievalPipelineStats;
+  options(): Required<Omit<RetrievalPipelineOptions, 'seed'>> & { seed: number };
+  serialize(): Uint8Array;
+}
+
+/** @internal */
+interface PipelineEngine {
+  RawRetrievalPipeline: {
+    create(dim: number, m: number, efc: number, efs: number, budget: number, seed: number, metric: number, k1: number, b: number): RawRetrievalPipeline | null;
+    deserialize(bytes: number, n: number): RawRetrievalPipeline | null;
+  };
+}
+
+export interface RetrievalPipelineOptions {
+  /** Dimension of document and query embeddings. Default 384. */
+  embeddingDim?: number;
+  hnswM?: number;
+  hnswEfConstruction?: number;
+  hnswEfSearch?: number;
+  /** Result-cache budget in tokens (query terms + results per entry). Default 100000. */
+  tokenBudget?: number;
+  /** Seeds the HNSW level generator: same seed and insertion order, same index. */
+  seed?: number;
+  /** Dense distance. Default 'cosine'. */
+  metric?: HNSWMetric;
+  /** BM25 parameters. Defaults 1.2 and 0.75. */
+  k1?: number;
+  b?: number;
+}
+
+export interface PipelineSearchOptions {
+  /** Enables the dense signal; without it the search is BM25 only. */
+  queryEmbedding?: Float32Array | readonly number[];
+  /** Default 10. */
+  topK?: number;
+  /** Weight of the dense signal in [0, 1]; BM25 gets 1 − w. Default 0.5. */
+  fusionWeight?: number;
+  /** 'weighted' (default) or 'rrf' (reciprocal rank fusion, k = 60). */
+  fusion?: 'weighted' | 'rrf';
+}
+
+export interface RetrievalPipelineStats {
+  documents: number;
+  /** Documents that have an embedding. */
+  denseDocuments: number;
+  searches: number;
+  cacheHits: number;
+  cacheMisses: number;
+  cacheEntries: number;
+  cacheTokens: number;
+  bytes: number;
+}
+
+const METRICS: readonly HNSWMetric[] = ['l2', 'cosine', 'ip'];
+const OPTIONS = ['embeddingDim', 'hnswM', 'hnswEfConstruction', 'hnswEfSearch', 'tokenBudget', 'seed', 'metric', 'k1', 'b'] as const;
+const SEARCH_OPTIONS = ['queryEmbedding', 'topK', 'fusionWeight', 'fusion'] as const;
+const MAX_DOC_ID = 0x7fffffff;
+
+let adopting: RawRetrievalPipeline | undefined; // set while deserialize() constructs an instance
+
+function createRaw(options: unknown): RawRetrievalPipeline {
+  const o = v.options(options, 'RetrievalPipeline options', OPTIONS);
+  const metric = o.metric ?? 'cosine';
+  if (!METRICS.includes(metric as HNSWMetric)) v.fail(`metric must be 'l2', 'cosine' or 'ip', got ${v.show(metric)}`);
+  const raw = engine<PipelineEngine>().RawRetrievalPipeline.create(
+    v.integer(o.embeddingDim ?? 384, 'embeddingDim', 1, 65536),
+    v.integer(o.hnswM ?? 16, 'hnswM', 2, 512),
+    v.integer(o.hnswEfConstruction ?? 200, 'hnswEfConstruction', 1, 1 << 20),
+    v.integer(o.hnswEfSearch ?? 50, 'hnswEfSearch', 1, 1 << 20),
+    v.integer(o.tokenBudget ?? 100000, 'tokenBudget', 1, Number.MAX_SAFE_INTEGER),
+    v.integer(o.seed ?? 100, 'seed', 0, Number.MAX_SAFE_INTEGER),
+    METRICS.indexOf(metric as HNSWMetric),
+    v.finite(o.k1 ?? 1.2, 'k1'),
+    v.finite(o.b ?? 0.75, 'b'),
+  );
+  return checkCreated(raw);
+}
+
+/**
+ * Hybrid retrieval: an HNSW index over document embeddings and a BM25 index over their text,
+ * fused per query, with a result cache that every add/remove clears and that keeps hot queries
+ * (counted by a Count-Min sketch) preferentially.
+ *
+ * Weighted fusion: score = w·dense + (1 − w)·bm25, where bm25 = BM25 / best BM25 of the
+ * candidates (a single or all-equal list scores 1) and dense maps the distance into [0, 1]
+ * (cosine 1 − d/2, l2 1/(1 + d), ip logistic of the dot product). RRF: w/(60 + dense rank) +
+ * (1 − w)/(60 + BM25 rank). Without `queryEmbedding` the search is BM25 only.
+ * @example
+ * const rag = new RetrievalPipeline({ embeddingDim: 384 });
+ * rag.addDocument(1, 'Paged attention stores the KV cache in blocks', embed(text1));
+ * rag.addDocument(2, 'BM25 ranks documents by term frequency');     // BM25 only
+ * rag.search('kv cache blocks', { queryEmbedding: embed(q), topK: 5 }); // [[1, 0.93], ...]
+ * @see llmds::RetrievalPipeline
+ */
+export class RetrievalPipeline extends Owned<RawRetrievalPipeline> {
+  constructor(options?: RetrievalPipelineOptions) {
+    super(adopting ?? createRaw(options));
+  }
+
+  /** Restores a pipeline from serialize() bytes (`corrupt_data` / `version_mismatch` otherwise). */
+  static deserialize(bytes: Uint8Array | ArrayBuffer): RetrievalPipeline {
+    let data: Uint8Array;
+    if (bytes instanceof Uint8Array) data = v.attached(bytes, 'bytes');
+    else if (bytes instanceof ArrayBuffer) data = new Uint8Array(bytes);
+    else v.fail(`bytes must be a Uint8Array or ArrayBuffer, got ${v.show(bytes)}`);
+    const e = engine<PipelineEngine>();
+    const raw = withHeap(e, [data], (p) => e.RawRetrievalPipeline.deserialize(p!, data.length));
+    if (raw === null) throw new LlmdsError(engineErrorCode(e.lastErrorCode()), e.lastErrorMessage());
+    adopting = raw;
+    try {
+      return new RetrievalPipeline();
+    } finally {
+      adopting = undefined;
+    }
+  }
+
+  /** Number of documents. */
+  get size(): number {
+    return this.raw.stats().documents;
+  }
+
+  /**
+   * Indexes the text (BM25) and, when given, the embedding (HNSW); replaces a document with the
+   * same id. Atomic: if anything is rejected, neither index changes. Ids are in [0, 2^31).
+   */
+  addDocument(docId: number, text: string, embedding?: Float32Array | readonly number[]): void {
+    const raw = this.raw;
+    const id = v.integer(docId, 'docId', 0, MAX_DOC_ID);
+    const t = textArg(text, 'text');
+    const m = engine();
+    if (embedding === undefined) {
+      withUtf8(m, t, (p, n) => check(raw.add(id, p, n, 0, 0)));
+      return;
+    }
+    const e = v.vector(embedding, 'embedding');
+    withHeap(m, [e], (ep) => withUtf8(m, t, (p, n) => check(raw.add(id, p, n, ep!, e.length))));
+  }
+
+  /** Removes the document from both indexes; false when it was not there. */
+  removeDocument(docId: number): boolean {
+    const raw = this.raw;
+    return raw.remove(v.integer(docId, 'docId', 0, MAX_DOC_ID));
+  }
+
+  hasDocument(docId: number): boolean {
+    const raw = this.raw;
+    return raw.has(v.integer(docId, 'docId', 0, MAX_DOC_ID));
+  }
+
+  /** Fused top-k, best first (ties by ascending docId). Cached until the next add/remove. */
+  search(query: string, options?: PipelineSearchOptions): Array<[docId: number, score: number]> {
+    return this.#search(query, options, false);
+  }
+
+  /**
+   * The same fusion over every document (no candidate cut-off, no cache): the exact reference
+   * that search() approximates. O(documents) per query.
+   */
+  searchExhaustive(query: string, options?: PipelineSearchOptions): Array<[docId: number, score: number]> {
+    return this.#search(query, options, true);
+  }
+
+  #search(query: string, options: PipelineSearchOptions | undefined, exhaustive: boolean): Array<[number, number]> {
+    const raw = this.raw;
+    const text = textArg(query, 'query');
+    const o = v.options(options, 'search options', SEARCH_OPTIONS);
+    const k = v.integer(o.topK ?? 10, 'topK', 1, 1 << 16);
+    const w = v.finite(o.fusionWeight ?? 0.5, 'fusionWeight');
+    if (w < 0 || w > 1) v.fail(`fusionWeight must be a number in [0, 1], got ${w}`);
+    const fusion = o.fusion ?? 'weighted';
+    if (fusion !== 'weighted' && fusion !== 'rrf') v.fail(`fusion must be 'weighted' or 'rrf', got ${v.show(fusion)}`);
+    const f = fusion === 'rrf' ? 1 : 0;
+    const m = engine();
+    const run = (ep: number, len: number) => withUtf8(m, text, (p, n) => raw.search(p, n, ep, len, k, w, f, exhaustive));
+    let hits;
+    if (o.queryEmbedding === undefined) {
+      hits = run(0, 0);
+    } else {
+      const e = v.vector(o.queryEmbedding, 'queryEmbedding');
+      hits = withHeap(m, [e], (ep) => run(ep!, e.length));
+    }
+    if (hits === null) throw new LlmdsError(engineErrorCode(m.lastErrorCode()), m.lastErrorMessage());
+    const out: Array<[number, number]> = new Array(hits.ids.length);
+    for (let i = 0; i < hits.ids.length; i++) out[i] = [hits.ids[i]!, hits.scores[i]!];
+    return out;
+  }
+
+  /** The options the pipeline runs with (after deserialize: the stored ones). */
+  options(): Required<RetrievalPipelineOptions> {
+    return this.raw.options();
+  }
+
+  stats(): RetrievalPipelineStats {
+    return this.raw.stats();
+  }
+
+  /** Versioned, CRC-checked bytes of both indexes and the options (not the cache). */
+  serialize(): Uint8Array {
+    return this.raw.serialize();
+  }
+}

@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: MIT
+/// @file retrieval_pipeline.hpp
+/// @brief Hybrid retrieval: HNSW (dense) + BM25 (sparse) with score fusion and a result cache.
+///
+/// Fusion of the two candidate lists (each `candidate_depth(top_k)` long):
+/// - weighted: score = w * dense + (1 - w) * bm25, where bm25 = BM25 / (best BM25 in the list)
+///   (so a single or all-equal list scores 1, never 0) and dense maps the distance to [0, 1] by
+///   the metric: cosine 1 - d/2, l2 1/(1 + d), ip 1/(1 + e^-(1 - d)) (a logistic of the dot
+///   product). BM25 candidates missing from the dense list still get their exact dense
+///   similarity; a dense candidate outside the BM25 list counts BM25 as 0.
+/// - rrf: score = w / (60 + dense rank) + (1 - w) / (60 + BM25 rank), ranks from 1.
+/// Without a query embedding the search is BM25 only (w = 0). Results are best first, ties by
+/// ascending doc id.
+///
+/// The result cache (a TokenLRU over `token_budget` tokens; an entry costs the query's term
+/// count + its result count) is keyed by every input that changes a result and cleared by every
+/// add/remove. A Count-Min sketch counts queries: a cold query is cached only into free budget,
+/// a hot one (seen >= 2 times) may evict least-recently-used entries, so hot queries are kept
+/// preferentially.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "llmds/hnsw.hpp"
+#include "llmds/inverted_index.hpp"
+#include "llmds/status.hpp"
+
+namespace llmds {
+
+struct RetrievalPipelineOptions {
+  uint32_t embedding_dim = 384;
+  uint32_t hnsw_m = 16;
+  uint32_t hnsw_ef_construction = 200;
+  uint32_t hnsw_ef_search = 50;
+  uint64_t token_budget = 100000;  ///< result-cache budget in tokens, > 0
+  uint64_t seed = 100;
+  Metric metric = Metric::cosine;
+  double k1 = 1.2;
+  double b = 0.75;
+};
+
+enum class Fusion : uint8_t { weighted = 0, rrf = 1 };
+
+struct PipelineQuery {
+  std::string_view text;
+  const float* embedding = nullptr;  ///< optional: nullptr for BM25 only
+  std::size_t embedding_len = 0;
+  uint32_t top_k = 10;
+  double fusion_weight = 0.5;  ///< weight of the dense signal, in [0, 1]
+  Fusion fusion = Fusion::weighted;
+};
+
+struct PipelineHits {
+  std::vector<uint32_t> ids;
+  std::vector<double> scores;
+};
+
+struct RetrievalPipelineStats {
+  uint32_t documents = 0;        ///< documents in the pipeline (all are BM25-indexed)
+  uint32_t dense_documents = 0;  ///< documents with an embedding
+  uint64_t searches = 0;
+  uint64_t cache_hits = 0;
+  uint64_t cache_misses = 0;
+  uint32_t cache_entries = 0;
+  uint64_t cache_tokens = 0;
+  uint64_t bytes = 0;  ///< approximate heap bytes of both indexes, cache and sketch
+};
+
+class RetrievalPipeline {
+ public:
+  static constexpr uint32_t kFormatVersion = 1;
+  static constexpr const char* kMagic = "LLMDSRPL";
+  static constexpr uint32_t kMaxTopK = 1u << 16;
+  static constexpr uint32_t kMaxDocId = HNSW::kMaxId;
+
+  static Result<RetrievalPipeline> create(const RetrievalPipelineOptions& options);
+  RetrievalPipeline(RetrievalPipeline&&) noexcept;
+  RetrievalPipeline& operator=(RetrievalPipeline&&) noexcept;
+  ~RetrievalPipeline();
+
+  /// Indexes `text` (BM25) and, when `embedding` is given, the vector (HNSW); replaces a
+  /// document with the same id. Atomic: on any error neither index changed.
+  Status add_document(uint32_t doc_id, std::string_view text, const float* embedding = nullptr, std::size_t len = 0);
+  /// Removes the document from both indexes; false when it was not there.
+  bool remove_document(uint32_t doc_id);
+  bool has_document(uint32_t doc_id) const noexcept;
+
+  /// Fused top-k (see the file comment). Not const: it updates the cache and the sketch.
+  Result<PipelineHits> search(const PipelineQuery& query);
+  /// The fusion computed over every document (no candidate cut-off, no cache): the reference
+  /// the candidate-based search() is measured against.
+  Result<PipelineHits> search_exhaustive(const PipelineQuery& query) const;
+
+  RetrievalPipelineStats stats() const noexcept;
+  const RetrievalPipelineOptions& options() const noexcept;
+  /// Candidates taken from each index for a top-k search.
+  static uint32_t candidate_depth(uint32_t top_k) noexcept;
+
+  /// Both indexes and the options (not the cache or the sketch), magic "LLMDSRPL".
+  std::vector<uint8_t> serialize() const;
+  static Result<RetrievalPipeline> deserialize(const uint8_t* data, std::size_t size);
+
+ private:
+  struct Impl;
+  explicit RetrievalPipeline(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace llmds

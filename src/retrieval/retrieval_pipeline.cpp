@@ -1,0 +1,317 @@
+// SPDX-License-Identifier: MIT
+#include "llmds/retrieval_pipeline.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <unordered_map>
+#include <utility>
+
+#include "llmds/count_min_sketch.hpp"
+#include "llmds/serialize.hpp"
+#include "llmds/token_lru.hpp"
+#include "llmds/tokenizer.hpp"
+
+namespace llmds {
+namespace {
+
+constexpr double kRrfK = 60.0;
+constexpr double kHotQueryCount = 2.0;
+
+/// Maps a distance to a similarity in [0, 1] (see the header): higher is better.
+double dense_similarity(Metric metric, float distance) noexcept {
+  const double d = distance;
+  switch (metric) {
+    case Metric::cosine: return std::clamp(1.0 - d / 2.0, 0.0, 1.0);
+    case Metric::l2: return 1.0 / (1.0 + std::max(0.0, d));
+    case Metric::ip: return 1.0 / (1.0 + std::exp(-(1.0 - d)));
+  }
+  return 0.0;
+}
+
+/// Cache key: every input that changes the result, as bytes.
+std::string cache_key(const PipelineQuery& q) {
+  std::string key;
+  key.reserve(q.text.size() + q.embedding_len * sizeof(float) + 24);
+  auto put = [&key](const void* p, std::size_t n) { key.append(static_cast<const char*>(p), n); };
+  const uint32_t text_len = static_cast<uint32_t>(q.text.size());
+  put(&text_len, sizeof text_len);
+  put(q.text.data(), q.text.size());
+  const uint32_t emb_len = q.embedding ? static_cast<uint32_t>(q.embedding_len) : UINT32_MAX;
+  put(&emb_len, sizeof emb_len);
+  if (q.embedding) put(q.embedding, q.embedding_len * sizeof(float));
+  put(&q.top_k, sizeof q.top_k);
+  put(&q.fusion_weight, sizeof q.fusion_weight);
+  const uint8_t fusion = static_cast<uint8_t>(q.fusion);
+  put(&fusion, 1);
+  return key;
+}
+
+struct Candidate {
+  double bm25 = 0.0;
+  int64_t bm25_rank = 0;  // 1-based; 0 when absent
+  double dense = 0.0;
+  int64_t dense_rank = 0;
+};
+
+PipelineHits fuse(const std::unordered_map<uint32_t, Candidate>& candidates, double best_bm25, const PipelineQuery& q,
+                  bool has_dense) {
+  const double w = has_dense ? q.fusion_weight : 0.0;
+  std::vector<std::pair<double, uint32_t>> scored;
+  scored.reserve(candidates.size());
+  for (const auto& [id, c] : candidates) {
+    double score;
+    if (q.fusion == Fusion::rrf) {
+      score = (c.dense_rank ? w / (kRrfK + static_cast<double>(c.dense_rank)) : 0.0) +
+              (c.bm25_rank ? (1.0 - w) / (kRrfK + static_cast<double>(c.bm25_rank)) : 0.0);
+    } else {
+      const double bm25 = best_bm25 > 0.0 ? c.bm25 / best_bm25 : 0.0;
+      score = w * c.dense + (1.0 - w) * bm25;
+    }
+    scored.emplace_back(score, id);
+  }
+  const std::size_t k = std::min<std::size_t>(q.top_k, scored.size());
+  auto better = [](const auto& a, const auto& b) { return a.first != b.first ? a.first > b.first : a.second < b.second; };
+  std::partial_sort(scored.begin(), scored.begin() + static_cast<std::ptrdiff_t>(k), scored.end(), better);
+  PipelineHits hits;
+  for (std::size_t i = 0; i < k; ++i) {
+    hits.ids.push_back(scored[i].second);
+    hits.scores.push_back(scored[i].first);
+  }
+  return hits;
+}
+
+}  // namespace
+
+struct RetrievalPipeline::Impl {
+  RetrievalPipelineOptions options;
+  HNSW dense;
+  InvertedIndex sparse;
+  TokenLRU<std::string, PipelineHits> cache;
+  CountMinSketch query_counts;
+  uint64_t searches = 0, cache_hits = 0, cache_misses = 0;
+
+  Impl(RetrievalPipelineOptions o, HNSW h, InvertedIndex i, TokenLRU<std::string, PipelineHits> c, CountMinSketch s)
+      : options(o), dense(std::move(h)), sparse(std::move(i)), cache(std::move(c)), query_counts(std::move(s)) {}
+
+  Status check_query(const PipelineQuery& q) const {
+    if (q.top_k == 0 || q.top_k > kMaxTopK) {
+      return invalid_argument("topK must be an integer in [1, " + std::to_string(kMaxTopK) + "], got " +
+                              std::to_string(q.top_k));
+    }
+    if (!(q.fusion_weight >= 0.0 && q.fusion_weight <= 1.0)) {
+      return invalid_argument("fusionWeight must be a number in [0, 1], got " + std::to_string(q.fusion_weight));
+    }
+    if (q.embedding) return dense.check_vector(q.embedding, q.embedding_len, "queryEmbedding");
+    return Status::success();
+  }
+
+  /// Both candidate lists merged by doc id; `depth` 0 means every matching document.
+  Result<std::unordered_map<uint32_t, Candidate>> candidates(const PipelineQuery& q, uint32_t depth, double* best_bm25) const {
+    std::unordered_map<uint32_t, Candidate> out;
+    const uint32_t bm25_k = depth ? depth : std::max<uint32_t>(1, sparse.size());
+    auto bm25 = depth ? sparse.search(q.text, bm25_k) : sparse.search_exhaustive(q.text, bm25_k);
+    if (!bm25) return bm25.status();
+    *best_bm25 = 0.0;
+    for (std::size_t i = 0; i < bm25->ids.size(); ++i) {
+      Candidate& c = out[bm25->ids[i]];
+      c.bm25 = bm25->scores[i];
+      c.bm25_rank = static_cast<int64_t>(i + 1);
+      *best_bm25 = std::max(*best_bm25, c.bm25);
+    }
+    if (q.embedding && dense.size() > 0) {
+      const uint32_t dense_k = depth ? std::min(depth, dense.size()) : dense.size();
+      const uint32_t ef = depth ? std::max(dense_k, options.hnsw_ef_search) : std::min<uint32_t>(HNSW::kMaxEf, dense.size());
+      auto nn = dense.search(q.embedding, q.embedding_len, dense_k, ef);
+      if (!nn) return nn.status();
+      for (std::size_t i = 0; i < nn->size(); ++i) {
+        Candidate& c = out[(*nn)[i].id];
+        c.dense = dense_similarity(options.metric, (*nn)[i].distance);
+        c.dense_rank = static_cast<int64_t>(i + 1);
+      }
+      complete_dense(q, out);
+    }
+    return out;
+  }
+
+  /// BM25 candidates the dense search did not return still get their true dense similarity
+  /// (their rank stays absent for RRF), so weighted fusion does not score them as 0.
+  void complete_dense(const PipelineQuery& q, std::unordered_map<uint32_t, Candidate>& out) const {
+    std::vector<uint32_t> missing;
+    for (const auto& [id, c] : out) {
+      if (c.dense_rank == 0) missing.push_back(id);
+    }
+    if (missing.empty()) return;
+    auto d = dense.distances(q.embedding, q.embedding_len, missing.data(), missing.size());
+    if (!d) return;
+    for (std::size_t i = 0; i < missing.size(); ++i) {
+      if (std::isfinite((*d)[i])) out[missing[i]].dense = dense_similarity(options.metric, (*d)[i]);
+    }
+  }
+
+  Result<PipelineHits> run(const PipelineQuery& q, uint32_t depth) const {
+    if (Status st = check_query(q); !st) return st;
+    double best_bm25 = 0.0;
+    auto c = candidates(q, depth, &best_bm25);
+    if (!c) return c.status();
+    return fuse(*c, best_bm25, q, q.embedding != nullptr && dense.size() > 0);
+  }
+
+  /// Admission that keeps hot queries preferentially: a cold query only uses free budget.
+  void remember(const std::string& key, const PipelineHits& hits, std::string_view text) {
+    const uint64_t tokens = count_terms(text) + hits.ids.size() + 1;
+    const bool hot = query_counts.is_hot(key, kHotQueryCount);
+    if (!hot && cache.total_tokens() + tokens > cache.token_budget()) return;
+    cache.put(key, hits, tokens);
+  }
+
+  void clear_cache() { cache.clear(); }
+};
+
+Result<RetrievalPipeline> RetrievalPipeline::create(const RetrievalPipelineOptions& o) {
+  HnswOptions h;
+  h.dim = o.embedding_dim;
+  h.m = o.hnsw_m;
+  h.ef_construction = o.hnsw_ef_construction;
+  h.ef_search = o.hnsw_ef_search;
+  h.seed = o.seed;
+  h.metric = o.metric;
+  auto dense = HNSW::create(h);
+  if (!dense) return dense.status();
+  auto sparse = InvertedIndex::create({o.k1, o.b});
+  if (!sparse) return sparse.status();
+  auto cache = TokenLRU<std::string, PipelineHits>::create(o.token_budget);
+  if (!cache) return cache.status();
+  auto sketch = CountMinSketch::create({});
+  if (!sketch) return sketch.status();
+  return RetrievalPipeline(std::make_unique<Impl>(o, std::move(dense.value()), std::move(sparse.value()),
+                                                  std::move(cache.value()), std::move(sketch.value())));
+}
+
+RetrievalPipeline::RetrievalPipeline(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+RetrievalPipeline::RetrievalPipeline(RetrievalPipeline&&) noexcept = default;
+RetrievalPipeline& RetrievalPipeline::operator=(RetrievalPipeline&&) noexcept = default;
+RetrievalPipeline::~RetrievalPipeline() = default;
+
+Status RetrievalPipeline::add_document(uint32_t doc_id, std::string_view text, const float* embedding, std::size_t len) {
+  Impl& m = *impl_;
+  if (doc_id > kMaxDocId) {
+    return invalid_argument("docId must be an integer in [0, 2147483647], got " + std::to_string(doc_id));
+  }
+  // Everything the dense side could reject is checked first; the BM25 side is atomic on its own,
+  // so after it succeeds the dense update cannot fail and the pair changes together or not at all.
+  if (embedding) {
+    if (Status st = m.dense.check_vector(embedding, len, "embedding"); !st) return st;
+    if (!m.dense.has(doc_id) && m.dense.stats().nodes >= HNSW::kMaxNodes) {
+      return capacity_exceeded("addDocument: the vector index is full");
+    }
+  }
+  if (Status st = m.sparse.add_document(doc_id, text); !st) return st;
+  if (m.dense.has(doc_id)) (void)m.dense.remove(doc_id);
+  if (embedding) (void)m.dense.add(embedding, len, doc_id);
+  m.clear_cache();
+  return Status::success();
+}
+
+bool RetrievalPipeline::remove_document(uint32_t doc_id) {
+  Impl& m = *impl_;
+  if (!m.sparse.remove_document(doc_id)) return false;
+  if (m.dense.has(doc_id)) (void)m.dense.remove(doc_id);
+  m.clear_cache();
+  return true;
+}
+
+bool RetrievalPipeline::has_document(uint32_t doc_id) const noexcept { return impl_->sparse.has_document(doc_id); }
+
+uint32_t RetrievalPipeline::candidate_depth(uint32_t top_k) noexcept { return std::max<uint32_t>(3 * top_k, 50); }
+
+Result<PipelineHits> RetrievalPipeline::search(const PipelineQuery& q) {
+  Impl& m = *impl_;
+  if (Status st = m.check_query(q); !st) return st;
+  ++m.searches;
+  const std::string key = cache_key(q);
+  (void)m.query_counts.add(key);
+  if (const PipelineHits* cached = m.cache.get(key)) {
+    ++m.cache_hits;
+    return *cached;
+  }
+  ++m.cache_misses;
+  auto hits = m.run(q, candidate_depth(q.top_k));
+  if (hits) m.remember(key, *hits, q.text);
+  return hits;
+}
+
+Result<PipelineHits> RetrievalPipeline::search_exhaustive(const PipelineQuery& q) const { return impl_->run(q, 0); }
+
+RetrievalPipelineStats RetrievalPipeline::stats() const noexcept {
+  const Impl& m = *impl_;
+  RetrievalPipelineStats s;
+  s.documents = m.sparse.size();
+  s.dense_documents = m.dense.size();
+  s.searches = m.searches;
+  s.cache_hits = m.cache_hits;
+  s.cache_misses = m.cache_misses;
+  s.cache_entries = static_cast<uint32_t>(m.cache.size());
+  s.cache_tokens = m.cache.total_tokens();
+  s.bytes = m.dense.memory_bytes() + m.sparse.stats().bytes + m.query_counts.memory_bytes() + m.cache.total_tokens() * 16;
+  return s;
+}
+
+const RetrievalPipelineOptions& RetrievalPipeline::options() const noexcept { return impl_->options; }
+
+std::vector<uint8_t> RetrievalPipeline::serialize() const {
+  const Impl& m = *impl_;
+  ByteWriter w;
+  begin_envelope(w, kMagic, kFormatVersion);
+  w.put_u64(m.options.token_budget);
+  w.put_f64(m.options.k1);
+  w.put_f64(m.options.b);
+  const std::vector<uint8_t> dense = m.dense.serialize();
+  const std::vector<uint8_t> sparse = m.sparse.serialize();
+  w.put_u64(dense.size());
+  w.put_bytes(dense.data(), dense.size());
+  w.put_u64(sparse.size());
+  w.put_bytes(sparse.data(), sparse.size());
+  return finish_envelope(std::move(w));
+}
+
+Result<RetrievalPipeline> RetrievalPipeline::deserialize(const uint8_t* data, std::size_t size) {
+  auto payload = open_envelope(data, size, kMagic, kFormatVersion, "RetrievalPipeline");
+  if (!payload) return payload.status();
+  ByteReader r(payload->data, payload->size);
+  uint64_t token_budget = 0, dense_len = 0, sparse_len = 0;
+  double k1 = 0, b = 0;
+  if (!r.get_u64(token_budget) || !r.get_f64(k1) || !r.get_f64(b) || !r.get_u64(dense_len) || !r.fits(dense_len, 1)) {
+    return corrupt_data("RetrievalPipeline: truncated header");
+  }
+  const uint8_t* dense_bytes = payload->data + r.position();
+  r.skip(static_cast<std::size_t>(dense_len));
+  if (!r.get_u64(sparse_len) || !r.fits(sparse_len, 1)) return corrupt_data("RetrievalPipeline: truncated BM25 section");
+  const uint8_t* sparse_bytes = payload->data + r.position();
+  r.skip(static_cast<std::size_t>(sparse_len));
+  if (!r.ok() || r.remaining() != 0) return corrupt_data("RetrievalPipeline: trailing or missing bytes");
+  auto dense = HNSW::deserialize(dense_bytes, static_cast<std::size_t>(dense_len));
+  if (!dense) return Status(dense.status().code(), "RetrievalPipeline: " + dense.status().message());
+  auto sparse = InvertedIndex::deserialize(sparse_bytes, static_cast<std::size_t>(sparse_len));
+  if (!sparse) return Status(sparse.status().code(), "RetrievalPipeline: " + sparse.status().message());
+  if (sparse->k1() != k1 || sparse->b() != b) return corrupt_data("RetrievalPipeline: BM25 parameters disagree");
+  RetrievalPipelineOptions o;
+  o.embedding_dim = dense->dim();
+  o.hnsw_m = dense->m();
+  o.hnsw_ef_construction = dense->ef_construction();
+  o.hnsw_ef_search = dense->ef_search();
+  o.seed = dense->seed();
+  o.metric = dense->metric();
+  o.token_budget = token_budget;
+  o.k1 = k1;
+  o.b = b;
+  auto cache = TokenLRU<std::string, PipelineHits>::create(token_budget);
+  if (!cache) return corrupt_data("RetrievalPipeline: token budget is 0");
+  auto sketch = CountMinSketch::create({});
+  if (!sketch) return sketch.status();
+  return RetrievalPipeline(std::make_unique<Impl>(o, std::move(dense.value()), std::move(sparse.value()),
+                                                  std::move(cache.value()), std::move(sketch.value())));
+}
+
+}  // namespace llmds

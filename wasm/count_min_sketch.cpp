@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: MIT
+// embind surface of CountMinSketch: items as UTF-8 bytes, counts as doubles (integers < 2^53).
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "common.hpp"
+#include "llmds/count_min_sketch.hpp"
+
+namespace llmds::wasm {
+namespace {
+
+std::string_view text_at(uintptr_t ptr, uint32_t n) { return {heap_ptr<char>(ptr), n}; }
+
+class RawCountMinSketch {
+ public:
+  explicit RawCountMinSketch(CountMinSketch sketch) : sketch_(std::move(sketch)) {}
+
+  static std::unique_ptr<RawCountMinSketch> create(uint32_t width, uint32_t depth, uint32_t seed) {
+    auto sketch = CountMinSketch::create({width, depth, seed});
+    if (!sketch) {
+      report(sketch.status());
+      return nullptr;
+    }
+    return std::make_unique<RawCountMinSketch>(std::move(sketch.value()));
+  }
+
+  int32_t add(uintptr_t item, uint32_t n, double count) {
+    // JS validated it; the check only keeps the double -> integer conversion defined.
+    if (!(count >= 0 && count <= static_cast<double>(CountMinSketch::kMaxTotal))) {
+      return report(invalid_argument("count must be an integer in [0, 2^53 - 1], got " + std::to_string(count)));
+    }
+    return report(sketch_.add(text_at(item, n), static_cast<uint64_t>(count)));
+  }
+  double estimate(uintptr_t item, uint32_t n) const { return static_cast<double>(sketch_.estimate(text_at(item, n))); }
+  double error_bound() const { return sketch_.error_bound(); }
+  double confidence() const { return sketch_.confidence(); }
+  double total_count() const { return static_cast<double>(sketch_.total_count()); }
+  int32_t merge(const RawCountMinSketch& other) { return report(sketch_.merge(other.sketch_)); }
+  void reset() { sketch_.reset(); }
+  uint32_t width() const { return sketch_.width(); }
+  uint32_t depth() const { return sketch_.depth(); }
+  uint32_t seed() const { return sketch_.seed(); }
+  double bytes() const { return static_cast<double>(sketch_.memory_bytes()); }
+
+ private:
+  CountMinSketch sketch_;
+};
+
+}  // namespace
+}  // namespace llmds::wasm
+
+EMSCRIPTEN_BINDINGS(llmds_count_min_sketch) {
+  using namespace llmds::wasm;
+  emscripten::class_<RawCountMinSketch>("RawCountMinSketch")
+      .class_function("create", &RawCountMinSketch::create)
+      .function("add", &RawCountMinSketch::add)
+      .function("estimate", &RawCountMinSketch::estimate)
+      .function("errorBound", &RawCountMinSketch::error_bound)
+      .function("confidence", &RawCountMinSketch::confidence)
+      .function("totalCount", &RawCountMinSketch::total_count)
+      .function("merge", &RawCountMinSketch::merge)
+      .function("reset", &RawCountMinSketch::reset)
+      .function("width", &RawCountMinSketch::width)
+      .function("depth", &RawCountMinSketch::depth)
+      .function("seed", &RawCountMinSketch::seed)
+      .function("bytes", &RawCountMinSketch::bytes);
+}

@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: MIT
+// embind surface of InvertedIndex: UTF-8 bytes in (one heap copy per call), codes and copies out.
+#include <memory>
+#include <string_view>
+
+#include "common.hpp"
+#include "llmds/inverted_index.hpp"
+
+using emscripten::val;
+
+namespace llmds::wasm {
+namespace {
+
+std::string_view text_at(uintptr_t ptr, uint32_t n) { return {heap_ptr<char>(ptr), n}; }
+
+class RawInvertedIndex {
+ public:
+  explicit RawInvertedIndex(InvertedIndex index) : index_(std::move(index)) {}
+
+  static std::unique_ptr<RawInvertedIndex> create(double k1, double b) {
+    auto index = InvertedIndex::create({k1, b});
+    if (!index) {
+      report(index.status());
+      return nullptr;
+    }
+    return std::make_unique<RawInvertedIndex>(std::move(index.value()));
+  }
+
+  int32_t add(uint32_t doc, uintptr_t text, uint32_t n) { return report(index_.add_document(doc, text_at(text, n))); }
+  bool remove(uint32_t doc) { return index_.remove_document(doc); }
+  bool has(uint32_t doc) const { return index_.has_document(doc); }
+  uint32_t size() const { return index_.size(); }
+  void clear() { index_.clear(); }
+  double k1() const { return index_.k1(); }
+  double b() const { return index_.b(); }
+
+  /// { ids: Uint32Array, scores: Float64Array } best first, or null (lastErrorMessage set).
+  val search(uintptr_t query, uint32_t n, uint32_t k) const {
+    auto hits = index_.search(text_at(query, n), k);
+    if (!hits) {
+      report(hits.status());
+      return val::null();
+    }
+    val out = val::object();
+    out.set("ids", copy_out(hits->ids));
+    out.set("scores", copy_out(hits->scores));
+    return out;
+  }
+  /// The frequency, or -1 (lastErrorMessage set) when `term` is not a single term.
+  double term_frequency(uintptr_t term, uint32_t n, uint32_t doc) const {
+    auto tf = index_.term_frequency(text_at(term, n), doc);
+    if (!tf) return -static_cast<double>(report(tf.status()));
+    return *tf;
+  }
+  double document_frequency(uintptr_t term, uint32_t n) const {
+    auto df = index_.document_frequency(text_at(term, n));
+    if (!df) return -static_cast<double>(report(df.status()));
+    return *df;
+  }
+  val stats() const {
+    const InvertedIndexStats s = index_.stats();
+    val o = val::object();
+    o.set("documents", s.documents);
+    o.set("terms", s.terms);
+    o.set("postings", static_cast<double>(s.postings));
+    o.set("tokens", static_cast<double>(s.tokens));
+    o.set("avgDocLength", s.avg_doc_length);
+    o.set("deadPostings", static_cast<double>(s.dead_postings));
+    o.set("compressedBytes", static_cast<double>(s.compressed_bytes));
+    o.set("uncompressedBytes", static_cast<double>(s.uncompressed_bytes));
+    o.set("bytes", static_cast<double>(s.bytes));
+    return o;
+  }
+  val serialize() const { return copy_out(index_.serialize()); }
+  /// Replaces this index with the deserialized one; on failure returns the code and keeps it.
+  int32_t load(uintptr_t bytes, uint32_t n) {
+    auto loaded = InvertedIndex::deserialize(heap_ptr<uint8_t>(bytes), n);
+    if (!loaded) return report(loaded.status());
+    index_ = std::move(loaded.value());
+    return 0;
+  }
+
+ private:
+  InvertedIndex index_;
+};
+
+}  // namespace
+}  // namespace llmds::wasm
+
+EMSCRIPTEN_BINDINGS(llmds_inverted_index) {
+  using namespace llmds::wasm;
+  emscripten::class_<RawInvertedIndex>("RawInvertedIndex")
+      .class_function("create", &RawInvertedIndex::create)
+      .function("add", &RawInvertedIndex::add)
+      .function("remove", &RawInvertedIndex::remove)
+      .function("has", &RawInvertedIndex::has)
+      .function("size", &RawInvertedIndex::size)
+      .function("clear", &RawInvertedIndex::clear)
+      .function("k1", &RawInvertedIndex::k1)
+      .function("b", &RawInvertedIndex::b)
+      .function("search", &RawInvertedIndex::search)
+      .function("termFrequency", &RawInvertedIndex::term_frequency)
+      .function("documentFrequency", &RawInvertedIndex::document_frequency)
+      .function("stats", &RawInvertedIndex::stats)
+      .function("serialize", &RawInvertedIndex::serialize)
+      .function("load", &RawInvertedIndex::load);
+}
