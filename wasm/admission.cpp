@@ -75,13 +75,13 @@ class RawAdmission {
 EMSCRIPTEN_BINDINGS(llmds_admission) {
   using namespace llmds::wasm;
   emscripten::class_<RawAdmission>("RawAdmission")
-      .class_function("create", &RawAdmission::create)
-      .function("shouldAdmit", &RawAdmission::should_admit)
-      .function("lastRetryAfterMs", &RawAdmission::last_retry_after_ms)
-      .function("requestBurst", &RawAdmission::request_burst)
-      .function("tokenBurst", &RawAdmission::token_burst)
-      .function("recordRequest", &RawAdmission::record_request)
-      .function("retryAfterMs", &RawAdmission::retry_after_ms)
-      .function("stats", &RawAdmission::stats)
-      .function("reset", &RawAdmission::reset);
+      .class_function("create", LLMDS_GUARD(&RawAdmission::create))
+      .function("shouldAdmit", LLMDS_GUARD(&RawAdmission::should_admit))
+      .function("lastRetryAfterMs", LLMDS_GUARD(&RawAdmission::last_retry_after_ms))
+      .function("requestBurst", LLMDS_GUARD(&RawAdmission::request_burst))
+      .function("tokenBurst", LLMDS_GUARD(&RawAdmission::token_burst))
+      .function("recordRequest", LLMDS_GUARD(&RawAdmission::record_request))
+      .function("retryAfterMs", LLMDS_GUARD(&RawAdmission::retry_after_ms))
+      .function("stats", LLMDS_GUARD(&RawAdmission::stats))
+      .function("reset", LLMDS_GUARD(&RawAdmission::reset));
 }

@@ -1,7 +1,15 @@
 // SPDX-License-Identifier: MIT
 #include "common.hpp"
 
+#include <emscripten/em_js.h>
+#include <emscripten/emscripten.h>
+
 #include "llmds/version.hpp"
+
+// Module.makeError is installed by the JS loader (init.mts) and builds an LlmdsError.
+EM_JS(void, llmds_throw_error, (int code, const char* message), {
+  throw Module['makeError'](code, UTF8ToString(message));
+});
 
 namespace llmds::wasm {
 namespace {
@@ -15,6 +23,13 @@ int32_t report(const Status& status) {
     last_code = static_cast<int32_t>(status.code());
   }
   return static_cast<int32_t>(status.code());
+}
+
+void throw_to_js(Errc code, const char* message) {
+  last_error = message;
+  last_code = static_cast<int32_t>(code);
+  llmds_throw_error(static_cast<int>(code), message);
+  __builtin_unreachable();
 }
 
 std::string last_error_message() { return last_error; }

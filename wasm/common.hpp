@@ -11,6 +11,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <new>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -38,4 +40,41 @@ emscripten::val copy_out(const std::vector<T>& v) {
   return copy_out(v.data(), v.size());
 }
 
+/// Raises an LlmdsError in JS (out_of_memory / capacity_exceeded) for a C++ allocation failure
+/// caught by Guard. Never returns.
+[[noreturn]] void throw_to_js(Errc code, const char* message);
+
+/// Wraps a bound method or static function so that a failed allocation (the module is built
+/// with -fwasm-exceptions and ABORTING_MALLOC=0, so malloc returns null and operator new throws)
+/// unwinds the C++ frames with their destructors and reaches JS as LlmdsError instead of
+/// aborting the whole module. Bind with LLMDS_GUARD(&RawX::method).
+template <auto F, class T = decltype(F)>
+struct Guard;
+
+#define LLMDS_GUARD_BODY(call)                                                                  \
+  try {                                                                                         \
+    return call;                                                                                \
+  } catch (const std::bad_alloc&) {                                                             \
+    throw_to_js(Errc::out_of_memory, "the wasm heap is exhausted (4 GiB limit or no more memory)"); \
+  } catch (const std::length_error&) {                                                          \
+    throw_to_js(Errc::capacity_exceeded, "a container would exceed its maximum size");          \
+  }
+
+template <auto F, class R, class C, class... A>
+struct Guard<F, R (C::*)(A...)> {
+  static R call(C& self, A... args) { LLMDS_GUARD_BODY((self.*F)(args...)) }
+};
+template <auto F, class R, class C, class... A>
+struct Guard<F, R (C::*)(A...) const> {
+  static R call(const C& self, A... args) { LLMDS_GUARD_BODY((self.*F)(args...)) }
+};
+template <auto F, class R, class... A>
+struct Guard<F, R (*)(A...)> {
+  static R call(A... args) { LLMDS_GUARD_BODY(F(args...)) }
+};
+
+#undef LLMDS_GUARD_BODY
+
 }  // namespace llmds::wasm
+
+#define LLMDS_GUARD(f) (&::llmds::wasm::Guard<f>::call)

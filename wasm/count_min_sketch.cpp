@@ -53,16 +53,16 @@ class RawCountMinSketch {
 EMSCRIPTEN_BINDINGS(llmds_count_min_sketch) {
   using namespace llmds::wasm;
   emscripten::class_<RawCountMinSketch>("RawCountMinSketch")
-      .class_function("create", &RawCountMinSketch::create)
-      .function("add", &RawCountMinSketch::add)
-      .function("estimate", &RawCountMinSketch::estimate)
-      .function("errorBound", &RawCountMinSketch::error_bound)
-      .function("confidence", &RawCountMinSketch::confidence)
-      .function("totalCount", &RawCountMinSketch::total_count)
-      .function("merge", &RawCountMinSketch::merge)
-      .function("reset", &RawCountMinSketch::reset)
-      .function("width", &RawCountMinSketch::width)
-      .function("depth", &RawCountMinSketch::depth)
-      .function("seed", &RawCountMinSketch::seed)
-      .function("bytes", &RawCountMinSketch::bytes);
+      .class_function("create", LLMDS_GUARD(&RawCountMinSketch::create))
+      .function("add", LLMDS_GUARD(&RawCountMinSketch::add))
+      .function("estimate", LLMDS_GUARD(&RawCountMinSketch::estimate))
+      .function("errorBound", LLMDS_GUARD(&RawCountMinSketch::error_bound))
+      .function("confidence", LLMDS_GUARD(&RawCountMinSketch::confidence))
+      .function("totalCount", LLMDS_GUARD(&RawCountMinSketch::total_count))
+      .function("merge", LLMDS_GUARD(&RawCountMinSketch::merge))
+      .function("reset", LLMDS_GUARD(&RawCountMinSketch::reset))
+      .function("width", LLMDS_GUARD(&RawCountMinSketch::width))
+      .function("depth", LLMDS_GUARD(&RawCountMinSketch::depth))
+      .function("seed", LLMDS_GUARD(&RawCountMinSketch::seed))
+      .function("bytes", LLMDS_GUARD(&RawCountMinSketch::bytes));
 }

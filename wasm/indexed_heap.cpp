@@ -51,17 +51,17 @@ class RawIndexedHeap {
 EMSCRIPTEN_BINDINGS(llmds_indexed_heap) {
   using namespace llmds::wasm;
   emscripten::class_<RawIndexedHeap>("RawIndexedHeap")
-      .class_function("create", &RawIndexedHeap::create)
-      .function("push", &RawIndexedHeap::push)
-      .function("update", &RawIndexedHeap::update)
-      .function("decreaseKey", &RawIndexedHeap::decrease_key)
-      .function("increaseKey", &RawIndexedHeap::increase_key)
-      .function("pop", &RawIndexedHeap::pop)
-      .function("peek", &RawIndexedHeap::peek)
-      .function("erase", &RawIndexedHeap::erase)
-      .function("contains", &RawIndexedHeap::contains)
-      .function("scoreOf", &RawIndexedHeap::score_of)
-      .function("size", &RawIndexedHeap::size)
-      .function("clear", &RawIndexedHeap::clear)
-      .function("resultAddress", &RawIndexedHeap::result_address);
+      .class_function("create", LLMDS_GUARD(&RawIndexedHeap::create))
+      .function("push", LLMDS_GUARD(&RawIndexedHeap::push))
+      .function("update", LLMDS_GUARD(&RawIndexedHeap::update))
+      .function("decreaseKey", LLMDS_GUARD(&RawIndexedHeap::decrease_key))
+      .function("increaseKey", LLMDS_GUARD(&RawIndexedHeap::increase_key))
+      .function("pop", LLMDS_GUARD(&RawIndexedHeap::pop))
+      .function("peek", LLMDS_GUARD(&RawIndexedHeap::peek))
+      .function("erase", LLMDS_GUARD(&RawIndexedHeap::erase))
+      .function("contains", LLMDS_GUARD(&RawIndexedHeap::contains))
+      .function("scoreOf", LLMDS_GUARD(&RawIndexedHeap::score_of))
+      .function("size", LLMDS_GUARD(&RawIndexedHeap::size))
+      .function("clear", LLMDS_GUARD(&RawIndexedHeap::clear))
+      .function("resultAddress", LLMDS_GUARD(&RawIndexedHeap::result_address));
 }

@@ -90,18 +90,18 @@ class RawInvertedIndex {
 EMSCRIPTEN_BINDINGS(llmds_inverted_index) {
   using namespace llmds::wasm;
   emscripten::class_<RawInvertedIndex>("RawInvertedIndex")
-      .class_function("create", &RawInvertedIndex::create)
-      .function("add", &RawInvertedIndex::add)
-      .function("remove", &RawInvertedIndex::remove)
-      .function("has", &RawInvertedIndex::has)
-      .function("size", &RawInvertedIndex::size)
-      .function("clear", &RawInvertedIndex::clear)
-      .function("k1", &RawInvertedIndex::k1)
-      .function("b", &RawInvertedIndex::b)
-      .function("search", &RawInvertedIndex::search)
-      .function("termFrequency", &RawInvertedIndex::term_frequency)
-      .function("documentFrequency", &RawInvertedIndex::document_frequency)
-      .function("stats", &RawInvertedIndex::stats)
-      .function("serialize", &RawInvertedIndex::serialize)
-      .function("load", &RawInvertedIndex::load);
+      .class_function("create", LLMDS_GUARD(&RawInvertedIndex::create))
+      .function("add", LLMDS_GUARD(&RawInvertedIndex::add))
+      .function("remove", LLMDS_GUARD(&RawInvertedIndex::remove))
+      .function("has", LLMDS_GUARD(&RawInvertedIndex::has))
+      .function("size", LLMDS_GUARD(&RawInvertedIndex::size))
+      .function("clear", LLMDS_GUARD(&RawInvertedIndex::clear))
+      .function("k1", LLMDS_GUARD(&RawInvertedIndex::k1))
+      .function("b", LLMDS_GUARD(&RawInvertedIndex::b))
+      .function("search", LLMDS_GUARD(&RawInvertedIndex::search))
+      .function("termFrequency", LLMDS_GUARD(&RawInvertedIndex::term_frequency))
+      .function("documentFrequency", LLMDS_GUARD(&RawInvertedIndex::document_frequency))
+      .function("stats", LLMDS_GUARD(&RawInvertedIndex::stats))
+      .function("serialize", LLMDS_GUARD(&RawInvertedIndex::serialize))
+      .function("load", LLMDS_GUARD(&RawInvertedIndex::load));
 }

@@ -116,20 +116,20 @@ class RawPagedAllocator {
 EMSCRIPTEN_BINDINGS(llmds_kv_cache) {
   using namespace llmds::wasm;
   emscripten::class_<RawKVCache>("RawKVCache")
-      .class_function("create", &RawKVCache::create)
-      .function("attach", &RawKVCache::attach)
-      .function("append", &RawKVCache::append)
-      .function("fork", &RawKVCache::fork)
-      .function("detach", &RawKVCache::detach)
-      .function("has", &RawKVCache::has)
-      .function("get", &RawKVCache::get)
-      .function("blockTable", &RawKVCache::block_table)
-      .function("matchPrefix", &RawKVCache::match_prefix)
-      .function("pageStates", &RawKVCache::page_states)
-      .function("stats", &RawKVCache::stats);
+      .class_function("create", LLMDS_GUARD(&RawKVCache::create))
+      .function("attach", LLMDS_GUARD(&RawKVCache::attach))
+      .function("append", LLMDS_GUARD(&RawKVCache::append))
+      .function("fork", LLMDS_GUARD(&RawKVCache::fork))
+      .function("detach", LLMDS_GUARD(&RawKVCache::detach))
+      .function("has", LLMDS_GUARD(&RawKVCache::has))
+      .function("get", LLMDS_GUARD(&RawKVCache::get))
+      .function("blockTable", LLMDS_GUARD(&RawKVCache::block_table))
+      .function("matchPrefix", LLMDS_GUARD(&RawKVCache::match_prefix))
+      .function("pageStates", LLMDS_GUARD(&RawKVCache::page_states))
+      .function("stats", LLMDS_GUARD(&RawKVCache::stats));
   emscripten::class_<RawPagedAllocator>("RawPagedAllocator")
-      .class_function("create", &RawPagedAllocator::create)
-      .function("alloc", &RawPagedAllocator::alloc)
-      .function("free", &RawPagedAllocator::free)
-      .function("stats", &RawPagedAllocator::stats);
+      .class_function("create", LLMDS_GUARD(&RawPagedAllocator::create))
+      .function("alloc", LLMDS_GUARD(&RawPagedAllocator::alloc))
+      .function("free", LLMDS_GUARD(&RawPagedAllocator::free))
+      .function("stats", LLMDS_GUARD(&RawPagedAllocator::stats));
 }

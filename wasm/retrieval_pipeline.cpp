@@ -115,13 +115,13 @@ class RawRetrievalPipeline {
 EMSCRIPTEN_BINDINGS(llmds_retrieval_pipeline) {
   using namespace llmds::wasm;
   emscripten::class_<RawRetrievalPipeline>("RawRetrievalPipeline")
-      .class_function("create", &RawRetrievalPipeline::create)
-      .class_function("deserialize", &RawRetrievalPipeline::deserialize)
-      .function("add", &RawRetrievalPipeline::add)
-      .function("remove", &RawRetrievalPipeline::remove)
-      .function("has", &RawRetrievalPipeline::has)
-      .function("search", &RawRetrievalPipeline::search)
-      .function("stats", &RawRetrievalPipeline::stats)
-      .function("options", &RawRetrievalPipeline::options)
-      .function("serialize", &RawRetrievalPipeline::serialize);
+      .class_function("create", LLMDS_GUARD(&RawRetrievalPipeline::create))
+      .class_function("deserialize", LLMDS_GUARD(&RawRetrievalPipeline::deserialize))
+      .function("add", LLMDS_GUARD(&RawRetrievalPipeline::add))
+      .function("remove", LLMDS_GUARD(&RawRetrievalPipeline::remove))
+      .function("has", LLMDS_GUARD(&RawRetrievalPipeline::has))
+      .function("search", LLMDS_GUARD(&RawRetrievalPipeline::search))
+      .function("stats", LLMDS_GUARD(&RawRetrievalPipeline::stats))
+      .function("options", LLMDS_GUARD(&RawRetrievalPipeline::options))
+      .function("serialize", LLMDS_GUARD(&RawRetrievalPipeline::serialize));
 }

@@ -94,17 +94,17 @@ class RawScheduler {
 EMSCRIPTEN_BINDINGS(llmds_scheduler) {
   using namespace llmds::wasm;
   emscripten::class_<RawScheduler>("RawScheduler")
-      .class_function("create", &RawScheduler::create)
-      .function("submit", &RawScheduler::submit)
-      .function("submitWithPriority", &RawScheduler::submit_with_priority)
-      .function("nextId", &RawScheduler::next_id)
-      .function("getBatch", &RawScheduler::get_batch)
-      .function("batchAddress", &RawScheduler::batch_address)
-      .function("completeBatch", &RawScheduler::complete_batch)
-      .function("cancel", &RawScheduler::cancel)
-      .function("state", &RawScheduler::state)
-      .function("readyAt", &RawScheduler::ready_at)
-      .function("queued", &RawScheduler::queued)
-      .function("inFlight", &RawScheduler::in_flight)
-      .function("stats", &RawScheduler::stats);
+      .class_function("create", LLMDS_GUARD(&RawScheduler::create))
+      .function("submit", LLMDS_GUARD(&RawScheduler::submit))
+      .function("submitWithPriority", LLMDS_GUARD(&RawScheduler::submit_with_priority))
+      .function("nextId", LLMDS_GUARD(&RawScheduler::next_id))
+      .function("getBatch", LLMDS_GUARD(&RawScheduler::get_batch))
+      .function("batchAddress", LLMDS_GUARD(&RawScheduler::batch_address))
+      .function("completeBatch", LLMDS_GUARD(&RawScheduler::complete_batch))
+      .function("cancel", LLMDS_GUARD(&RawScheduler::cancel))
+      .function("state", LLMDS_GUARD(&RawScheduler::state))
+      .function("readyAt", LLMDS_GUARD(&RawScheduler::ready_at))
+      .function("queued", LLMDS_GUARD(&RawScheduler::queued))
+      .function("inFlight", LLMDS_GUARD(&RawScheduler::in_flight))
+      .function("stats", LLMDS_GUARD(&RawScheduler::stats));
 }

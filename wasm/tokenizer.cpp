@@ -52,9 +52,9 @@ class RawTokenizer {
 EMSCRIPTEN_BINDINGS(llmds_tokenizer) {
   using namespace llmds::wasm;
   emscripten::class_<RawTokenizer>("RawTokenizer")
-      .class_function("create", &RawTokenizer::create)
-      .function("encode", &RawTokenizer::encode)
-      .function("decode", &RawTokenizer::decode)
-      .function("countTokens", &RawTokenizer::count_tokens)
-      .function("vocabSize", &RawTokenizer::vocab_size);
+      .class_function("create", LLMDS_GUARD(&RawTokenizer::create))
+      .function("encode", LLMDS_GUARD(&RawTokenizer::encode))
+      .function("decode", LLMDS_GUARD(&RawTokenizer::decode))
+      .function("countTokens", LLMDS_GUARD(&RawTokenizer::count_tokens))
+      .function("vocabSize", LLMDS_GUARD(&RawTokenizer::vocab_size));
 }

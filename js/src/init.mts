@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Engine start-up shared by every entry point: memoisation, wasm source handling, features().
 import { isLoaded, setEngine, type RawModuleBase } from './engine.mjs';
-import { LlmdsError } from './errors.mjs';
+import { LlmdsError, engineErrorCode } from './errors.mjs';
 import { show } from './validate.mjs';
 
 /**
@@ -70,6 +70,8 @@ export function instantiate(factory: Factory, module: WebAssembly.Module): Promi
     // The glue would resolve its .wasm against import.meta.url, which workerd leaves undefined;
     // it never fetches anything here since instantiateWasm hands it the instance.
     locateFile: (file: string) => file,
+    // Called by the engine (wasm/common.cpp) when an allocation fails inside a call.
+    makeError: (code: number, message: string) => new LlmdsError(engineErrorCode(code), message),
     instantiateWasm(imports: WebAssembly.Imports, done: (instance: WebAssembly.Instance) => void) {
       WebAssembly.instantiate(module, imports).then(done);
       return {};

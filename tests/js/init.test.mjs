@@ -3,24 +3,9 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
-import { Worker } from 'node:worker_threads';
-import { llmds, distUrl } from './llmds.mjs';
+import { llmds, distUrl, inFreshEngine } from './llmds.mjs';
 
 const { init, features, KVCache, LlmdsError } = llmds;
-
-/** Runs `code` (an async function body with `llmds` in scope) in a fresh worker: a fresh engine. */
-export function inFreshEngine(code) {
-  const source = `
-    import { parentPort } from 'node:worker_threads';
-    const llmds = await import(${JSON.stringify(new URL('index.mjs', distUrl).href)});
-    try { parentPort.postMessage({ ok: await (async () => { ${code} })() }); }
-    catch (e) { parentPort.postMessage({ error: { code: e.code, message: String(e.message ?? e) } }); }`;
-  return new Promise((resolve, reject) => {
-    const w = new Worker(new URL(`data:text/javascript,${encodeURIComponent(source)}`));
-    w.once('message', (m) => (w.terminate(), resolve(m)));
-    w.once('error', reject);
-  });
-}
 
 test('classes throw not_initialized before init(), and features() too', async () => {
   const r = await inFreshEngine(`

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
 
 const dist = process.env.LLMDS_DIST;
 export const llmds = await import(dist ? pathToFileURL(resolve(dist, 'index.mjs')).href : 'llmds');
@@ -28,3 +29,18 @@ export async function rejectsCode(fnOrPromise, code, mentions) {
     return true;
   });
 }
+
+/** Runs `code` (an async function body with `llmds` in scope) in a fresh worker: a fresh engine. */
+export function inFreshEngine(code) {
+  const source = `
+    import { parentPort } from 'node:worker_threads';
+    const llmds = await import(${JSON.stringify(new URL('index.mjs', distUrl).href)});
+    try { parentPort.postMessage({ ok: await (async () => { ${code} })() }); }
+    catch (e) { parentPort.postMessage({ error: { code: e.code, message: String(e.message ?? e) } }); }`;
+  return new Promise((resolve, reject) => {
+    const w = new Worker(new URL(`data:text/javascript,${encodeURIComponent(source)}`));
+    w.once('message', (m) => (w.terminate(), resolve(m)));
+    w.once('error', reject);
+  });
+}
+
