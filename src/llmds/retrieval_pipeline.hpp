@@ -4,10 +4,12 @@
 ///
 /// Fusion of the two candidate lists (each `candidate_depth(top_k)` long):
 /// - weighted: score = w * dense + (1 - w) * bm25, where bm25 = BM25 / (best BM25 in the list)
-///   (so a single or all-equal list scores 1, never 0) and dense maps the distance to [0, 1] by
-///   the metric: cosine 1 - d/2, l2 1/(1 + d), ip 1/(1 + e^-(1 - d)) (a logistic of the dot
-///   product). BM25 candidates missing from the dense list still get their exact dense
-///   similarity; a dense candidate outside the BM25 list counts BM25 as 0.
+///   (so a single or all-equal list scores 1, never 0). dense first maps the distance to a
+///   similarity by the metric (cosine 1 - d/2, l2 1/(1 + d), ip 1/(1 + e^-(1 - d))), then
+///   rescales it min-max over the dense result list (best 1, worst 0; a single or all-equal list
+///   scores 1), so both signals span [0, 1]. BM25 candidates missing from the dense list get
+///   their exact similarity, rescaled the same way and clamped at 0; a dense candidate outside
+///   the BM25 list counts BM25 as 0.
 /// - rrf: score = w / (60 + dense rank) + (1 - w) / (60 + BM25 rank), ranks from 1.
 /// Without a query embedding the search is BM25 only (w = 0). Results are best first, ties by
 /// ascending doc id.
@@ -91,8 +93,9 @@ class RetrievalPipeline {
 
   /// Fused top-k (see the file comment). Not const: it updates the cache and the sketch.
   Result<PipelineHits> search(const PipelineQuery& query);
-  /// The fusion computed over every document (no candidate cut-off, no cache): the reference
-  /// the candidate-based search() is measured against.
+  /// The same fusion with an exact dense list (a search beam over every node instead of HNSW's
+  /// approximation; BM25 top-k is exact either way) and no cache: the reference search() is
+  /// measured against.
   Result<PipelineHits> search_exhaustive(const PipelineQuery& query) const;
 
   RetrievalPipelineStats stats() const noexcept;

@@ -12,6 +12,7 @@
 #include "llmds/serialize.hpp"
 #include "llmds/token_lru.hpp"
 #include "llmds/tokenizer.hpp"
+#include "../text/hash.hpp"
 
 namespace llmds {
 namespace {
@@ -48,6 +49,14 @@ std::string cache_key(const PipelineQuery& q) {
   return key;
 }
 
+/// The sketch counts an 8-byte digest of the cache key: hashing a long key (an embedding is
+/// kilobytes) once instead of once per sketch row. A digest collision only merges two
+/// queries' counts, which the sketch over-estimates anyway; the cache itself keys exactly.
+std::string sketch_item(const std::string& key) {
+  const uint64_t h = text::hash_bytes(key.data(), key.size(), 0x6C6C6D6473ull);
+  return std::string(reinterpret_cast<const char*>(&h), sizeof h);
+}
+
 struct Candidate {
   double bm25 = 0.0;
   int64_t bm25_rank = 0;  // 1-based; 0 when absent
@@ -58,6 +67,18 @@ struct Candidate {
 PipelineHits fuse(const std::unordered_map<uint32_t, Candidate>& candidates, double best_bm25, const PipelineQuery& q,
                   bool has_dense) {
   const double w = has_dense ? q.fusion_weight : 0.0;
+  // Dense similarities of real embeddings crowd into a narrow band (e.g. 0.6-0.75), which would
+  // let BM25's full [0, 1] range dominate: rescale them min-max over the dense result list.
+  // A single or all-equal list maps to 1, like BM25's; completed BM25-only candidates below the
+  // list's minimum clamp to 0.
+  double lo = 1.0, hi = 0.0;
+  for (const auto& kv : candidates) {
+    if (kv.second.dense_rank) {
+      lo = std::min(lo, kv.second.dense);
+      hi = std::max(hi, kv.second.dense);
+    }
+  }
+  auto dense_norm = [lo, hi](double sim) { return hi > lo ? std::clamp((sim - lo) / (hi - lo), 0.0, 1.0) : (sim >= hi ? 1.0 : 0.0); };
   std::vector<std::pair<double, uint32_t>> scored;
   scored.reserve(candidates.size());
   for (const auto& [id, c] : candidates) {
@@ -67,7 +88,7 @@ PipelineHits fuse(const std::unordered_map<uint32_t, Candidate>& candidates, dou
               (c.bm25_rank ? (1.0 - w) / (kRrfK + static_cast<double>(c.bm25_rank)) : 0.0);
     } else {
       const double bm25 = best_bm25 > 0.0 ? c.bm25 / best_bm25 : 0.0;
-      score = w * c.dense + (1.0 - w) * bm25;
+      score = w * dense_norm(c.dense) + (1.0 - w) * bm25;
     }
     scored.emplace_back(score, id);
   }
@@ -107,11 +128,12 @@ struct RetrievalPipeline::Impl {
     return Status::success();
   }
 
-  /// Both candidate lists merged by doc id; `depth` 0 means every matching document.
-  Result<std::unordered_map<uint32_t, Candidate>> candidates(const PipelineQuery& q, uint32_t depth, double* best_bm25) const {
+  /// Both candidate lists (each `candidate_depth(top_k)` long) merged by doc id. `exact` makes
+  /// the dense list exact too (a beam over every node) instead of HNSW's approximation.
+  Result<std::unordered_map<uint32_t, Candidate>> candidates(const PipelineQuery& q, bool exact, double* best_bm25) const {
     std::unordered_map<uint32_t, Candidate> out;
-    const uint32_t bm25_k = depth ? depth : std::max<uint32_t>(1, sparse.size());
-    auto bm25 = depth ? sparse.search(q.text, bm25_k) : sparse.search_exhaustive(q.text, bm25_k);
+    const uint32_t depth = candidate_depth(q.top_k);
+    auto bm25 = sparse.search(q.text, depth);  // exact top-k (MaxScore is lossless)
     if (!bm25) return bm25.status();
     *best_bm25 = 0.0;
     for (std::size_t i = 0; i < bm25->ids.size(); ++i) {
@@ -121,8 +143,9 @@ struct RetrievalPipeline::Impl {
       *best_bm25 = std::max(*best_bm25, c.bm25);
     }
     if (q.embedding && dense.size() > 0) {
-      const uint32_t dense_k = depth ? std::min(depth, dense.size()) : dense.size();
-      const uint32_t ef = depth ? std::max(dense_k, options.hnsw_ef_search) : std::min<uint32_t>(HNSW::kMaxEf, dense.size());
+      const uint32_t dense_k = std::min(depth, dense.size());
+      const uint32_t ef = exact ? std::min<uint32_t>(HNSW::kMaxEf, std::max(dense_k, dense.stats().nodes))
+                                : std::max(dense_k, options.hnsw_ef_search);
       auto nn = dense.search(q.embedding, q.embedding_len, dense_k, ef);
       if (!nn) return nn.status();
       for (std::size_t i = 0; i < nn->size(); ++i) {
@@ -150,18 +173,18 @@ struct RetrievalPipeline::Impl {
     }
   }
 
-  Result<PipelineHits> run(const PipelineQuery& q, uint32_t depth) const {
+  Result<PipelineHits> run(const PipelineQuery& q, bool exact) const {
     if (Status st = check_query(q); !st) return st;
     double best_bm25 = 0.0;
-    auto c = candidates(q, depth, &best_bm25);
+    auto c = candidates(q, exact, &best_bm25);
     if (!c) return c.status();
     return fuse(*c, best_bm25, q, q.embedding != nullptr && dense.size() > 0);
   }
 
   /// Admission that keeps hot queries preferentially: a cold query only uses free budget.
-  void remember(const std::string& key, const PipelineHits& hits, std::string_view text) {
+  void remember(const std::string& key, const std::string& digest, const PipelineHits& hits, std::string_view text) {
     const uint64_t tokens = count_terms(text) + hits.ids.size() + 1;
-    const bool hot = query_counts.is_hot(key, kHotQueryCount);
+    const bool hot = query_counts.is_hot(digest, kHotQueryCount);
     if (!hot && cache.total_tokens() + tokens > cache.token_budget()) return;
     cache.put(key, hits, tokens);
   }
@@ -231,18 +254,19 @@ Result<PipelineHits> RetrievalPipeline::search(const PipelineQuery& q) {
   if (Status st = m.check_query(q); !st) return st;
   ++m.searches;
   const std::string key = cache_key(q);
-  (void)m.query_counts.add(key);
+  const std::string digest = sketch_item(key);
+  (void)m.query_counts.add(digest);
   if (const PipelineHits* cached = m.cache.get(key)) {
     ++m.cache_hits;
     return *cached;
   }
   ++m.cache_misses;
-  auto hits = m.run(q, candidate_depth(q.top_k));
-  if (hits) m.remember(key, *hits, q.text);
+  auto hits = m.run(q, false);
+  if (hits) m.remember(key, digest, *hits, q.text);
   return hits;
 }
 
-Result<PipelineHits> RetrievalPipeline::search_exhaustive(const PipelineQuery& q) const { return impl_->run(q, 0); }
+Result<PipelineHits> RetrievalPipeline::search_exhaustive(const PipelineQuery& q) const { return impl_->run(q, true); }
 
 RetrievalPipelineStats RetrievalPipeline::stats() const noexcept {
   const Impl& m = *impl_;

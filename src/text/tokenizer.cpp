@@ -72,6 +72,20 @@ inline void append_utf8(std::string& out, uint32_t cp) {
   }
 }
 
+/// Scripts written without spaces between words: every ideograph and hiragana character is a
+/// term of its own (as Unicode word segmentation, UAX #29, and Lucene's StandardTokenizer do),
+/// so a Chinese or Japanese sentence is not one giant, unsearchable term.
+bool is_single_character_term(uint32_t cp) noexcept {
+  return (cp >= 0x3040 && cp <= 0x309F) ||    // Hiragana
+         (cp >= 0x3400 && cp <= 0x4DBF) ||    // CJK Extension A
+         (cp >= 0x4E00 && cp <= 0x9FFF) ||    // CJK Unified Ideographs
+         (cp >= 0xF900 && cp <= 0xFAFF) ||    // CJK Compatibility Ideographs
+         (cp >= 0x20000 && cp <= 0x3134F);    // CJK Extensions B-G and compatibility supplement
+}
+
+/// Combining kana voicing marks stay with the character before them.
+bool is_kana_mark(uint32_t cp) noexcept { return cp == 0x3099 || cp == 0x309A; }
+
 }  // namespace
 
 bool TermScanner::next() {
@@ -95,6 +109,17 @@ bool TermScanner::next() {
   }
   // The term is a view of the input until lower-casing changes a byte; only then is it copied.
   const unsigned char* start = p;
+  if (*p >= 0x80) {
+    int len;
+    if (is_single_character_term(decode_utf8(p, end_, len))) {
+      p += len;
+      int mark_len;
+      while (p != end_ && *p >= 0x80 && is_kana_mark(decode_utf8(p, end_, mark_len))) p += mark_len;
+      p_ = p;
+      term_ = std::string_view(reinterpret_cast<const char*>(start), static_cast<std::size_t>(p - start));
+      return true;
+    }
+  }
   bool copying = false;
   while (p != end_) {
     const unsigned char c = *p;
@@ -111,7 +136,7 @@ bool TermScanner::next() {
     }
     int len;
     const uint32_t cp = decode_utf8(p, end_, len);
-    if (cp == kInvalid || !text::is_word_code_point(cp)) break;
+    if (cp == kInvalid || !text::is_word_code_point(cp) || is_single_character_term(cp)) break;
     const uint32_t lower = text::to_lower(cp);
     if (lower != cp && !copying) {
       buffer_.assign(reinterpret_cast<const char*>(start), static_cast<std::size_t>(p - start));

@@ -61,8 +61,12 @@ TEST_CASE("tokenizer: accented Latin, Greek, Cyrillic, CJK and other scripts", "
   CHECK(terms(u8"Привет, МИР! Ёжик") == V{u8"привет", u8"мир", u8"ёжик"});
   // Final sigma is folded, so all-caps and lower-case Greek meet.
   CHECK(terms(u8"ΟΔΟΣ οδός Αθήνα") == V{u8"οδοσ", u8"οδόσ", u8"αθήνα"});
-  // CJK ideographs are letters; a run without spaces is one term; CJK punctuation separates.
-  CHECK(terms(u8"中文 测试。日本語、かな カタカナ") == V{u8"中文", u8"测试", u8"日本語", u8"かな", u8"カタカナ"});
+  // Every ideograph and hiragana character is its own term (text without spaces stays
+  // searchable word by word); katakana runs stay whole; CJK punctuation separates.
+  CHECK(terms(u8"中文 测试。日本語、かな カタカナ") ==
+        V{u8"中", u8"文", u8"测", u8"试", u8"日", u8"本", u8"語", u8"か", u8"な", u8"カタカナ"});
+  CHECK(terms(u8"abc漢字def") == V{"abc", u8"漢", u8"字", "def"});
+  CHECK(terms(u8"か\u3099") == V{u8"か\u3099"});  // a combining voicing mark stays with its kana
   CHECK(terms(u8"한국어 텍스트") == V{u8"한국어", u8"텍스트"});
   // Combining marks stay inside words: decomposed accents and Devanagari vowel signs.
   CHECK(terms("cafe\xCC\x81 ok") == V{"cafe\xCC\x81", "ok"});
