@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: MIT
+// The demo page in Chromium: a query gives ranked results in all three columns, KV cache
+// operations change the page map and stats, the simulator draws its charts (deterministically),
+// the custom-embedder hook works and only takes same-origin modules; no console errors, no
+// request leaves the page's origin, no horizontal scrolling on a phone. Full-page screenshots
+// at 1280 and 390 px go to test-results/ (git-ignored).
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { serve } from '../../demo/serve.mjs';
+import { launch } from './chromium.mjs';
+
+const artifacts = fileURLToPath(new URL('../../test-results/', import.meta.url));
+let server, base, browser;
+
+before(async () => {
+  mkdirSync(artifacts, { recursive: true });
+  ({ server, url: base } = await serve());
+  browser = await launch();
+});
+
+after(async () => {
+  await browser?.close();
+  server?.close();
+});
+
+/** Opens the demo at `width` px; resolves once every panel has mounted (or failed). */
+async function openDemo(width, search = '') {
+  const page = await browser.newPage({ viewport: { width, height: 900 } });
+  const errors = [];
+  const foreign = [];
+  page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('request', (r) => new URL(r.url()).origin !== base && !r.url().startsWith('data:') && foreign.push(r.url()));
+  await page.goto(`${base}/demo/${search}`);
+  await page.waitForSelector('body[data-ready]', { timeout: 15000 });
+  return { page, errors, foreign };
+}
+
+const texts = (page, sel) => page.$$eval(sel, (els) => els.map((e) => e.textContent.trim()));
+const stat = async (page, name) => Number(await page.textContent(`#kv-stats [data-stat=${name}]`));
+
+/** The hits of one result column: [{ title, score }]. */
+const hits = (page, column) =>
+  page.$$eval(`#rag-${column} li[data-doc]`, (lis) => lis.map((li) => ({ title: li.querySelector('strong').textContent, score: Number(li.querySelector('.score').textContent) })));
+
+async function search(page, query) {
+  await page.fill('#rag-query', query);
+  await page.press('#rag-query', 'Enter');
+  await page.waitForFunction((q) => document.querySelector('#rag-status').textContent.includes(q), query);
+}
+
+test('desktop, 1280 px: retrieval, KV cache and simulator', async () => {
+  const { page, errors, foreign } = await openDemo(1280);
+  assert.equal(await page.getAttribute('body', 'data-ready'), 'true');
+  assert.match(await page.textContent('#engine'), /wasm/);
+  assert.equal(await page.evaluate(() => crossOriginIsolated), true);
+  // Every form control has a label.
+  assert.deepEqual(await page.$$eval('input, select', (els) => els.filter((e) => !e.labels?.length && !e.getAttribute('aria-label')).map((e) => e.id)), []);
+
+  // RAG: a query ranks the matching document first in every column, scores descending.
+  await search(page, 'caching prompts');
+  for (const column of ['bm25', 'dense', 'hybrid']) {
+    const list = await hits(page, column);
+    assert.ok(list.length >= 4 && list.length <= 5, `${column}: ${list.length} hits`); // only 4 documents contain either word
+    assert.equal(list[0].title, 'Prompt caching', column);
+    for (let i = 1; i < list.length; i++) assert.ok(list[i - 1].score >= list[i].score, `${column} is ranked`);
+    assert.match(await page.textContent(`#rag-${column}-time`), /\d+(\.\d+)? (µs|ms)/);
+  }
+  // Dense search tolerates a typo: "serch" still finds the search documents.
+  await search(page, 'hybrid serch');
+  assert.equal((await hits(page, 'dense'))[0].title, 'Hybrid search');
+  await page.selectOption('#rag-k', '10');
+  await page.waitForFunction(() => document.querySelectorAll('#rag-hybrid li[data-doc]').length === 10);
+
+  // KV cache: attach, fork, append (copy-on-write), detach (cached pages), match prefix.
+  await page.click('#kv button[data-op=reset]');
+  assert.equal(await stat(page, 'usedPages'), 0);
+  await page.fill('#kv-seq', '1');
+  await page.fill('#kv-tokens', '1..20');
+  await page.click('#kv button[data-op=attach]');
+  assert.equal(await stat(page, 'usedPages'), 3);
+  await page.fill('#kv-target', '2');
+  await page.click('#kv button[data-op=fork]');
+  assert.equal(await stat(page, 'sharedPages'), 3);
+  assert.equal(await page.locator('#kv-pages .page.shared').count(), 3);
+  assert.deepEqual(await texts(page, '#kv-sequences tbody th'), ['1', '2']);
+  await page.fill('#kv-seq', '2');
+  await page.fill('#kv-tokens', '99');
+  await page.click('#kv button[data-op=append]');
+  assert.equal(await stat(page, 'cowCopies'), 1);
+  assert.equal(await page.locator('#kv-pages .page.shared').count(), 2);
+  assert.ok((await page.locator('#kv-pages .page.changed').count()) >= 1);
+  assert.ok((await page.locator('#kv-stats div.changed').count()) >= 1);
+  for (const seq of ['1', '2']) {
+    await page.fill('#kv-seq', seq);
+    await page.click('#kv button[data-op=detach]');
+  }
+  assert.equal(await stat(page, 'usedPages'), 0);
+  assert.equal(await stat(page, 'cachedPages'), 2);
+  assert.equal(await page.locator('#kv-pages .page.cached').count(), 2);
+  await page.fill('#kv-tokens', '1..20');
+  await page.click('#kv button[data-op=match]');
+  assert.match(await page.textContent('#kv-message'), /^16 of these 20 tokens/);
+  // Errors are shown, not thrown: forking an unknown sequence.
+  await page.fill('#kv-seq', '77');
+  await page.click('#kv button[data-op=fork]');
+  assert.match(await page.textContent('#kv-message'), /^not_found/);
+  await page.click('#kv button[data-scenario=evict]');
+  assert.ok((await stat(page, 'evictions')) > 0);
+  assert.match(await page.textContent('#kv-log'), /cache\.attach\(4, \[4000\.\.4199\]\)/);
+  await page.click('#kv button[data-scenario=shared]');
+  assert.equal(await stat(page, 'sharedPages'), 3);
+
+  // Simulator: overload run; three policies tabulated, three charts drawn; same seed, same run.
+  await page.fill('#sim-rate', '13');
+  await page.click('#sim button[type=submit]');
+  await page.waitForFunction(() => document.querySelector('#sim-status').textContent.includes('requests'));
+  assert.equal(await page.locator('#sim-summary tbody tr').count(), 3);
+  assert.equal(await page.locator('#sim-summary tr.selected').count(), 1);
+  assert.equal(await page.locator('#sim svg.chart').count(), 3);
+  assert.ok((await page.locator('#sim-ttft circle').count()) > 100);
+  assert.ok((await page.getAttribute('#sim-queue path.series', 'd')).length > 100);
+  const table = await texts(page, '#sim-summary tbody tr');
+  await page.click('#sim button[type=submit]');
+  assert.deepEqual(await texts(page, '#sim-summary tbody tr'), table);
+  await page.fill('#sim-seed', '2');
+  await page.click('#sim button[type=submit]');
+  assert.notDeepEqual(await texts(page, '#sim-summary tbody tr'), table);
+  await page.fill('#sim-seed', '1');
+  await page.click('#sim button[type=submit]');
+
+  await page.screenshot({ path: `${artifacts}demo-1280.png`, fullPage: true });
+  assert.deepEqual(errors, []);
+  assert.deepEqual(foreign, []);
+  await page.close();
+});
+
+test('phone, 390 px: no horizontal scrolling, panels usable', async () => {
+  const { page, errors, foreign } = await openDemo(390);
+  assert.equal(await page.getAttribute('body', 'data-ready'), 'true');
+  assert.ok((await page.evaluate(() => document.documentElement.scrollWidth)) <= 390, 'no horizontal scrolling');
+  assert.equal((await hits(page, 'hybrid')).length, 5);
+  await page.click('#rag button[data-query="bread rising"]');
+  await page.waitForFunction(() => document.querySelector('#rag-status').textContent.includes('bread rising'));
+  assert.equal((await hits(page, 'bm25'))[0].title, 'Sourdough bread');
+  assert.ok((await page.locator('#kv-pages .page.shared').count()) > 0);
+  const chartWidth = Number(await page.getAttribute('#sim-ttft svg', 'width'));
+  assert.ok(chartWidth > 250 && chartWidth <= 370, `chart drawn at the phone's width (${chartWidth})`);
+  await page.screenshot({ path: `${artifacts}demo-390.png`, fullPage: true });
+  assert.deepEqual(errors, []);
+  assert.deepEqual(foreign, []);
+  await page.close();
+});
+
+test('?embedder= plugs in a custom embedder; only same-origin modules', async () => {
+  const { page, errors, foreign } = await openDemo(1280, '?embedder=/tests/browser/demo-embedder.mjs');
+  assert.equal(await page.getAttribute('body', 'data-ready'), 'true');
+  assert.match(await page.textContent('#rag-embedder'), /test bag-of-words embedder/);
+  assert.match(await page.textContent('#rag-info'), /64-dimensional/);
+  await search(page, 'sourdough bread');
+  assert.equal((await hits(page, 'dense'))[0].title, 'Sourdough bread');
+  assert.deepEqual(errors, []);
+  assert.deepEqual(foreign, []);
+  await page.close();
+
+  const bad = await openDemo(1280, '?embedder=https://example.com/embed.mjs');
+  assert.equal(await bad.page.getAttribute('body', 'data-ready'), 'error');
+  assert.match(await bad.page.textContent('#rag-status'), /must name a module on this origin/);
+  assert.deepEqual(bad.foreign, []);
+  assert.equal(bad.errors.length, 1); // the panel's failure is reported once
+  assert.ok((await bad.page.locator('#kv-pages .page.shared').count()) > 0, 'the other panels still work');
+  await bad.page.close();
+});
