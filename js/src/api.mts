@@ -3,7 +3,7 @@
 // Add each component's exports here.
 export { LlmdsError, type ErrorCode } from './errors.mjs';
 export { features, type Features, type InitOptions, type WasmSource } from './init.mjs';
-export { Owned } from './owned.mjs';
+export { Owned, onUndisposed, type UndisposedReporter } from './owned.mjs';
 export {
   KVCache,
   PagedAllocator,

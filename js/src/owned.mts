@@ -4,9 +4,35 @@
 import type { RawHandle } from './engine.mjs';
 import { LlmdsError } from './errors.mjs';
 
+/** Called with the class name of an object that was garbage collected without dispose(). */
+export type UndisposedReporter = (className: string) => void;
+
+function developing(): boolean {
+  const g = globalThis as { process?: { env?: Record<string, string | undefined> }; LLMDS_DEBUG?: unknown };
+  return g.process?.env?.['NODE_ENV'] === 'development' || Boolean(g.LLMDS_DEBUG);
+}
+
+let reporter: UndisposedReporter | null = (name) => {
+  if (developing()) console.warn(`llmds: a ${name} was garbage collected without dispose(); its memory was freed late`);
+};
+
+/**
+ * Sets who hears about objects collected without dispose() (a leak of wasm memory until the
+ * collector ran). Default: a console warning when NODE_ENV is 'development' or
+ * globalThis.LLMDS_DEBUG is set; null silences it.
+ */
+export function onUndisposed(report: UndisposedReporter | null): void {
+  reporter = report;
+}
+
 // workerd has no FinalizationRegistry: there, dispose() is the only way to free memory.
 const collected =
-  typeof FinalizationRegistry === 'function' ? new FinalizationRegistry<RawHandle>((raw) => raw.delete()) : undefined;
+  typeof FinalizationRegistry === 'function'
+    ? new FinalizationRegistry<{ raw: RawHandle; name: string }>(({ raw, name }) => {
+        raw.delete();
+        reporter?.(name);
+      })
+    : undefined;
 
 /** Engine-backed objects: call `dispose()` (or `using`) to free their memory promptly. */
 export abstract class Owned<R extends RawHandle> implements Disposable {
@@ -14,7 +40,7 @@ export abstract class Owned<R extends RawHandle> implements Disposable {
 
   protected constructor(raw: R) {
     this.#raw = raw;
-    collected?.register(this, raw, this);
+    collected?.register(this, { raw, name: new.target.name }, this);
   }
 
   /** @internal The engine handle; throws `disposed` after dispose(). */
