@@ -2,6 +2,8 @@
 // Native benchmark CLI: the same workloads as the Node benchmarks (bench/*.mjs), so every
 // figure has a wasm/native ratio.
 //   llmds_bench [--suite kv|all] [--quick] [--json out.json]
+//   llmds_bench --suite hnsw --hnsw-manifest bench/results/hnsw-sets.txt [--quick] [--json out.json]
+//     (HNSW runs only when asked for: bench/hnsw/hnsw.mjs writes the data files and the manifest)
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -16,6 +18,7 @@
 #include <vector>
 
 #include "llmds/kv_cache.hpp"
+#include "hnsw_bench.hpp"  // HNSW suite (bench/cpp/hnsw_bench.cpp)
 
 namespace {
 
@@ -137,14 +140,16 @@ void print_rows(const std::string& title, const std::vector<Row>& rows) {
 
 int main(int argc, char** argv) {
   std::string suite = "all", json;
+  std::string hnsw_manifest;  // HNSW suite
   bool quick = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--quick") quick = true;
     else if (a == "--suite" && i + 1 < argc) suite = argv[++i];
     else if (a == "--json" && i + 1 < argc) json = argv[++i];
+    else if (a == "--hnsw-manifest" && i + 1 < argc) hnsw_manifest = argv[++i];  // HNSW suite
     else {
-      std::fprintf(stderr, "usage: llmds_bench [--suite kv|all] [--quick] [--json out.json]\n");
+      std::fprintf(stderr, "usage: llmds_bench [--suite kv|hnsw|all] [--quick] [--json out.json] [--hnsw-manifest file]\n");
       return 2;
     }
   }
@@ -153,6 +158,14 @@ int main(int argc, char** argv) {
   if (suite == "kv" || suite == "all") {
     results["kvLatency"] = {bench_kv_latency(n, 1000, 512), bench_kv_latency(n, 1000, 16)};
     results["kvMatch"] = {bench_prefix_match(65536, 16, quick ? 20 : 100), bench_prefix_match(65536, 512, quick ? 20 : 100)};
+  }
+  // HNSW suite: only when asked for (it needs the data files bench/hnsw/hnsw.mjs writes).
+  if (suite == "hnsw") {
+    if (hnsw_manifest.empty()) {
+      std::fprintf(stderr, "--suite hnsw needs --hnsw-manifest (written by bench/hnsw/hnsw.mjs)\n");
+      return 2;
+    }
+    for (auto& [name, rows] : llmds_bench::run_hnsw_suite(hnsw_manifest, quick)) results[name] = std::move(rows);
   }
   for (const auto& [name, rows] : results) print_rows(name, rows);
   if (!json.empty()) std::ofstream(json) << to_json(results);
