@@ -1,15 +1,13 @@
 // SPDX-License-Identifier: MIT
 import assert from 'node:assert/strict';
-import { afterEach, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { Worker } from 'node:worker_threads';
-import { distUrl, llmds, throwsCode } from './llmds.mjs';
+import { distUrl, llmds, throwsCode, disposeAfterEach } from './llmds.mjs';
 
 const { init, features, HNSW, LlmdsError } = llmds;
 
-// Node 20 has no `using` syntax: tests dispose what they create after each test.
-const live = [];
-const track = (obj) => (live.push(obj), obj);
-afterEach(() => live.splice(0).forEach((o) => o.dispose()));
+// Node 20 has no `using` syntax: what a test tracks is disposed after it.
+const track = disposeAfterEach();
 
 // mulberry32, the same generator as tests/cpp/hnsw_test.cpp, so both build identical indexes.
 const GENERATOR = `

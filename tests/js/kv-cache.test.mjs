@@ -1,15 +1,13 @@
 // SPDX-License-Identifier: MIT
 import assert from 'node:assert/strict';
-import { describe, test, before, afterEach } from 'node:test';
-import { llmds, throwsCode } from './llmds.mjs';
+import { describe, test, before } from 'node:test';
+import { llmds, throwsCode, disposeAfterEach } from './llmds.mjs';
 
 const { init, KVCache, PagedAllocator, LlmdsError } = llmds;
 
 
-// Node 20 has no `using` syntax: tests dispose what they create after each test.
-const live = [];
-const track = (obj) => (live.push(obj), obj);
-afterEach(() => live.splice(0).forEach((o) => o.dispose()));
+// Node 20 has no `using` syntax: what a test tracks is disposed after it.
+const track = disposeAfterEach();
 
 const range = (from, n) => Array.from({ length: n }, (_, i) => from + i);
 const snapshot = (cache, ids) => ({

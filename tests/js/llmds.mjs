@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { afterEach } from 'node:test';
 import { Worker } from 'node:worker_threads';
 
 const dist = process.env.LLMDS_DIST;
@@ -44,3 +45,10 @@ export function inFreshEngine(code) {
   });
 }
 
+
+/** Returns track(obj): every tracked object is disposed after each test of the calling file. */
+export function disposeAfterEach() {
+  const live = [];
+  afterEach(() => live.splice(0).forEach((o) => o.dispose()));
+  return (obj) => (live.push(obj), obj);
+}

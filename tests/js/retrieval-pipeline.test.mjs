@@ -1,12 +1,11 @@
 // SPDX-License-Identifier: MIT
 import assert from 'node:assert/strict';
-import { afterEach, before, describe, test } from 'node:test';
-import { llmds, throwsCode } from './llmds.mjs';
+import { before, describe, test } from 'node:test';
+import { llmds, throwsCode, disposeAfterEach } from './llmds.mjs';
 
 const { init, RetrievalPipeline } = llmds;
-const live = [];
-const track = (o) => (live.push(o), o);
-afterEach(() => live.splice(0).forEach((o) => o.dispose()));
+// Node 20 has no `using` syntax: what a test tracks is disposed after it.
+const track = disposeAfterEach();
 
 function corpus(options = {}) {
   const p = track(new RetrievalPipeline({ embeddingDim: 4, hnswM: 8, hnswEfConstruction: 64, seed: 7, ...options }));

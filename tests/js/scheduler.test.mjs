@@ -1,22 +1,13 @@
 // SPDX-License-Identifier: MIT
 import assert from 'node:assert/strict';
-import { afterEach, before, describe, test } from 'node:test';
-import { llmds } from './llmds.mjs';
+import { before, describe, test } from 'node:test';
+import { llmds, throwsCode, disposeAfterEach } from './llmds.mjs';
 
 const { init, Scheduler, LlmdsError } = llmds;
 
-function throwsCode(fn, code, mentions) {
-  assert.throws(fn, (e) => {
-    assert.ok(e instanceof LlmdsError, `expected LlmdsError, got ${e}`);
-    assert.equal(e.code, code, e.message);
-    if (mentions) assert.match(e.message, mentions);
-    return true;
-  });
-}
 
-const live = [];
-const track = (obj) => (live.push(obj), obj);
-afterEach(() => live.splice(0).forEach((o) => o.dispose()));
+// Node 20 has no `using` syntax: what a test tracks is disposed after it.
+const track = disposeAfterEach();
 
 /** A scheduler on a manual clock: `clock.t` is the time in ms. */
 function manual(options = {}) {

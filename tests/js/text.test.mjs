@@ -1,17 +1,15 @@
 // SPDX-License-Identifier: MIT
 // Tokenizer, InvertedIndex (BM25) and CountMinSketch through the public JS API.
 import assert from 'node:assert/strict';
-import { describe, test, before, afterEach } from 'node:test';
+import { describe, test, before } from 'node:test';
 import fc from 'fast-check';
-import { llmds, throwsCode } from './llmds.mjs';
+import { llmds, throwsCode, disposeAfterEach } from './llmds.mjs';
 import { argOf, checkMethod, hostile } from './hostile.mjs';
 
 const { init, Tokenizer, InvertedIndex, CountMinSketch, LlmdsError } = llmds;
 
-// Node 20 has no `using` syntax: tests dispose what they create after each test.
-const live = [];
-const track = (obj) => (live.push(obj), obj);
-afterEach(() => live.splice(0).forEach((o) => o.dispose()));
+// Node 20 has no `using` syntax: what a test tracks is disposed after it.
+const track = disposeAfterEach();
 
 // Runs first, in this file's own process, before anything called init().
 test('Tokenizer, InvertedIndex and CountMinSketch throw not_initialized before init()', () => {

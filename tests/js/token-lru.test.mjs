@@ -2,18 +2,10 @@
 // TokenLRU is pure JavaScript: this file never calls init(), which proves it needs no engine.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { llmds } from './llmds.mjs';
+import { llmds, throwsCode } from './llmds.mjs';
 
 const { TokenLRU, LlmdsError } = llmds;
 
-function throwsCode(fn, code, mentions) {
-  assert.throws(fn, (e) => {
-    assert.ok(e instanceof LlmdsError, `expected LlmdsError, got ${e}`);
-    assert.equal(e.code, code, e.message);
-    if (mentions) assert.match(e.message, mentions);
-    return true;
-  });
-}
 
 const byLength = (options = {}) => new TokenLRU({ tokenBudget: 100, tokenOf: (v) => v.length, ...options });
 const str = (n, c = 'x') => c.repeat(n);
