@@ -40,6 +40,20 @@ emscripten::val copy_out(const std::vector<T>& v) {
   return copy_out(v.data(), v.size());
 }
 
+/// `{ ids, scores }` as fresh typed arrays from a ranked result, or null after reporting why
+/// there is none (JS then throws the last error).
+template <class Hits>
+emscripten::val ranked_or_null(const Result<Hits>& hits) {
+  if (!hits) {
+    report(hits.status());
+    return emscripten::val::null();
+  }
+  emscripten::val out = emscripten::val::object();
+  out.set("ids", copy_out(hits->ids));
+  out.set("scores", copy_out(hits->scores));
+  return out;
+}
+
 /// Raises an LlmdsError in JS (out_of_memory / capacity_exceeded) for a C++ allocation failure
 /// caught by Guard. Never returns.
 [[noreturn]] void throw_to_js(Errc code, const char* message);

@@ -37,14 +37,7 @@ class RawInvertedIndex {
   /// { ids: Uint32Array, scores: Float64Array } best first, or null (lastErrorMessage set).
   val search(uintptr_t query, uint32_t n, uint32_t k) const {
     auto hits = index_.search(text_at(query, n), k);
-    if (!hits) {
-      report(hits.status());
-      return val::null();
-    }
-    val out = val::object();
-    out.set("ids", copy_out(hits->ids));
-    out.set("scores", copy_out(hits->scores));
-    return out;
+    return ranked_or_null(hits);
   }
   /// The frequency, or -1 (lastErrorMessage set) when `term` is not a single term.
   double term_frequency(uintptr_t term, uint32_t n, uint32_t doc) const {

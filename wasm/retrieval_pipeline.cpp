@@ -64,14 +64,7 @@ class RawRetrievalPipeline {
     q.fusion_weight = w;
     q.fusion = static_cast<Fusion>(fusion);
     auto hits = exhaustive ? pipeline_.search_exhaustive(q) : pipeline_.search(q);
-    if (!hits) {
-      report(hits.status());
-      return val::null();
-    }
-    val out = val::object();
-    out.set("ids", copy_out(hits->ids));
-    out.set("scores", copy_out(hits->scores));
-    return out;
+    return ranked_or_null(hits);
   }
 
   val stats() const {
