@@ -64,9 +64,11 @@ function positive(value: unknown, name: string, min = 0): number {
   return value;
 }
 
+// Above 2^53 token counts stop being exact, and a huge one would put the bucket into a debt it
+// never repays (retryAfterMs() = Infinity): reject it instead.
 function tokenCount(value: unknown, name: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    v.fail(`${name} must be a finite number >= 0, got ${v.show(value)}`);
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > Number.MAX_SAFE_INTEGER) {
+    v.fail(`${name} must be a number in [0, 2^53 - 1], got ${v.show(value)}`);
   }
   return value;
 }

@@ -174,10 +174,7 @@ export class HNSW extends Owned<RawHNSW> {
 
   /** Restores an index from `serialize()` output: `corrupt_data` / `version_mismatch` otherwise. */
   static deserialize(bytes: Uint8Array | ArrayBuffer): HNSW {
-    let data: Uint8Array;
-    if (bytes instanceof Uint8Array) data = bytes;
-    else if (bytes instanceof ArrayBuffer) data = new Uint8Array(bytes);
-    else v.fail(`bytes must be a Uint8Array or ArrayBuffer, got ${v.show(bytes)}`);
+    const data = v.bytes(bytes, 'bytes');
     const e = engine<HNSWEngine>();
     const raw = withHeap(e, [data], (p) => e.RawHNSW.deserialize(p!, data.length));
     if (raw === null) throw new LlmdsError(engineErrorCode(e.RawHNSW.lastCode()), e.lastErrorMessage());

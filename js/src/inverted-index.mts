@@ -61,13 +61,6 @@ export type SearchResult = Array<[docId: number, score: number]>;
 const OPTIONS = ['k1', 'b'] as const;
 
 /** @internal Bytes accepted by deserialize(): a Uint8Array (Node's Buffer is one) or an ArrayBuffer. */
-function bytesArg(value: unknown, name: string): Uint8Array {
-  if (value instanceof Uint8Array) return value;
-  // A detached ArrayBuffer has byteLength 0 and cannot be viewed: it reads as no bytes.
-  if (value instanceof ArrayBuffer) return value.byteLength === 0 ? new Uint8Array(0) : new Uint8Array(value);
-  return v.fail(`${name} must be a Uint8Array or an ArrayBuffer, got ${v.show(value)}`);
-}
-
 /**
  * BM25 full-text index with compressed postings and exact top-k search.
  *
@@ -188,7 +181,7 @@ export class InvertedIndex extends Owned<RawInvertedIndex> {
    * `corrupt_data`; bytes of another format version throw `version_mismatch`.
    */
   static deserialize(bytes: Uint8Array | ArrayBuffer): InvertedIndex {
-    const data = bytesArg(bytes, 'bytes');
+    const data = v.bytes(bytes, 'bytes');
     const index = new InvertedIndex();
     try {
       const raw = index.raw;

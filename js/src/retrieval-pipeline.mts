@@ -114,10 +114,7 @@ export class RetrievalPipeline extends Owned<RawRetrievalPipeline> {
 
   /** Restores a pipeline from serialize() bytes (`corrupt_data` / `version_mismatch` otherwise). */
   static deserialize(bytes: Uint8Array | ArrayBuffer): RetrievalPipeline {
-    let data: Uint8Array;
-    if (bytes instanceof Uint8Array) data = v.attached(bytes, 'bytes');
-    else if (bytes instanceof ArrayBuffer) data = new Uint8Array(bytes);
-    else v.fail(`bytes must be a Uint8Array or ArrayBuffer, got ${v.show(bytes)}`);
+    const data = v.bytes(bytes, 'bytes');
     const e = engine<PipelineEngine>();
     const raw = withHeap(e, [data], (p) => e.RawRetrievalPipeline.deserialize(p!, data.length));
     if (raw === null) throw new LlmdsError(engineErrorCode(e.lastErrorCode()), e.lastErrorMessage());

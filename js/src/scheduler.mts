@@ -114,6 +114,7 @@ function defaultNow(): number {
 export class Scheduler extends Owned<RawScheduler> {
   readonly #now: () => number;
   readonly #priorityFn: ((req: ScheduledRequest) => number) | undefined;
+  #ranking = false; // set while priorityFn runs: re-entrant submits would escape atomicity
 
   constructor(options?: SchedulerOptions) {
     const o = v.options(options, 'Scheduler options', SCHEDULER_OPTIONS);
@@ -140,6 +141,7 @@ export class Scheduler extends Owned<RawScheduler> {
    */
   submit(tokens: number, sloMs?: number): number {
     const raw = this.raw;
+    if (this.#ranking) v.fail('priorityFn must not submit to the scheduler whose requests it ranks');
     if (typeof tokens !== 'number' || !(tokens >= 0 && tokens <= MAX_U32) || !Number.isInteger(tokens)) {
       v.fail(`tokens must be an integer in [0, ${MAX_U32}], got ${v.show(tokens)}`);
     }
@@ -162,11 +164,16 @@ export class Scheduler extends Owned<RawScheduler> {
         arrivalMs: now,
         deadlineMs: slo > 0 ? now + slo : Infinity,
       };
-      const priority: unknown = this.#priorityFn(req);
+      let priority: unknown;
+      this.#ranking = true;
+      try {
+        priority = this.#priorityFn(req);
+      } finally {
+        this.#ranking = false;
+      }
       if (typeof priority !== 'number' || Number.isNaN(priority)) {
         v.fail(`priorityFn must return a number (not NaN), got ${v.show(priority)} for request ${req.id}`);
       }
-      if (raw.nextId() !== req.id) v.fail('priorityFn must not submit to the scheduler whose requests it ranks');
       r = raw.submitWithPriority(tokens, slo, now, priority);
     }
     if (r < 0) throw new LlmdsError(engineErrorCode(-r), engine().lastErrorMessage());
@@ -198,7 +205,7 @@ export class Scheduler extends Owned<RawScheduler> {
     const raw = this.raw;
     let list: Uint32Array;
     if (ids instanceof Uint32Array) {
-      list = ids;
+      list = v.attached(ids, 'ids');
     } else {
       if (!Array.isArray(ids)) v.fail(`ids must be an array of request ids (number[] or Uint32Array), got ${v.show(ids)}`);
       list = new Uint32Array(ids.length);

@@ -64,17 +64,31 @@ export function options<K extends string>(value: unknown, name: string, known: r
  * throw a TypeError deep inside a call instead of a clear LlmdsError up front.
  */
 export function attached<T extends ArrayBufferView>(view: T, name: string): T {
-  const buffer = view.buffer as ArrayBufferLike & { detached?: boolean };
-  let isDetached = buffer.detached === true;
-  if (buffer.detached === undefined && view.byteLength === 0) {
-    try {
-      buffer.slice(0, 0);
-    } catch {
-      isDetached = true; // Node 20 has no ArrayBuffer.prototype.detached
-    }
-  }
-  if (isDetached) fail(`${name} is a view on a detached ArrayBuffer`);
+  if (view.byteLength === 0 && isDetached(view.buffer)) fail(`${name} is a view on a detached ArrayBuffer`);
   return view;
+}
+
+/** @internal True when a buffer was transferred away (Node 20 lacks ArrayBuffer.prototype.detached). */
+function isDetached(buffer: ArrayBufferLike): boolean {
+  const b = buffer as ArrayBufferLike & { detached?: boolean };
+  if (b.detached !== undefined) return b.detached;
+  if (b.byteLength !== 0) return false;
+  try {
+    b.slice(0, 0);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+/** @internal Serialized bytes for a deserialize(): a Uint8Array or an ArrayBuffer, not detached. */
+export function bytes(value: unknown, name: string): Uint8Array {
+  if (value instanceof Uint8Array) return attached(value, name);
+  if (value instanceof ArrayBuffer) {
+    if (isDetached(value)) fail(`${name} is a detached ArrayBuffer`);
+    return new Uint8Array(value);
+  }
+  return fail(`${name} must be a Uint8Array or an ArrayBuffer, got ${show(value)}`);
 }
 
 /** @internal A vector as a Float32Array; number[] elements are checked one by one. */
