@@ -4,6 +4,8 @@
 //   llmds_bench [--suite kv|all] [--quick] [--json out.json]
 //   llmds_bench --suite hnsw --hnsw-manifest bench/results/hnsw-sets.txt [--quick] [--json out.json]
 //     (HNSW runs only when asked for: bench/hnsw/hnsw.mjs writes the data files and the manifest)
+//   llmds_bench --suite serving|bm25|retrieval [--bm25-corpus F --bm25-queries F] [--retrieval-data F]
+//     (bm25 / retrieval read the files bench/ratios.mjs writes; `all` runs them when given the files)
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -19,6 +21,10 @@
 
 #include "llmds/kv_cache.hpp"
 #include "hnsw_bench.hpp"  // HNSW suite (bench/cpp/hnsw_bench.cpp)
+// bm25 / serving / retrieval suites (bench/cpp/{bm25,serving,retrieval}_bench.cpp)
+#include "bm25_bench.hpp"
+#include "retrieval_bench.hpp"
+#include "serving_bench.hpp"
 
 namespace {
 
@@ -141,6 +147,7 @@ void print_rows(const std::string& title, const std::vector<Row>& rows) {
 int main(int argc, char** argv) {
   std::string suite = "all", json;
   std::string hnsw_manifest;  // HNSW suite
+  std::string bm25_corpus, bm25_queries, retrieval_data;  // bm25 / retrieval suites
   bool quick = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -148,8 +155,12 @@ int main(int argc, char** argv) {
     else if (a == "--suite" && i + 1 < argc) suite = argv[++i];
     else if (a == "--json" && i + 1 < argc) json = argv[++i];
     else if (a == "--hnsw-manifest" && i + 1 < argc) hnsw_manifest = argv[++i];  // HNSW suite
+    else if (a == "--bm25-corpus" && i + 1 < argc) bm25_corpus = argv[++i];        // bm25 suite
+    else if (a == "--bm25-queries" && i + 1 < argc) bm25_queries = argv[++i];      // bm25 suite
+    else if (a == "--retrieval-data" && i + 1 < argc) retrieval_data = argv[++i];  // retrieval suite
     else {
-      std::fprintf(stderr, "usage: llmds_bench [--suite kv|hnsw|all] [--quick] [--json out.json] [--hnsw-manifest file]\n");
+      std::fprintf(stderr, "usage: llmds_bench [--suite kv|hnsw|serving|bm25|retrieval|all] [--quick] [--json out.json]\n"
+                           "  [--hnsw-manifest file] [--bm25-corpus file --bm25-queries file] [--retrieval-data file]\n");
       return 2;
     }
   }
@@ -166,6 +177,30 @@ int main(int argc, char** argv) {
       return 2;
     }
     for (auto& [name, rows] : llmds_bench::run_hnsw_suite(hnsw_manifest, quick)) results[name] = std::move(rows);
+  }
+  // bm25 / serving / retrieval suites: serving needs no input; bm25 and retrieval read the
+  // corpus and queries bench/ratios.mjs writes (required with their own --suite; `all` runs
+  // them only when the files are given).
+  if (suite == "serving" || suite == "all") {
+    for (auto& [name, rows] : llmds_bench::run_serving_suite(quick)) results[name] = std::move(rows);
+  }
+  if (suite == "bm25" || (suite == "all" && !bm25_corpus.empty())) {
+    if (bm25_corpus.empty() || bm25_queries.empty()) {
+      std::fprintf(stderr, "--suite bm25 needs --bm25-corpus and --bm25-queries (written by bench/ratios.mjs)\n");
+      return 2;
+    }
+    for (auto& [name, rows] : llmds_bench::run_bm25_suite(bm25_corpus, bm25_queries, quick)) results[name] = std::move(rows);
+  } else if (suite == "all") {
+    std::printf("(bm25 suite skipped: no --bm25-corpus)\n");
+  }
+  if (suite == "retrieval" || (suite == "all" && !retrieval_data.empty())) {
+    if (retrieval_data.empty()) {
+      std::fprintf(stderr, "--suite retrieval needs --retrieval-data (written by bench/ratios.mjs)\n");
+      return 2;
+    }
+    for (auto& [name, rows] : llmds_bench::run_retrieval_suite(retrieval_data, quick)) results[name] = std::move(rows);
+  } else if (suite == "all") {
+    std::printf("(retrieval suite skipped: no --retrieval-data)\n");
   }
   for (const auto& [name, rows] : results) print_rows(name, rows);
   if (!json.empty()) std::ofstream(json) << to_json(results);

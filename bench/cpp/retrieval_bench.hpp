@@ -1,0 +1,24 @@
+// SPDX-License-Identifier: MIT
+// The retrieval suite of llmds_bench (bench/cpp/retrieval_bench.cpp): the native half of
+// bench/retrieval.mjs (RetrievalPipeline, hybrid BM25 + HNSW search).
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace llmds_bench {
+
+using RetrievalRow = std::map<std::string, double>;
+
+/// Reads the corpus and queries bench/ratios.mjs writes from retrieval.mjs's hybridCorpus()
+/// (little-endian): `u32 docs, u32 dim, u32 queries, u32 topK, u32 seed`, then per document
+/// `u32 id, u32 text bytes, text, f32[dim]`, then per query `u32 text bytes, text, f32[dim]`.
+/// Builds a RetrievalPipeline (embedding_dim, seed; other options at their defaults, as the JS
+/// API's) and measures as retrieval.mjs: build rate, then QPS on cache misses (every query text
+/// gets a suffix " zz<n>" that matches nothing), on cache hits, BM25 only (misses), each the best
+/// of 3 passes after 20 warm-up queries; and top-k overlap with search_exhaustive for weighted
+/// and RRF fusion. Returns {"retrieval": one row}. Exits with a message on unreadable input.
+std::map<std::string, std::vector<RetrievalRow>> run_retrieval_suite(const std::string& data_file, bool quick);
+
+}  // namespace llmds_bench
