@@ -21,13 +21,14 @@ class RawScheduler {
 
   /// max_batch_tokens <= 0: no token limit. nullptr (lastErrorMessage set) on bad options.
   static std::unique_ptr<RawScheduler> create(double max_batch_size, double max_wait_ms, double max_batch_tokens,
-                                              bool external_priority) {
+                                              bool external_priority, bool demote_overdue) {
     SchedulerOptions o;
     // JS validated the ranges; the casts only narrow already-checked integers.
     o.max_batch_size = static_cast<uint32_t>(max_batch_size);
     o.max_wait_ms = max_wait_ms;
     o.max_batch_tokens = max_batch_tokens > 0 ? static_cast<uint64_t>(max_batch_tokens) : 0;
     o.external_priority = external_priority;
+    o.demote_overdue = demote_overdue;
     auto s = Scheduler::create(std::move(o));
     if (!s) {
       report(s.status());

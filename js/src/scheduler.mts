@@ -24,7 +24,7 @@ interface RawScheduler extends RawHandle {
 /** @internal */
 interface SchedulerEngine {
   RawScheduler: {
-    create(maxBatchSize: number, maxWaitMs: number, maxBatchTokens: number, externalPriority: boolean): RawScheduler | null;
+    create(maxBatchSize: number, maxWaitMs: number, maxBatchTokens: number, externalPriority: boolean, demoteOverdue: boolean): RawScheduler | null;
   };
 }
 
@@ -53,6 +53,13 @@ export interface SchedulerOptions {
   priorityFn?: (req: ScheduledRequest) => number;
   /** Token cap per batch (a positive integer). A single larger request is served alone. Default: none. */
   maxBatchTokens?: number;
+  /**
+   * Default order only: a queued request whose deadline has already passed goes behind every
+   * request that can still be on time (and those without an SLO) instead of first. Plain
+   * earliest-deadline-first serves the most overdue request first once a backlog forms, so every
+   * request ends up late. Default true; false gives plain EDF.
+   */
+  demoteOverdue?: boolean;
   /** The clock in ms. Default `performance.now()`. Inject one for tests and simulations. */
   now?: () => number;
 }
@@ -84,7 +91,7 @@ export interface SchedulerStats {
 export type RequestState = 'queued' | 'inFlight' | 'unknown';
 
 const STATES: readonly RequestState[] = ['unknown', 'queued', 'inFlight'];
-const SCHEDULER_OPTIONS = ['maxBatchSize', 'maxWaitMs', 'priorityFn', 'maxBatchTokens', 'now'] as const;
+const SCHEDULER_OPTIONS = ['maxBatchSize', 'maxWaitMs', 'priorityFn', 'maxBatchTokens', 'now', 'demoteOverdue'] as const;
 const MAX_U32 = 0xffffffff;
 
 function defaultNow(): number {
@@ -130,7 +137,7 @@ export class Scheduler extends Owned<RawScheduler> {
     }
     const now = o.now ?? defaultNow;
     if (typeof now !== 'function') v.fail(`now must be a function returning milliseconds, got ${v.show(now)}`);
-    super(checkCreated(engine<SchedulerEngine>().RawScheduler.create(maxBatchSize, maxWaitMs, maxBatchTokens, priorityFn !== undefined)));
+    super(checkCreated(engine<SchedulerEngine>().RawScheduler.create(maxBatchSize, maxWaitMs, maxBatchTokens, priorityFn !== undefined, v.boolean(o.demoteOverdue ?? true, 'demoteOverdue'))));
     this.#now = now as () => number;
     this.#priorityFn = priorityFn as ((req: ScheduledRequest) => number) | undefined;
   }

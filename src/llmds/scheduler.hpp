@@ -63,6 +63,11 @@ struct SchedulerOptions {
   /// Custom ordering with priorities supplied per call (`submit_with_priority`); what the JS
   /// binding uses, since its priorityFn is a JS callback evaluated on the JS side.
   bool external_priority = false;
+  /// Default order only: a queued request whose deadline has passed goes behind every request
+  /// that can still be on time (then those without an SLO), instead of first. Plain EDF serves
+  /// the most overdue request first once a backlog forms, so every request ends up late (EDF's
+  /// domino effect); measured by bench/serving-simulator.mjs.
+  bool demote_overdue = true;
   RequestId first_request_id = 0;  ///< first id handed out (tests of the wrap-around use it)
 };
 
@@ -127,6 +132,7 @@ class Scheduler {
     double slo_ms;
     uint32_t tokens;
     RequestState state;
+    bool overdue = false;  // moved to the overdue queue by demote_overdue
   };
 
   explicit Scheduler(SchedulerOptions options);
@@ -141,7 +147,8 @@ class Scheduler {
   bool custom_order_;
   // Default order: order_[0] = requests with an SLO by deadline, order_[1] = the others by
   // tokens; custom order: order_[0] = all requests by priority (max-heap).
-  IndexedHeap order_[2];
+  IndexedHeap order_[3];  // by deadline (or custom priority), no-SLO by tokens, overdue by deadline
+  void demote_overdue(double now_ms);
   IndexedHeap arrivals_;  // queued requests by arrival time: the oldest one decides the wait
   detail::FlatIdMap table_;  // id -> index in records_ (queued and in-flight requests)
   std::vector<Record> records_;

@@ -90,6 +90,7 @@ Result<RequestId> Scheduler::submit_with_priority(uint32_t tokens, double priori
 
 IndexedHeap& Scheduler::queue_of(const Record& r) noexcept {
   if (custom_order_) return order_[0];
+  if (r.overdue) return order_[2];
   return r.slo_ms > 0 ? order_[0] : order_[1];
 }
 
@@ -129,7 +130,8 @@ bool Scheduler::full() const noexcept {
 
 std::optional<HeapEntry> Scheduler::best() const noexcept {
   if (custom_order_ || !order_[0].empty()) return order_[0].peek();
-  return order_[1].peek();
+  if (!order_[1].empty()) return order_[1].peek();
+  return order_[2].peek();
 }
 
 std::optional<double> Scheduler::ready_at(double now_ms) const {
@@ -156,6 +158,7 @@ Status Scheduler::get_batch(double now_ms, bool force, std::vector<RequestId>& b
   // differ, and get_batch(ready_at(t)) must release what ready_at promised.
   const bool waited = now_ms >= arrivals_.peek()->score + options_.max_wait_ms;
   if (!(force || full() || waited)) return Status::success();
+  demote_overdue(now_ms);
   batch.reserve(std::min<std::size_t>(queued_, options_.max_batch_size));
   const uint64_t token_cap = options_.max_batch_tokens;
   uint64_t batch_tokens = 0;
@@ -177,6 +180,16 @@ Status Scheduler::get_batch(double now_ms, bool force, std::vector<RequestId>& b
   ++batches_;
   dispatched_ += batch.size();
   return Status::success();
+}
+
+void Scheduler::demote_overdue(double now_ms) {
+  if (custom_order_ || !options_.demote_overdue) return;
+  // Each request moves at most once, so this is O(log n) amortised per request.
+  while (!order_[0].empty() && order_[0].peek()->score < now_ms) {
+    const HeapEntry late = *order_[0].pop();
+    records_[table_.find(late.id)].overdue = true;
+    (void)order_[2].push(late.id, late.score);
+  }
 }
 
 Status Scheduler::complete_batch(const RequestId* ids, std::size_t n, double now_ms) {
@@ -270,7 +283,7 @@ SchedulerStats Scheduler::stats() const noexcept {
 }
 
 std::size_t Scheduler::memory_bytes() const noexcept {
-  return order_[0].memory_bytes() + order_[1].memory_bytes() + arrivals_.memory_bytes() + table_.memory_bytes() +
+  return order_[0].memory_bytes() + order_[1].memory_bytes() + order_[2].memory_bytes() + arrivals_.memory_bytes() + table_.memory_bytes() +
          records_.capacity() * sizeof(Record);
 }
 

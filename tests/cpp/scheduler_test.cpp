@@ -335,6 +335,7 @@ struct RefScheduler {
     double deadline;
     uint64_t seq;
     int state;  // 1 queued, 2 in flight
+    bool overdue = false;
   };
   uint32_t max_batch;
   double max_wait;
@@ -344,11 +345,12 @@ struct RefScheduler {
   RequestId next = 0;
   uint64_t met = 0, missed = 0;
 
+  // On-time SLO requests by deadline, then no-SLO by tokens, then overdue ones by deadline.
+  static int rank(const Req& r) { return r.overdue ? 2 : r.slo > 0 ? 0 : 1; }
   bool before(const Req& a, const Req& b) const {
-    const bool sa = a.slo > 0, sb = b.slo > 0;
-    if (sa != sb) return sa;
-    if (sa && a.deadline != b.deadline) return a.deadline < b.deadline;
-    if (!sa && a.tokens != b.tokens) return a.tokens < b.tokens;
+    if (rank(a) != rank(b)) return rank(a) < rank(b);
+    if (rank(a) != 1 && a.deadline != b.deadline) return a.deadline < b.deadline;
+    if (rank(a) == 1 && a.tokens != b.tokens) return a.tokens < b.tokens;
     return a.seq < b.seq;
   }
   RequestId submit(uint32_t tokens, double now, double slo) {
@@ -368,6 +370,7 @@ struct RefScheduler {
     if (q.empty()) return {};
     const bool full = q.size() >= max_batch || (max_tokens && tok >= max_tokens);
     if (!(force || full || now >= oldest + max_wait)) return {};
+    for (Req* r : q) r->overdue = r->overdue || (r->slo > 0 && r->deadline < now);
     std::sort(q.begin(), q.end(), [this](const Req* a, const Req* b) { return before(*a, *b); });
     Ids out;
     uint64_t bt = 0;
@@ -452,4 +455,38 @@ TEST_CASE("scheduler: 100k queued requests drain in order quickly", "[scheduler]
   CHECK(drained == 100000);
   CHECK(batches == 3125);
   CHECK(s.stats().completed == 100000);
+}
+
+TEST_CASE("scheduler: an overdue request goes behind every request that can still be on time", "[scheduler]") {
+  for (bool demote : {true, false}) {
+    SchedulerOptions o;
+    o.max_batch_size = 1;
+    o.max_wait_ms = 0;
+    o.demote_overdue = demote;
+    auto s = std::move(Scheduler::create(o)).value();
+    const RequestId tight = submit(s, 10, 0.0, 5.0);     // deadline 5
+    const RequestId loose = submit(s, 10, 0.0, 1000.0);  // deadline 1000
+    const RequestId none = submit(s, 3, 0.0);            // no SLO
+    if (demote) {
+      // At t = 50 the tight request can no longer be on time: EDF would serve it first and
+      // make the loose one late too; demotion serves the loose one, then no-SLO, then it.
+      CHECK(batch(s, 50.0) == Ids{loose});
+      CHECK(batch(s, 50.0) == Ids{none});
+      CHECK(batch(s, 50.0) == Ids{tight});
+    } else {
+      CHECK(batch(s, 50.0) == Ids{tight});  // plain EDF
+      CHECK(batch(s, 50.0) == Ids{loose});
+      CHECK(batch(s, 50.0) == Ids{none});
+    }
+  }
+}
+
+TEST_CASE("scheduler: demotion keeps deadline order among overdue requests and is O(1) per request", "[scheduler]") {
+  auto s = make(8, 0.0);
+  const RequestId a = submit(s, 1, 0.0, 20.0);
+  const RequestId b = submit(s, 1, 0.0, 10.0);
+  const RequestId c = submit(s, 1, 0.0, 30.0);
+  const RequestId d = submit(s, 1, 0.0, 100.0);
+  // At t = 25: b and a are overdue (deadlines 10 and 20), c and d are not.
+  CHECK(batch(s, 25.0, true) == Ids{c, d, b, a});
 }

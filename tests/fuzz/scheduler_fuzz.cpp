@@ -5,7 +5,8 @@
 // scheduler.hpp:
 // - release: a full batch (max_batch_size queued requests, or max_batch_tokens queued tokens),
 //   or the oldest queued arrival has waited max_wait_ms, or force with a non-empty queue;
-// - order: default = SLO requests by deadline, then the rest by tokens; custom = priority
+// - order: default = on-time SLO requests by deadline, then the rest by tokens, then overdue
+//   SLO requests by deadline (demote_overdue); custom = priority
 //   (from priority_fn, or supplied per call) highest first; ties in submission order;
 // - a batch takes that order up to max_batch_size and stops at the first request that would
 //   pass max_batch_tokens (a lone oversized request goes by itself);
@@ -33,6 +34,7 @@ struct Req {
   double slo, arrival, deadline, priority;
   uint64_t seq;
   RequestState state;
+  bool overdue = false;  // demoted by a releasing get_batch once its deadline had passed
 };
 
 struct Model {
@@ -64,9 +66,11 @@ struct Model {
       if (a.priority != b.priority) return a.priority > b.priority;
       return a.seq < b.seq;
     }
-    const bool sa = a.slo > 0, sb = b.slo > 0;
-    if (sa != sb) return sa;
-    const double ka = sa ? a.deadline : a.tokens, kb = sb ? b.deadline : b.tokens;
+    // On-time SLO requests by deadline, then those without an SLO by tokens, then overdue ones
+    // by deadline.
+    auto rank = [](const Req& r) { return r.overdue ? 2 : r.slo > 0 ? 0 : 1; };
+    if (rank(a) != rank(b)) return rank(a) < rank(b);
+    const double ka = rank(a) == 1 ? a.tokens : a.deadline, kb = rank(b) == 1 ? b.tokens : b.deadline;
     if (ka != kb) return ka < kb;
     return a.seq < b.seq;
   }
@@ -85,6 +89,11 @@ struct Model {
     std::vector<RequestId> out;
     if (count(RequestState::queued) == 0) return out;
     if (!(force || full() || now >= oldest() + opt.max_wait_ms)) return out;
+    if (!custom && opt.demote_overdue) {
+      for (auto& e : live) {
+        if (e.second.state == RequestState::queued && e.second.slo > 0 && e.second.deadline < now) e.second.overdue = true;
+      }
+    }
     uint64_t tokens = 0;
     while (out.size() < opt.max_batch_size) {
       const std::pair<const RequestId, Req>* best = nullptr;

@@ -225,11 +225,11 @@ describe('Scheduler with hostile inputs', () => {
         let nextId = 0;
         const before = (a, b) => {
           if (custom) return a.priority !== b.priority ? a.priority > b.priority : a.seq < b.seq;
-          const sa = a.slo !== undefined;
-          const sb = b.slo !== undefined;
-          if (sa !== sb) return sa;
-          const ka = sa ? a.deadline : a.tokens;
-          const kb = sb ? b.deadline : b.tokens;
+          // On-time SLO requests by deadline, then no-SLO by tokens, then overdue by deadline.
+          const rank = (r) => (r.overdue ? 2 : r.slo !== undefined ? 0 : 1);
+          if (rank(a) !== rank(b)) return rank(a) < rank(b);
+          const ka = rank(a) === 1 ? a.tokens : a.deadline;
+          const kb = rank(b) === 1 ? b.tokens : b.deadline;
           return ka !== kb ? ka < kb : a.seq < b.seq;
         };
         try {
@@ -247,6 +247,7 @@ describe('Scheduler with hostile inputs', () => {
               const oldest = Math.min(...queued.map(([, r]) => r.arrival));
               const expected = [];
               if (queued.length > 0 && (x || full || now >= oldest + o.maxWaitMs)) {
+                if (!custom) for (const [, r] of queued) if (r.slo !== undefined && r.deadline < now) r.overdue = true;
                 const order = queued.sort(([, a], [, b]) => (before(a, b) ? -1 : 1));
                 let sum = 0;
                 for (const [id, r] of order) {

@@ -265,3 +265,22 @@ describe('Scheduler', () => {
     assert.deepEqual(second.slice(0, 3), [64000, 65000, 66000]);
   });
 });
+
+describe('Scheduler: overdue requests', () => {
+  before(async () => {
+    await init();
+  });
+
+  test('an overdue request goes behind those that can still be on time; demoteOverdue: false is plain EDF', () => {
+    for (const demoteOverdue of [true, false]) {
+      const [s, clock] = manual({ maxBatchSize: 1, maxWaitMs: 0, demoteOverdue });
+      const tight = s.submit(10, 5);
+      const loose = s.submit(10, 1000);
+      const none = s.submit(3);
+      clock.t = 50;
+      const order = [s.getBatch(), s.getBatch(), s.getBatch()].flat();
+      assert.deepEqual(order, demoteOverdue ? [loose, none, tight] : [tight, loose, none]);
+    }
+    throwsCode(() => new Scheduler({ demoteOverdue: 'yes' }), 'invalid_argument', /demoteOverdue/);
+  });
+});
