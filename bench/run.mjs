@@ -1,33 +1,29 @@
 // SPDX-License-Identifier: MIT
 // npm run bench [-- --quick]: every component benchmark through the JS API, then the native CLI
-// on the same workloads for the wasm/native ratios. JSON goes to bench/results/ (git-ignored).
-import { spawnSync } from 'node:child_process';
+// on the same workloads for the wasm/native ratios (bench/ratios.mjs). JSON goes to
+// bench/results/ (git-ignored). scripts/bench-setup.sh (run by npm run bench) installs the data
+// sets and each comparison benchmark's own dependencies.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { quick, printTable, writeResults } from './lib.mjs';
 import { runKVCacheBench } from './kv-cache.mjs';
+import { nativeRatios } from './ratios.mjs';
+
+const installed = (dir) => existsSync(fileURLToPath(new URL(`./${dir}/node_modules`, import.meta.url)));
+const skipped = (what, dir) => console.log(`\n(${what} skipped: cd bench/${dir} && npm install, or run npm run bench)`);
 
 const js = { kv: await runKVCacheBench() };
+js.retrieval = await (await import('./retrieval.mjs')).runRetrievalBench();
+if (installed('bm25')) js.bm25 = await (await import('./bm25/bm25.mjs')).runBm25Bench();
+else skipped('BM25 vs wink/minisearch/flexsearch', 'bm25');
+if (installed('hnsw')) js.hnsw = await (await import('./hnsw/hnsw.mjs')).runHnswBench();
+else skipped('HNSW vs hnswlib', 'hnsw');
+// Serving control (its lru-cache columns need bench/serving's install) and the simulator.
+js.serving = await (await import('./serving.mjs')).runServingBench();
+js.servingSimulator = await (await import('./serving-simulator.mjs')).runServingSimulatorBench();
 
-const cli = fileURLToPath(new URL('../build-native/llmds_bench', import.meta.url));
-if (existsSync(cli)) {
-  const out = fileURLToPath(new URL('./results/native.json', import.meta.url));
-  const r = spawnSync(cli, ['--json', out, ...(quick ? ['--quick'] : [])], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`native bench failed: ${r.stderr}`);
-  const native = JSON.parse((await import('node:fs')).readFileSync(out, 'utf8'));
-  const rows = [];
-  js.kv.latency.forEach((w, i) => {
-    const n = native.kvLatency[i];
-    for (const op of ['attach', 'get', 'detach']) {
-      rows.push({ workload: `kv ${op} page ${w.pageSize}`, wasmP50Ms: w[`${op}P50Ms`], nativeP50Ms: n[`${op}P50Ms`], ratio: w[`${op}P50Ms`] / n[`${op}P50Ms`] });
-    }
-  });
-  js.kv.match.forEach((w, i) => {
-    const n = native.kvMatch[i];
-    rows.push({ workload: `kv matchPrefix page ${w.pageSize} (ns/token)`, wasmP50Ms: w.nsPerToken, nativeP50Ms: n.nsPerToken, ratio: w.nsPerToken / n.nsPerToken });
-  });
-  printTable('wasm (through the JS API) / native C++, same workloads, same run', rows);
+const rows = await nativeRatios({ quick, js });
+if (rows.length > 0) {
+  printTable('wasm (through the JS API) / native C++: same workloads, this run (ratio = wasm time / native time)', rows);
   await writeResults('ratios', { rows });
-} else {
-  console.log(`\n(native ratios skipped: build ${cli} with scripts/build.sh)`);
 }

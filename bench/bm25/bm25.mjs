@@ -6,7 +6,7 @@
 // Reports indexing rate, QPS for exact top-10, memory, and top-10 overlap with exact BM25.
 import { readdirSync, readFileSync, lstatSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { llmds, rng, printTable, writeResults, quick } from '../lib.mjs';
+import { llmds, rng, printTable, writeResults, quick, isMain } from '../lib.mjs';
 
 const require = createRequire(import.meta.url);
 const { init, InvertedIndex, Tokenizer } = llmds;
@@ -212,11 +212,17 @@ export async function benchmarkBM25({ queryCount = quick ? 500 : 2000, reps = qu
   };
 }
 
-const result = await benchmarkBM25();
-console.log(`fortunes: ${result.corpus.documents} cookies, ${(result.corpus.bytes / 2 ** 20).toFixed(2)} MB; ${result.queries.count} seeded 2-4 term queries, top-${TOP_K}`);
-printTable('BM25 search (Node, single thread; memory: JS heap growth + llmds engine bytes)', result.rows.map(({ postingsBytes, uncompressedBytes, ...r }) => r));
-const llmdsRow = result.rows[0];
-console.log(`\nllmds postings: ${llmdsRow.postingsBytes} bytes compressed vs ${llmdsRow.uncompressedBytes} as (u32, u32) pairs`);
-if (!globalThis.gc) console.log('(run with node --expose-gc for meaningful memory figures)');
-const file = await writeResults('bm25', result);
-console.log(`results: ${file.pathname}`);
+/** Runs, prints and writes bench/results/bm25.json; returns the result. */
+export async function runBm25Bench() {
+  const result = await benchmarkBM25();
+  console.log(`fortunes: ${result.corpus.documents} cookies, ${(result.corpus.bytes / 2 ** 20).toFixed(2)} MB; ${result.queries.count} seeded 2-4 term queries, top-${TOP_K}`);
+  printTable('BM25 search (Node, single thread; memory: JS heap growth + llmds engine bytes)', result.rows.map(({ postingsBytes, uncompressedBytes, ...r }) => r));
+  const llmdsRow = result.rows[0];
+  console.log(`\nllmds postings: ${llmdsRow.postingsBytes} bytes compressed vs ${llmdsRow.uncompressedBytes} as (u32, u32) pairs`);
+  if (!globalThis.gc) console.log('(run with node --expose-gc for meaningful memory figures)');
+  const file = await writeResults('bm25', result);
+  console.log(`results: ${file.pathname}`);
+  return result;
+}
+
+if (isMain(import.meta)) await runBm25Bench();
