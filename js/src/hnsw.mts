@@ -115,6 +115,29 @@ function batch(value: unknown, name: string, dim: number): Float32Array {
   return flat;
 }
 
+/**
+ * Largest part of an `addBatch` copied into the wasm heap per engine call (vectors and ids):
+ * a batch is sent in chunks, so the heap never holds a copy of a large batch.
+ */
+const ADD_BATCH_CHUNK_BYTES = 4 << 20;
+
+/**
+ * @internal The checks the engine applies to row `r` of `flat` (finite values, and not the zero
+ * vector under cosine), with its messages.
+ */
+function checkRow(flat: Float32Array, r: number, dim: number, cosine: boolean, what: string): void {
+  const start = r * dim;
+  let zero = true;
+  for (let j = 0; j < dim; j++) {
+    const x = flat[start + j]!;
+    if (x - x !== 0) {
+      v.fail(`${what}[${j}] must be finite, got ${Number.isNaN(x) ? 'NaN' : x > 0 ? 'Infinity' : '-Infinity'}`);
+    }
+    if (x !== 0) zero = false;
+  }
+  if (cosine && zero) v.fail(`${what} is the zero vector, which has no direction (metric 'cosine')`);
+}
+
 function efOption(options: unknown, method: string): number {
   const o = v.options(options, `${method} options`, ['efSearch'] as const);
   return o.efSearch === undefined ? 0 : v.integer(o.efSearch, 'efSearch', 1, MAX_EF);
@@ -223,23 +246,45 @@ export class HNSW extends Owned<RawHNSW> {
 
   /**
    * Inserts `ids.length` vectors in order, all or nothing: every vector and id (repeats inside
-   * the batch included) is validated before the first insertion.
+   * the batch included) is validated before the first insertion. The vectors then go to the
+   * engine in chunks of at most 4 MiB, so a large batch does not need a copy of itself in the
+   * wasm heap (whose memory never shrinks).
    */
   addBatch(vectors: VectorBatch, ids: readonly number[] | Int32Array | Uint32Array): void {
     const raw = this.raw;
-    const flat = batch(vectors, 'vectors', this.#dim);
+    const dim = this.#dim;
+    const flat = batch(vectors, 'vectors', dim);
     const keys = v.tokens(ids, 'ids', 'vector id');
-    if (flat.length !== keys.length * this.#dim) {
+    const n = keys.length;
+    if (flat.length !== n * dim) {
       throw new LlmdsError(
         'dimension_mismatch',
-        `vectors holds ${flat.length / this.#dim} vectors of dim ${this.#dim} but ids has ${keys.length} ids`,
+        `vectors holds ${flat.length / dim} vectors of dim ${dim} but ids has ${n} ids`,
       );
     }
-    const at = raw.scratch(flat.length + keys.length) >>> 2;
-    const m = engine();
-    m.HEAPF32.set(flat, at);
-    m.HEAP32.set(keys, at + flat.length);
-    check(raw.addBatch(flat.length, keys.length));
+    // The engine's checks, in its order and with its messages, over the whole batch, so that no
+    // chunk below can fail after an earlier one was inserted.
+    const cosine = this.#metric === 'cosine';
+    const seen = new Set<number>();
+    for (let i = 0; i < n; i++) {
+      const id = keys[i]!;
+      if (raw.has(id)) throw new LlmdsError('duplicate_id', `addBatch: ids[${i}] = ${id} is already in the index`);
+      if (seen.has(id)) {
+        throw new LlmdsError('duplicate_id', `addBatch: ids[${i}] = ${id} appears more than once in the batch`);
+      }
+      seen.add(id);
+      checkRow(flat, i, dim, cosine, `addBatch: vector ${i}`);
+    }
+    const rows = Math.max(1, Math.floor(ADD_BATCH_CHUNK_BYTES / (4 * (dim + 1))));
+    for (let from = 0; from < n; from += rows) {
+      const count = Math.min(rows, n - from);
+      const len = count * dim;
+      const at = raw.scratch(len + count) >>> 2;
+      const m = engine(); // heap views after scratch(): it may have grown the memory
+      m.HEAPF32.set(flat.subarray(from * dim, from * dim + len), at);
+      m.HEAP32.set(keys.subarray(from, from + count), at + len);
+      check(raw.addBatch(len, count));
+    }
   }
 
   /** Removes `id`; `not_found` if it is not present. */

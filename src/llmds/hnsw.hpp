@@ -35,6 +35,12 @@
 /// in the same order everywhere (src/simd/kernels.hpp), ties are broken by insertion order, and
 /// no hash-map iteration order reaches the graph or the bytes.
 ///
+/// Memory: each node's vector and layer-0 links (room for 2M) share one row, in blocks of at
+/// most 1 MiB (or one row, if a row is larger) that are never moved or copied once full, so
+/// the index grows without doubling arrays: the slack is at most one block, and a wasm heap
+/// (which never shrinks) is not left holding an old and a new copy. Upper-layer links are
+/// allocated per node at their exact size. stats().bytes counts all of it.
+///
 /// Not thread-safe: even search() uses per-index scratch buffers (the visited set).
 #pragma once
 

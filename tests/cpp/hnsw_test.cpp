@@ -556,6 +556,57 @@ TEST_CASE("hnsw: serialization round trip", "[hnsw]") {
   }
 }
 
+TEST_CASE("hnsw: node storage grows in blocks; memory stays within a block of vectors + links", "[hnsw]") {
+  // Each node's vector and layer-0 links share one row; rows live in blocks of at most 1 MiB
+  // (the first block doubles up to that). dim 3000 gives 64 rows per block, so 300 nodes cross
+  // the first block's doublings and four block boundaries; dim 3 gives 4096 rows per block.
+  struct Case {
+    uint32_t dim, n;
+  };
+  for (const Case c : {Case{3, 5000}, Case{3000, 300}}) {
+    INFO("dim " << c.dim << ", " << c.n << " nodes");
+    const uint32_t dim = c.dim, n = c.n, m = 8;
+    auto data = uniform_data(5 + dim, n, dim);
+    auto ids = iota_ids(n);
+    HNSW one = make(dim, Metric::l2, m, 32, 3);
+    HNSW batch = make(dim, Metric::l2, m, 32, 3);
+    for (uint32_t i = 0; i < n; ++i) REQUIRE(one.add(&data[std::size_t(i) * dim], dim, ids[i]).ok());
+    REQUIRE(batch.add_batch(data.data(), data.size(), ids.data(), n).ok());
+    const auto bytes = one.serialize();
+    CHECK(batch.serialize() == bytes);
+    auto copy = HNSW::deserialize(bytes.data(), bytes.size());
+    REQUIRE(copy.ok());
+    CHECK(copy->serialize() == bytes);
+
+    // Every node's row holds its own vector: distances() from vector i reads each stored row.
+    for (uint32_t i = 0; i < n; i += n / 7) {
+      const float* q = &data[std::size_t(i) * dim];
+      for (const HNSW* index : {&one, &*copy}) {
+        auto d = index->distances(q, dim, ids.data(), n);
+        REQUIRE(d.ok());
+        for (uint32_t j = 0; j < n; ++j) {
+          if (j == i) {
+            CHECK((*d)[j] == 0.0f);
+          } else {
+            CHECK((*d)[j] == Approx(true_distance(q, &data[std::size_t(j) * dim], dim, Metric::l2)).epsilon(1e-4));
+          }
+        }
+      }
+    }
+    std::vector<float> queries(data.begin(), data.begin() + std::ptrdiff_t(20) * dim);
+    CHECK(recall_at_k(one, data, {}, queries, dim, 5, Metric::l2, 64) >= 0.9);
+
+    // Memory: the rows (vector and 2M links, each rounded up to 16 bytes), at most one block
+    // (1 MiB) of them unused, and per-node bookkeeping (id, level, flags, id map, visited set,
+    // upper-layer links: well under 128 bytes a node at M = 8).
+    const std::size_t row = (std::size_t(dim) * 4 + 15) / 16 * 16 + (std::size_t(2 * m + 1) * 4 + 15) / 16 * 16;
+    const auto s = one.stats();
+    INFO("stats().bytes " << s.bytes << ", rows " << std::size_t(n) * row);
+    CHECK(s.bytes >= std::size_t(n) * row);
+    CHECK(s.bytes <= std::size_t(n) * row + (std::size_t{1} << 20) + std::size_t(n) * 128 + 65536);
+  }
+}
+
 TEST_CASE("hnsw: every truncation and extension of a serialized index is rejected", "[hnsw]") {
   const uint32_t dim = 4;
   HNSW index = make(dim, Metric::l2, 4, 16);
