@@ -614,7 +614,7 @@ export function printServingSimulator(r, ablations, seeds) {
 export async function runServingSimulatorBench() {
   const t0 = performance.now();
   const r = await runServingSimulator();
-  const ablations = await runAblations(r);
+  const ablations = quick ? null : await runAblations(r); // the ablations alone take ~15 s in quick mode
   // Other seeds only in the full run (about two minutes).
   const seeds = quick ? null : await runSeedSweep({ load: 0.9, sessions: r.sessions });
   printServingSimulator(r, ablations, seeds);
