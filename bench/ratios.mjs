@@ -23,7 +23,7 @@
 //   node bench/ratios.mjs [--quick]   ratios against the latest bench/results/*.json of each
 //                                     benchmark (run them first, in the same mode)
 import { spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { llmds, rng, printTable, writeResults, isMain, quick as quickArg } from './lib.mjs';
 
@@ -48,48 +48,18 @@ function stringListBuffer(strings) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// BM25: bench/bm25/bm25.mjs runs its benchmark when imported and exports nothing, so its corpus
-// loader and query generator are repeated here verbatim; writeBm25Files checks the result against
-// what bm25.mjs reported (document count, bytes, first queries) before anything is compared.
-
-const FORTUNES = '/usr/share/games/fortunes/';
-const WORD = /[\p{L}\p{M}\p{Nd}]+/gu;
-const terms = (text) => text.toLowerCase().match(WORD) ?? [];
-
-/** bm25.mjs's loadFortunes(): every cookie of every fortune file, in file order. */
-function loadFortunes() {
-  if (!existsSync(FORTUNES)) throw new Error(`no corpus at ${FORTUNES}: apt-get install fortunes fortunes-min`);
-  const docs = [];
-  for (const name of readdirSync(FORTUNES).sort()) {
-    const path = FORTUNES + name;
-    if (name.includes('.') || lstatSync(path).isSymbolicLink() || !lstatSync(path).isFile()) continue;
-    for (const cookie of readFileSync(path, 'utf8').split(/^%$/m)) {
-      const text = cookie.trim();
-      if (text) docs.push(text);
-    }
-  }
-  return docs;
-}
-
-/** bm25.mjs's makeQueries(): seeded 2-4 term queries, words drawn from random cookies. */
-function makeQueries(docs, n, seed) {
-  const next = rng(seed);
-  const out = [];
-  while (out.length < n) {
-    const words = terms(docs[Math.floor(next() * docs.length)]);
-    if (words.length === 0) continue;
-    const len = 2 + Math.floor(next() * 3);
-    out.push(Array.from({ length: len }, () => words[Math.floor(next() * words.length)]).join(' '));
-  }
-  return out;
-}
+// BM25: the corpus and queries come from bench/bm25/bm25.mjs's own loader and generator;
+// writeBm25Files still checks them against what bm25.mjs reported (document count, bytes, first
+// queries) before anything is compared.
 
 /**
  * Writes the fortunes corpus and bm25.mjs's `queryCount` queries (seed 42) for
  * `llmds_bench --suite bm25 --bm25-corpus <corpus> --bm25-queries <queries>`.
  * @returns {{ corpus: string, queries: string, documents: number, bytes: number, examples: string[] }}
  */
-export function writeBm25Files({ queryCount = 2000 } = {}) {
+export async function writeBm25Files({ queryCount = 2000 } = {}) {
+  // The same loader and query generator as bm25.mjs (importing it runs nothing).
+  const { loadFortunes, makeQueries } = await import('./bm25/bm25.mjs');
   const docs = loadFortunes();
   const queries = makeQueries(docs, queryCount, 42);
   mkdirSync(resultsDir, { recursive: true });
@@ -218,7 +188,7 @@ export async function nativeRatios({ quick = false, js = {} } = {}) {
   }
 
   if (js.bm25?.rows) {
-    const files = writeBm25Files({ queryCount: js.bm25.queries.count });
+    const files = await writeBm25Files({ queryCount: js.bm25.queries.count });
     const same = files.documents === js.bm25.corpus.documents && files.bytes === js.bm25.corpus.bytes &&
       JSON.stringify(files.examples) === JSON.stringify(js.bm25.queries.examples);
     if (!same) throw new Error('nativeRatios: the bm25 corpus or queries differ from bm25.mjs\'s (update writeBm25Files to match bench/bm25/bm25.mjs)');

@@ -16,11 +16,8 @@ const TOP_K = 10;
 const FORTUNES = '/usr/share/games/fortunes/';
 
 /** Every cookie of every fortune file (split on lines holding only '%'), in file order. */
-function loadFortunes() {
-  if (!existsSync(FORTUNES)) {
-    console.error(`no corpus at ${FORTUNES}: apt-get install fortunes fortunes-min`);
-    process.exit(1);
-  }
+export function loadFortunes() {
+  if (!existsSync(FORTUNES)) throw new Error(`no corpus at ${FORTUNES}: apt-get install fortunes fortunes-min`);
   const docs = [];
   for (const name of readdirSync(FORTUNES).sort()) {
     const path = FORTUNES + name;
@@ -40,7 +37,7 @@ const WORD = /[\p{L}\p{M}\p{Nd}]+/gu;
 const terms = (text) => text.toLowerCase().match(WORD) ?? [];
 
 /** Seeded 2-4 term queries: words drawn from random cookies (so frequent words are common). */
-function makeQueries(docs, n, seed) {
+export function makeQueries(docs, n, seed) {
   const next = rng(seed);
   const out = [];
   while (out.length < n) {

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_common.hpp"
 #include "llmds/kv_cache.hpp"
 #include "hnsw_bench.hpp"  // HNSW suite (bench/cpp/hnsw_bench.cpp)
 // bm25 / serving / retrieval suites (bench/cpp/{bm25,serving,retrieval}_bench.cpp)
@@ -28,31 +29,13 @@
 
 namespace {
 
+using llmds_bench::Mulberry32;
+using llmds_bench::percentile;
 using Clock = std::chrono::steady_clock;
 
 double ms_since(Clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 }
-
-/// Nearest-rank percentile of ascending samples, as MetricsCollector computes it in JS.
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  auto rank = static_cast<std::size_t>(std::max(1.0, std::ceil(p / 100.0 * static_cast<double>(v.size()))));
-  return v[std::min(rank, v.size()) - 1];
-}
-
-/// mulberry32, the generator bench/lib.mjs uses, so both sides see the same tokens.
-struct Mulberry32 {
-  uint32_t a;
-  double operator()() {
-    a += 0x6D2B79F5u;
-    uint32_t t = a;
-    t = (t ^ (t >> 15)) * (t | 1u);
-    t ^= t + (t ^ (t >> 7)) * (t | 61u);
-    return static_cast<double>(t ^ (t >> 14)) / 4294967296.0;
-  }
-};
 
 std::vector<std::vector<int32_t>> random_sequences(std::size_t n, std::size_t len, uint32_t seed,
                                                    std::size_t prefix = 0) {

@@ -4,6 +4,7 @@
 // sizes, warm-ups and timing method as bench/serving.mjs, so each JS API figure has a native one.
 // Where the JS API reads performance.now(), the native code reads steady_clock (in the timed code,
 // as in JS).
+#include "bench_common.hpp"
 #include "serving_bench.hpp"
 
 #include <algorithm>
@@ -38,26 +39,6 @@ double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std
 [[noreturn]] void die(const std::string& msg) {
   std::fprintf(stderr, "llmds_bench --suite serving: %s\n", msg.c_str());
   std::exit(1);
-}
-
-/// mulberry32 as bench/lib.mjs's rng() (also in llmds_bench.cpp): the same doubles in [0, 1).
-struct Mulberry32 {
-  uint32_t a;
-  double operator()() {
-    a += 0x6D2B79F5u;
-    uint32_t t = a;
-    t = (t ^ (t >> 15)) * (t | 1u);
-    t ^= t + (t ^ (t >> 7)) * (t | 61u);
-    return static_cast<double>(t ^ (t >> 14)) / 4294967296.0;
-  }
-};
-
-/// Nearest-rank percentile of the samples (MetricsCollector in JS), and their mean.
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  auto rank = static_cast<std::size_t>(std::max(1.0, std::ceil(p / 100.0 * static_cast<double>(v.size()))));
-  return v[std::min(rank, v.size()) - 1];
 }
 
 void add_summary(ServingRow& row, const std::string& name, const std::vector<double>& s) {

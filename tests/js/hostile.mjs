@@ -5,12 +5,21 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { llmds } from './llmds.mjs';
 
-function detached(Kind) {
+/** Gives a value the name fast-check prints for it in a counterexample. */
+export const named = (value, name) => Object.defineProperty(value, fc.toStringMethod, { value: () => name });
+
+/** A view on a detached buffer (length 0); fast-check cannot print one, so it is named. */
+export function detachedView(Kind) {
   const a = new Kind(4);
   structuredClone(a.buffer, { transfer: [a.buffer] });
-  // fast-check cannot print a detached view when it reports a counterexample: name it instead.
-  Object.defineProperty(a, fc.toStringMethod, { value: () => `detached ${Kind.name}` });
-  return a; // a view on a detached buffer: length 0
+  return named(a, `detached ${Kind.name}`);
+}
+
+/** An ArrayBuffer that was transferred away. */
+export function detachedBuffer() {
+  const b = new ArrayBuffer(8);
+  structuredClone(b, { transfer: [b] });
+  return named(b, 'detached ArrayBuffer');
 }
 
 /** Any JS value a careless or malicious caller might pass. */
@@ -18,8 +27,8 @@ export const hostile = fc.oneof(
   fc.constantFrom(NaN, Infinity, -Infinity, -0, 0, 1, -1, 0.5, 2 ** 31, 2 ** 32, 2 ** 53, -(2 ** 53), Number.MAX_VALUE, Number.MIN_VALUE),
   fc.constantFrom('', '1', 'abc', null, undefined, true, false, 1n, Symbol('s'), () => 1),
   fc.constantFrom({}, [], [NaN], [1, 'a'], [-1], [0.5], [2 ** 31], { length: 3 }, Object.create(null)),
-  fc.constant(0).map(() => detached(Int32Array)),
-  fc.constant(0).map(() => detached(Float32Array)),
+  fc.constant(0).map(() => detachedView(Int32Array)),
+  fc.constant(0).map(() => detachedView(Float32Array)),
   fc.constant(0).map(() => new Float64Array([1, 2, 3])),
   fc.constant(0).map(() => new Int8Array([1, 2, 3])),
   fc.constant(0).map(() => new Uint8Array(16)),

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { llmds } from './llmds.mjs';
-import { checkMethod, hostile } from './hostile.mjs';
+import { checkMethod, detachedBuffer, detachedView, hostile, named } from './hostile.mjs';
 
 const { init, RetrievalPipeline, LlmdsError } = llmds;
 
@@ -15,19 +15,6 @@ before(async () => {
   await init();
 });
 
-function detachedBuffer() {
-  const b = new ArrayBuffer(8);
-  structuredClone(b, { transfer: [b] });
-  Object.defineProperty(b, fc.toStringMethod, { value: () => 'detached ArrayBuffer' });
-  return b;
-}
-function detachedView(Kind) {
-  const a = new Kind(4);
-  structuredClone(a.buffer, { transfer: [a.buffer] });
-  Object.defineProperty(a, fc.toStringMethod, { value: () => `detached ${Kind.name}` });
-  return a;
-}
-const named = (value, name) => Object.defineProperty(value, fc.toStringMethod, { value: () => name });
 
 const dim = 4;
 /** hostile.mjs's values plus what a pipeline adds: huge texts and vectors, other typed arrays. */

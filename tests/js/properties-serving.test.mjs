@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { llmds, throwsCode } from './llmds.mjs';
-import { argOf, checkMethod, hostile } from './hostile.mjs';
+import { argOf, checkMethod, detachedBuffer, detachedView, hostile, named } from './hostile.mjs';
 
 const { init, Scheduler, AdmissionController, IndexedHeap, TokenLRU, LlmdsError } = llmds;
 
@@ -14,18 +14,6 @@ before(async () => {
   await init();
 });
 
-function detachedBuffer() {
-  const b = new ArrayBuffer(8);
-  structuredClone(b, { transfer: [b] });
-  Object.defineProperty(b, fc.toStringMethod, { value: () => 'detached ArrayBuffer' });
-  return b;
-}
-function detachedView(Kind) {
-  const a = new Kind(4);
-  structuredClone(a.buffer, { transfer: [a.buffer] });
-  Object.defineProperty(a, fc.toStringMethod, { value: () => `detached ${Kind.name}` });
-  return a;
-}
 /** String(x) that never throws (String of a detached typed array does). */
 const fmt = (x) => {
   try {
@@ -34,7 +22,6 @@ const fmt = (x) => {
     return Object.prototype.toString.call(x);
   }
 };
-const named = (value, name) => Object.defineProperty(value, fc.toStringMethod, { value: () => name });
 
 /** hostile.mjs's values plus huge arrays and the typed-array kinds it lacks. */
 const hostileX = fc.oneof(
