@@ -210,22 +210,7 @@ bool ByteReader::get_string(std::string& s) {
   return true;
 }
 
-bool ByteReader::get_u32_array(uint32_t* out, std::size_t n) noexcept {
-  if (!fits(n, 4)) {
-    ok_ = false;
-    return false;
-  }
-  const uint8_t* p = nullptr;
-  if (!take(n * 4, p)) return false;
-  if (kLittleEndianHost) {
-    if (n > 0) std::memcpy(out, p, n * 4);
-  } else {
-    for (std::size_t i = 0; i < n; ++i) out[i] = load_le32(p + 4 * i);
-  }
-  return true;
-}
-
-bool ByteReader::get_f32_array(float* out, std::size_t n) noexcept {
+bool ByteReader::get_le32_words(void* out, std::size_t n) noexcept {
   if (!fits(n, 4)) {
     ok_ = false;
     return false;
@@ -236,12 +221,16 @@ bool ByteReader::get_f32_array(float* out, std::size_t n) noexcept {
     if (n > 0) std::memcpy(out, p, n * 4);
   } else {
     for (std::size_t i = 0; i < n; ++i) {
-      const uint32_t bits = load_le32(p + 4 * i);
-      std::memcpy(out + i, &bits, 4);
+      const uint32_t word = load_le32(p + 4 * i);
+      std::memcpy(static_cast<uint8_t*>(out) + 4 * i, &word, 4);
     }
   }
   return true;
 }
+
+bool ByteReader::get_u32_array(uint32_t* out, std::size_t n) noexcept { return get_le32_words(out, n); }
+
+bool ByteReader::get_f32_array(float* out, std::size_t n) noexcept { return get_le32_words(out, n); }
 
 bool ByteReader::skip(std::size_t n) noexcept {
   const uint8_t* p = nullptr;

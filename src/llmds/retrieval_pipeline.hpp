@@ -110,6 +110,8 @@ class RetrievalPipeline {
  private:
   struct Impl;
   explicit RetrievalPipeline(std::unique_ptr<Impl> impl);
+  /// The cache and sketch around two built indexes: what create() and deserialize() share.
+  static Result<RetrievalPipeline> assemble(const RetrievalPipelineOptions& o, HNSW dense, InvertedIndex sparse);
   std::unique_ptr<Impl> impl_;
 };
 

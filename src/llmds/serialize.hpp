@@ -97,6 +97,8 @@ class ByteReader {
 
  private:
   bool take(std::size_t n, const uint8_t*& p) noexcept;
+  /// n little-endian 32-bit words (u32 or f32 bit patterns) into out.
+  bool get_le32_words(void* out, std::size_t n) noexcept;
 
   const uint8_t* data_;
   std::size_t size_;

@@ -204,12 +204,17 @@ Result<RetrievalPipeline> RetrievalPipeline::create(const RetrievalPipelineOptio
   if (!dense) return dense.status();
   auto sparse = InvertedIndex::create({o.k1, o.b});
   if (!sparse) return sparse.status();
+  return assemble(o, std::move(dense.value()), std::move(sparse.value()));
+}
+
+Result<RetrievalPipeline> RetrievalPipeline::assemble(const RetrievalPipelineOptions& o, HNSW dense,
+                                                      InvertedIndex sparse) {
   auto cache = TokenLRU<std::string, PipelineHits>::create(o.token_budget);
   if (!cache) return cache.status();
   auto sketch = CountMinSketch::create({});
   if (!sketch) return sketch.status();
-  return RetrievalPipeline(std::make_unique<Impl>(o, std::move(dense.value()), std::move(sparse.value()),
-                                                  std::move(cache.value()), std::move(sketch.value())));
+  return RetrievalPipeline(std::make_unique<Impl>(o, std::move(dense), std::move(sparse), std::move(cache.value()),
+                                                  std::move(sketch.value())));
 }
 
 RetrievalPipeline::RetrievalPipeline(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -330,12 +335,8 @@ Result<RetrievalPipeline> RetrievalPipeline::deserialize(const uint8_t* data, st
   o.token_budget = token_budget;
   o.k1 = k1;
   o.b = b;
-  auto cache = TokenLRU<std::string, PipelineHits>::create(token_budget);
-  if (!cache) return corrupt_data("RetrievalPipeline: token budget is 0");
-  auto sketch = CountMinSketch::create({});
-  if (!sketch) return sketch.status();
-  return RetrievalPipeline(std::make_unique<Impl>(o, std::move(dense.value()), std::move(sparse.value()),
-                                                  std::move(cache.value()), std::move(sketch.value())));
+  if (token_budget == 0) return corrupt_data("RetrievalPipeline: token budget is 0");
+  return assemble(o, std::move(dense.value()), std::move(sparse.value()));
 }
 
 }  // namespace llmds

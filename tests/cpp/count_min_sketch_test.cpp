@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include <catch2/catch.hpp>
 
+#include "test_support.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <random>
@@ -23,19 +25,7 @@ CountMinSketch make(uint32_t width = 2048, uint32_t depth = 4, uint32_t seed = 0
   return std::move(r).value();
 }
 
-/// Zipf(s) ranks 0..n-1 from raw mt19937 outputs (identical natively and in wasm).
-struct Zipf {
-  std::vector<double> cdf;
-  Zipf(std::size_t n, double s) : cdf(n) {
-    double sum = 0;
-    for (std::size_t i = 0; i < n; ++i) cdf[i] = (sum += 1.0 / std::pow(static_cast<double>(i + 1), s));
-    for (double& c : cdf) c /= sum;
-  }
-  std::size_t operator()(std::mt19937& rng) const {
-    const double u = (static_cast<double>(rng()) + 0.5) / 4294967296.0;
-    return std::min<std::size_t>(std::lower_bound(cdf.begin(), cdf.end(), u) - cdf.begin(), cdf.size() - 1);
-  }
-};
+using llmds_test::Zipf;
 
 }  // namespace
 
