@@ -21,11 +21,15 @@ export function timeIt(fn, minMs = 4) {
 }
 
 /**
- * Fuses BM25 `[id, score]` and dense `[id, similarity]` lists, best first.
- * - `weighted`: each list's scores divided by that list's best score (so a lone hit scores 1,
- *   not 0 as with min-max), then `alpha · dense + (1 − alpha) · bm25`; missing counts as 0.
- * - `rrf`: reciprocal rank fusion, `2·alpha / (60 + rank_dense) + 2·(1 − alpha) / (60 + rank_bm25)`
- *   (ranks from 1; alpha = 0.5 is plain RRF).
+ * Fuses BM25 `[id, score]` and dense `[id, cosine similarity]` lists, best first, with the
+ * RetrievalPipeline's formulas (src/llmds/retrieval_pipeline.hpp):
+ * - `weighted`: `alpha · dense + (1 − alpha) · bm25`, where bm25 = BM25 / the list's best BM25
+ *   and dense = the similarity mapped to [0, 1] ((1 + cos) / 2, as 1 − d/2 for cosine distance
+ *   d), then rescaled min-max over the dense list (a single or all-equal list scores 1). Unlike
+ *   the pipeline, a BM25 hit missing from the dense list counts dense as 0 here (the pipeline
+ *   computes its exact similarity).
+ * - `rrf`: reciprocal rank fusion, `alpha / (60 + rank_dense) + (1 − alpha) / (60 + rank_bm25)`
+ *   (ranks from 1).
  * Ties go to the lower id. Returns `[{ id, score, bm25Rank?, denseRank? }]`.
  */
 export function fuse(bm25, dense, { topK = 10, alpha = 0.5, method = 'weighted' } = {}) {
@@ -35,19 +39,21 @@ export function fuse(bm25, dense, { topK = 10, alpha = 0.5, method = 'weighted' 
     if (!e) byId.set(id, (e = { id, score: 0 }));
     return e;
   };
-  const lists = [
-    [bm25, 1 - alpha, 'bm25Rank'],
-    [dense, alpha, 'denseRank'],
-  ];
-  for (const [list, weight, rankKey] of lists) {
-    const best = list.length ? Math.max(list[0][1], 0) : 0;
-    list.forEach(([id, s], i) => {
-      const e = entry(id);
-      e[rankKey] = i + 1;
-      if (method === 'rrf') e.score += (2 * weight) / (60 + i + 1);
-      else if (best > 0) e.score += (weight * Math.max(s, 0)) / best;
-    });
-  }
+  const bestBm25 = bm25.reduce((best, [, s]) => Math.max(best, s), 0);
+  const sims = dense.map(([, cos]) => (1 + cos) / 2);
+  const lo = Math.min(...sims);
+  const hi = Math.max(...sims);
+  const denseNorm = (sim) => (hi > lo ? Math.min(1, Math.max(0, (sim - lo) / (hi - lo))) : 1);
+  bm25.forEach(([id, s], i) => {
+    const e = entry(id);
+    e.bm25Rank = i + 1;
+    e.score += method === 'rrf' ? (1 - alpha) / (60 + i + 1) : bestBm25 > 0 ? ((1 - alpha) * s) / bestBm25 : 0;
+  });
+  dense.forEach(([id], i) => {
+    const e = entry(id);
+    e.denseRank = i + 1;
+    e.score += method === 'rrf' ? alpha / (60 + i + 1) : alpha * denseNorm(sims[i]);
+  });
   return [...byId.values()].sort((a, b) => b.score - a.score || a.id - b.id).slice(0, topK);
 }
 

@@ -13,9 +13,10 @@
 // its oldest request waited `maxWaitMs`), the batch is prefilled (all prompts), then decoded
 // one token per step for every sequence; each request completes after its own last token, and
 // the engine takes the next batch when the longest one is done.
-//   prefill = 5 ms + 0.04 ms × prompt tokens;  step = 5 ms + 0.25 ms × batch size.
+//   prefill = 5 ms + 0.02 ms × prompt tokens;  step = 3 ms + 0.1 ms × batch size  (ENGINE below).
 //
-// Policies: `edf` is the Scheduler's default (earliest deadline first), `fcfs` and `shortest`
+// Policies: `edf` is the Scheduler's default (earliest deadline first, overdue requests demoted
+// behind those that can still be on time), `fcfs` and `shortest`
 // are priorityFn orders (-arrivalMs; -tokens with tokens = prompt + output).
 
 export const ENGINE = Object.freeze({ prefillBaseMs: 5, prefillMsPerToken: 0.02, stepMs: 3, stepMsPerSeq: 0.1 });

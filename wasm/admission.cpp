@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// embind surface of AdmissionController. shouldAdmit returns a small code (0 admitted, 1 qps
-// limit, 2 token rate limit, negative = -error code) and JS formats the reason from
+// embind surface of AdmissionController. shouldAdmit returns a small number (0 admitted, 1 qps
+// limit, 2 token rate limit, kFailed) and JS formats the reason from
 // lastRetryAfterMs(): passing a std::string out costs ~0.9 µs, a rejection check ~30 ns without.
 #include <memory>
 
@@ -16,24 +16,19 @@ class RawAdmission {
  public:
   explicit RawAdmission(AdmissionController c) : ctl_(std::move(c)) {}
 
-  /// Bursts of 0 take the documented defaults. nullptr (lastErrorMessage set) on bad options.
+  /// Bursts of 0 take the documented defaults.
   static std::unique_ptr<RawAdmission> create(double qps, double token_rate, double request_burst, double token_burst) {
     AdmissionOptions o;
     o.qps_target = qps;
     o.token_rate_limit = token_rate;
     o.request_burst = request_burst;
     o.token_burst = token_burst;
-    auto c = AdmissionController::create(o);
-    if (!c) {
-      report(c.status());
-      return nullptr;
-    }
-    return std::make_unique<RawAdmission>(std::move(c.value()));
+    return adopt<RawAdmission>(AdmissionController::create(o));
   }
 
   int32_t should_admit(double estimated_tokens, double now_ms) {
     auto d = ctl_.should_admit(now_ms, estimated_tokens);
-    if (!d) return -report(d.status());
+    if (!d) return report(d.status());
     last_ = d.value();
     return static_cast<int32_t>(d->reason);
   }
@@ -41,11 +36,9 @@ class RawAdmission {
   double request_burst() const { return ctl_.request_burst(); }
   double token_burst() const { return ctl_.token_burst(); }
   int32_t record_request(double tokens, double now_ms) { return report(ctl_.record_request(now_ms, tokens)); }
-  /// Milliseconds, or -(error code).
+  /// Milliseconds, or kFailed.
   double retry_after_ms(double estimated_tokens, double now_ms) const {
-    auto r = ctl_.retry_after_ms(now_ms, estimated_tokens);
-    if (!r) return -static_cast<double>(report(r.status()));
-    return r.value();
+    return value_or_failed(ctl_.retry_after_ms(now_ms, estimated_tokens));
   }
   val stats(double now_ms) {
     const AdmissionStats s = ctl_.stats(now_ms);

@@ -1,9 +1,23 @@
 // SPDX-License-Identifier: MIT
-// Helpers shared by every binding: status codes out, typed arrays in and out.
+// Helpers shared by every binding. Every binding follows one boundary convention, so adding a
+// class is filling in this pattern (README "The wasm boundary"):
 //
-// Errors cross the boundary as an int32 code (llmds::Errc) plus a message kept here until the
-// next failure; JS reads it with lastErrorMessage() and throws LlmdsError. Throwing through wasm
-// frames instead would drift the wasm stack pointer on every failed call.
+// - Errors: a fallible call records its Status here (code + message) and returns a sentinel:
+//   kFailed (-1) from calls that return a number (0 on success for status-only calls, a
+//   count or an id otherwise), null from calls that return an object, nullptr from factories.
+//   JS turns a sentinel into LlmdsError with the recorded code and message (engine.mts check /
+//   checked), and has no other source of engine errors; the one exception is a failed
+//   allocation, which Guard raises as an LlmdsError thrown straight into JS. Status codes are
+//   never returned to JS by value and JS hard-codes none: it reads their names from errorNames().
+// - In: JS copies arrays and UTF-8 text into its arena in the wasm heap (memory.mts withHeap)
+//   and passes (address, length) pairs, read here with heap_ptr / text_at.
+// - Out: fresh JS typed arrays (copy_out) and plain objects built here, never views into the
+//   heap; the hot paths that return a few numbers per call (HNSW search, Scheduler getBatch,
+//   IndexedHeap pop) write them into the object's ResultSlot instead, which JS copies out right
+//   after the call.
+// - Limits: each Raw class has a static limits() built from the core's constants; JS
+//   validates against those values, so no limit is written twice.
+// - Persistence: a static deserialize(address, length) factory next to create().
 #pragma once
 
 #include <emscripten/bind.h>
@@ -11,23 +25,49 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <new>
 #include <stdexcept>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "llmds/status.hpp"
 
 namespace llmds::wasm {
 
-/// Records a failed status' message and returns its code (0 for ok).
+/// What a fallible call that returns a number returns when it failed.
+inline constexpr int32_t kFailed = -1;
+
+/// Records a failed status (code and message, read by JS) and returns kFailed; 0 when ok.
 int32_t report(const Status& status);
 
-/// Pointer into the wasm heap handed over by JS (it malloc'ed and filled it).
+/// A result's value as a JS number, or kFailed after recording why there is none.
+template <class T>
+double value_or_failed(const Result<T>& r) {
+  if (!r) return report(r.status());
+  return static_cast<double>(r.value());
+}
+
+/// Owns a factory's result for embind, or returns nullptr after recording why there is none.
+template <class Raw, class T>
+std::unique_ptr<Raw> adopt(Result<T> r) {
+  if (!r) {
+    report(r.status());
+    return nullptr;
+  }
+  return std::make_unique<Raw>(std::move(r.value()));
+}
+
+/// Pointer into the wasm heap handed over by JS (it wrote the data at that address).
 template <class T>
 const T* heap_ptr(uintptr_t address) {
   return reinterpret_cast<const T*>(address);
 }
+
+/// UTF-8 text that JS wrote into the heap.
+inline std::string_view text_at(uintptr_t address, uint32_t bytes) { return {heap_ptr<char>(address), bytes}; }
 
 /// A fresh JS typed array owned by JS: safe across later calls and memory growth.
 template <class T>
@@ -40,8 +80,8 @@ emscripten::val copy_out(const std::vector<T>& v) {
   return copy_out(v.data(), v.size());
 }
 
-/// `{ ids, scores }` as fresh typed arrays from a ranked result, or null after reporting why
-/// there is none (JS then throws the last error).
+/// `{ ids, scores }` as fresh typed arrays from a ranked result, or null after recording why
+/// there is none.
 template <class Hits>
 emscripten::val ranked_or_null(const Result<Hits>& hits) {
   if (!hits) {
@@ -53,6 +93,36 @@ emscripten::val ranked_or_null(const Result<Hits>& hits) {
   out.set("scores", copy_out(hits->scores));
   return out;
 }
+
+/// A value as a JS typed array, or null after recording why there is none.
+template <class T>
+emscripten::val array_or_null(const Result<std::vector<T>>& r) {
+  if (!r) {
+    report(r.status());
+    return emscripten::val::null();
+  }
+  return copy_out(r.value());
+}
+
+/// Where a hot-path call leaves its numbers for JS to copy out right after the call: no JS
+/// object is built on the C++ side. 8-byte aligned, so JS may read it as f64, u32 or i32.
+class ResultSlot {
+ public:
+  /// Room for `bytes`; the address changes when it grows, so JS reads address() after a call.
+  void* reserve(std::size_t bytes) {
+    const std::size_t words = (bytes + 7) / 8;
+    if (words > words_.size()) words_.resize(words);
+    return words_.data();
+  }
+  template <class T>
+  T* as(std::size_t count) {
+    return static_cast<T*>(reserve(count * sizeof(T)));
+  }
+  uintptr_t address() const { return reinterpret_cast<uintptr_t>(words_.data()); }
+
+ private:
+  std::vector<uint64_t> words_ = std::vector<uint64_t>(4);
+};
 
 /// Raises an LlmdsError in JS (out_of_memory / capacity_exceeded) for a C++ allocation failure
 /// caught by Guard. Never returns.

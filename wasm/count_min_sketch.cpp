@@ -7,22 +7,24 @@
 #include "common.hpp"
 #include "llmds/count_min_sketch.hpp"
 
+using emscripten::val;
+
 namespace llmds::wasm {
 namespace {
-
-std::string_view text_at(uintptr_t ptr, uint32_t n) { return {heap_ptr<char>(ptr), n}; }
 
 class RawCountMinSketch {
  public:
   explicit RawCountMinSketch(CountMinSketch sketch) : sketch_(std::move(sketch)) {}
 
   static std::unique_ptr<RawCountMinSketch> create(uint32_t width, uint32_t depth, uint32_t seed) {
-    auto sketch = CountMinSketch::create({width, depth, seed});
-    if (!sketch) {
-      report(sketch.status());
-      return nullptr;
-    }
-    return std::make_unique<RawCountMinSketch>(std::move(sketch.value()));
+    return adopt<RawCountMinSketch>(CountMinSketch::create({width, depth, seed}));
+  }
+  static val limits() {
+    val o = val::object();
+    o.set("maxWidth", CountMinSketch::kMaxWidth);
+    o.set("maxDepth", CountMinSketch::kMaxDepth);
+    o.set("maxTotal", static_cast<double>(CountMinSketch::kMaxTotal));
+    return o;
   }
 
   int32_t add(uintptr_t item, uint32_t n, double count) {
@@ -54,6 +56,7 @@ EMSCRIPTEN_BINDINGS(llmds_count_min_sketch) {
   using namespace llmds::wasm;
   emscripten::class_<RawCountMinSketch>("RawCountMinSketch")
       .class_function("create", LLMDS_GUARD(&RawCountMinSketch::create))
+      .class_function("limits", &RawCountMinSketch::limits)
       .function("add", LLMDS_GUARD(&RawCountMinSketch::add))
       .function("estimate", LLMDS_GUARD(&RawCountMinSketch::estimate))
       .function("errorBound", LLMDS_GUARD(&RawCountMinSketch::error_bound))

@@ -1,10 +1,7 @@
 // SPDX-License-Identifier: MIT
-// embind surface of HNSW. Vectors travel through one scratch buffer owned by each index (grown
-// on demand, shrunk after a large batch): JS asks for it with scratch(n), writes the vectors at
-// that address, then calls add/search with lengths only; search results are written back into
-// the same buffer after the input, so a query costs two embind calls and no allocation.
-#include <algorithm>
-#include <cstring>
+// embind surface of HNSW. A query is one call: JS writes it into its heap arena, search()
+// leaves ids and distances in the result slot, and JS copies them out (no allocation, no JS
+// object built on this side).
 #include <memory>
 #include <vector>
 
@@ -16,13 +13,10 @@ using emscripten::val;
 namespace llmds::wasm {
 namespace {
 
-int32_t last_create_code = 0;  // why the last create/deserialize returned null
-
 class RawHNSW {
  public:
   explicit RawHNSW(HNSW index) : index_(std::move(index)) {}
 
-  /// nullptr (lastErrorMessage and lastCode set) when the options are invalid.
   static std::unique_ptr<RawHNSW> create(uint32_t dim, uint32_t m, uint32_t ef_construction, uint32_t ef_search,
                                          double seed, uint32_t metric) {
     HnswOptions o;
@@ -32,58 +26,63 @@ class RawHNSW {
     o.ef_search = ef_search;
     o.seed = static_cast<uint64_t>(seed);  // JS checked: an integer in [0, 2^53)
     o.metric = static_cast<Metric>(metric);
-    return adopt(HNSW::create(o));
+    return adopt<RawHNSW>(HNSW::create(o));
   }
 
-  /// Reads `n` bytes at `bytes` (JS-allocated); nullptr with lastCode corrupt_data/version_mismatch.
   static std::unique_ptr<RawHNSW> deserialize(uintptr_t bytes, uint32_t n) {
-    return adopt(HNSW::deserialize(heap_ptr<uint8_t>(bytes), n));
+    return adopt<RawHNSW>(HNSW::deserialize(heap_ptr<uint8_t>(bytes), n));
   }
 
-  static int32_t last_code() { return last_create_code; }
-
-  /// Address of at least `words` 4-byte slots, valid until the next scratch() call.
-  uintptr_t scratch(uint32_t words) {
-    const std::size_t want = std::max<std::size_t>(words, 64);
-    if (want > scratch_.size() || (scratch_.size() > kKeepWords && want < scratch_.size() / 4)) {
-      std::vector<uint32_t>(want).swap(scratch_);
-    }
-    return reinterpret_cast<uintptr_t>(scratch_.data());
+  static val limits() {
+    val o = val::object();
+    o.set("maxDim", HNSW::kMaxDim);
+    o.set("minM", HNSW::kMinM);
+    o.set("maxM", HNSW::kMaxM);
+    o.set("maxEf", HNSW::kMaxEf);
+    o.set("maxK", HNSW::kMaxK);
+    o.set("maxId", HNSW::kMaxId);
+    o.set("maxBatchResults", static_cast<double>(HNSW::kMaxBatchResults));
+    return o;
   }
 
-  /// The vector is the first `len` floats of the scratch buffer.
-  int32_t add(uint32_t len, uint32_t id) { return report(index_.add(floats(), len, id)); }
-
-  /// `len` floats of vectors, then `n` uint32 ids, in the scratch buffer.
-  int32_t add_batch(uint32_t len, uint32_t n) { return report(index_.add_batch(floats(), len, words() + len, n)); }
-
+  int32_t add(uintptr_t vector, uint32_t len, uint32_t id) {
+    return report(index_.add(heap_ptr<float>(vector), len, id));
+  }
+  int32_t add_batch(uintptr_t vectors, uint32_t len, uintptr_t ids, uint32_t n) {
+    return report(index_.add_batch(heap_ptr<float>(vectors), len, heap_ptr<uint32_t>(ids), n));
+  }
   int32_t remove(uint32_t id) { return report(index_.remove(id)); }
   bool has(uint32_t id) const { return index_.has(id); }
   uint32_t size() const { return index_.size(); }
 
-  /// Query = first `len` floats of scratch. Writes k ids (int32) then k distances (float32)
-  /// after it; returns the number found, or -(error code).
-  int32_t search(uint32_t len, uint32_t k, uint32_t ef) {
-    auto r = index_.search(floats(), len, k, ef);
-    if (!r) return -report(r.status());
-    int32_t* ids = reinterpret_cast<int32_t*>(words() + len);
-    float* dists = reinterpret_cast<float*>(words() + len + k);
+  /// Writes the ids (int32) then the distances (float32) of the hits into the result slot, k
+  /// of each; returns the number found, or kFailed.
+  int32_t search(uintptr_t query, uint32_t len, uint32_t k, uint32_t ef) {
+    auto r = index_.search(heap_ptr<float>(query), len, k, ef);
+    if (!r) return report(r.status());
+    uint32_t* out = result_.as<uint32_t>(2 * static_cast<std::size_t>(k));
+    float* dists = reinterpret_cast<float*>(out + k);
     for (std::size_t i = 0; i < r->size(); ++i) {
-      ids[i] = static_cast<int32_t>((*r)[i].id);
+      out[i] = (*r)[i].id;
       dists[i] = (*r)[i].distance;
     }
     return static_cast<int32_t>(r->size());
   }
 
-  /// Queries = first `len` floats of scratch (n × dim). Writes n × k ids then n × k distances
-  /// after them; returns 0 or -(error code).
-  int32_t search_batch(uint32_t len, uint32_t k, uint32_t ef) {
-    auto r = index_.search_batch(floats(), len, k, ef);
-    if (!r) return -report(r.status());
-    std::memcpy(words() + len, r->ids.data(), r->ids.size() * 4);
-    std::memcpy(words() + len + r->ids.size(), r->distances.data(), r->distances.size() * 4);
-    return 0;
+  /// `{ ids: Int32Array, distances: Float32Array }` (n × k each), or null.
+  val search_batch(uintptr_t queries, uint32_t len, uint32_t k, uint32_t ef) const {
+    auto r = index_.search_batch(heap_ptr<float>(queries), len, k, ef);
+    if (!r) {
+      report(r.status());
+      return val::null();
+    }
+    val o = val::object();
+    o.set("ids", copy_out(r->ids));
+    o.set("distances", copy_out(r->distances));
+    return o;
   }
+
+  uintptr_t result_address() const { return result_.address(); }
 
   val serialize() const { return copy_out(index_.serialize()); }
 
@@ -108,22 +107,8 @@ class RawHNSW {
   }
 
  private:
-  static constexpr std::size_t kKeepWords = 1u << 18;  // 1 MiB stays allocated between calls
-
-  static std::unique_ptr<RawHNSW> adopt(Result<HNSW> r) {
-    if (!r) {
-      last_create_code = report(r.status());
-      return nullptr;
-    }
-    last_create_code = 0;
-    return std::make_unique<RawHNSW>(std::move(r.value()));
-  }
-
-  uint32_t* words() { return scratch_.data(); }
-  const float* floats() const { return reinterpret_cast<const float*>(scratch_.data()); }
-
   HNSW index_;
-  std::vector<uint32_t> scratch_;
+  ResultSlot result_;
 };
 
 }  // namespace
@@ -134,8 +119,7 @@ EMSCRIPTEN_BINDINGS(llmds_hnsw) {
   emscripten::class_<RawHNSW>("RawHNSW")
       .class_function("create", LLMDS_GUARD(&RawHNSW::create))
       .class_function("deserialize", LLMDS_GUARD(&RawHNSW::deserialize))
-      .class_function("lastCode", LLMDS_GUARD(&RawHNSW::last_code))
-      .function("scratch", LLMDS_GUARD(&RawHNSW::scratch))
+      .class_function("limits", &RawHNSW::limits)
       .function("add", LLMDS_GUARD(&RawHNSW::add))
       .function("addBatch", LLMDS_GUARD(&RawHNSW::add_batch))
       .function("remove", LLMDS_GUARD(&RawHNSW::remove))
@@ -143,6 +127,7 @@ EMSCRIPTEN_BINDINGS(llmds_hnsw) {
       .function("size", LLMDS_GUARD(&RawHNSW::size))
       .function("search", LLMDS_GUARD(&RawHNSW::search))
       .function("searchBatch", LLMDS_GUARD(&RawHNSW::search_batch))
+      .function("resultAddress", LLMDS_GUARD(&RawHNSW::result_address))
       .function("serialize", LLMDS_GUARD(&RawHNSW::serialize))
       .function("dim", LLMDS_GUARD(&RawHNSW::dim))
       .function("m", LLMDS_GUARD(&RawHNSW::m))

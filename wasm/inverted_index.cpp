@@ -11,19 +11,21 @@ using emscripten::val;
 namespace llmds::wasm {
 namespace {
 
-std::string_view text_at(uintptr_t ptr, uint32_t n) { return {heap_ptr<char>(ptr), n}; }
-
 class RawInvertedIndex {
  public:
   explicit RawInvertedIndex(InvertedIndex index) : index_(std::move(index)) {}
 
   static std::unique_ptr<RawInvertedIndex> create(double k1, double b) {
-    auto index = InvertedIndex::create({k1, b});
-    if (!index) {
-      report(index.status());
-      return nullptr;
-    }
-    return std::make_unique<RawInvertedIndex>(std::move(index.value()));
+    return adopt<RawInvertedIndex>(InvertedIndex::create({k1, b}));
+  }
+  static std::unique_ptr<RawInvertedIndex> deserialize(uintptr_t bytes, uint32_t n) {
+    return adopt<RawInvertedIndex>(InvertedIndex::deserialize(heap_ptr<uint8_t>(bytes), n));
+  }
+  static val limits() {
+    val o = val::object();
+    o.set("maxDocuments", InvertedIndex::kMaxDocuments);
+    o.set("maxTopK", 0x7fffffffu);
+    return o;
   }
 
   int32_t add(uint32_t doc, uintptr_t text, uint32_t n) { return report(index_.add_document(doc, text_at(text, n))); }
@@ -34,21 +36,17 @@ class RawInvertedIndex {
   double k1() const { return index_.k1(); }
   double b() const { return index_.b(); }
 
-  /// { ids: Uint32Array, scores: Float64Array } best first, or null (lastErrorMessage set).
+  /// { ids: Uint32Array, scores: Float64Array } best first, or null.
   val search(uintptr_t query, uint32_t n, uint32_t k) const {
     auto hits = index_.search(text_at(query, n), k);
     return ranked_or_null(hits);
   }
-  /// The frequency, or -1 (lastErrorMessage set) when `term` is not a single term.
+  /// The frequency, or kFailed when `term` is not a single term.
   double term_frequency(uintptr_t term, uint32_t n, uint32_t doc) const {
-    auto tf = index_.term_frequency(text_at(term, n), doc);
-    if (!tf) return -static_cast<double>(report(tf.status()));
-    return *tf;
+    return value_or_failed(index_.term_frequency(text_at(term, n), doc));
   }
   double document_frequency(uintptr_t term, uint32_t n) const {
-    auto df = index_.document_frequency(text_at(term, n));
-    if (!df) return -static_cast<double>(report(df.status()));
-    return *df;
+    return value_or_failed(index_.document_frequency(text_at(term, n)));
   }
   val stats() const {
     const InvertedIndexStats s = index_.stats();
@@ -65,13 +63,6 @@ class RawInvertedIndex {
     return o;
   }
   val serialize() const { return copy_out(index_.serialize()); }
-  /// Replaces this index with the deserialized one; on failure returns the code and keeps it.
-  int32_t load(uintptr_t bytes, uint32_t n) {
-    auto loaded = InvertedIndex::deserialize(heap_ptr<uint8_t>(bytes), n);
-    if (!loaded) return report(loaded.status());
-    index_ = std::move(loaded.value());
-    return 0;
-  }
 
  private:
   InvertedIndex index_;
@@ -84,6 +75,8 @@ EMSCRIPTEN_BINDINGS(llmds_inverted_index) {
   using namespace llmds::wasm;
   emscripten::class_<RawInvertedIndex>("RawInvertedIndex")
       .class_function("create", LLMDS_GUARD(&RawInvertedIndex::create))
+      .class_function("deserialize", LLMDS_GUARD(&RawInvertedIndex::deserialize))
+      .class_function("limits", &RawInvertedIndex::limits)
       .function("add", LLMDS_GUARD(&RawInvertedIndex::add))
       .function("remove", LLMDS_GUARD(&RawInvertedIndex::remove))
       .function("has", LLMDS_GUARD(&RawInvertedIndex::has))
@@ -95,6 +88,5 @@ EMSCRIPTEN_BINDINGS(llmds_inverted_index) {
       .function("termFrequency", LLMDS_GUARD(&RawInvertedIndex::term_frequency))
       .function("documentFrequency", LLMDS_GUARD(&RawInvertedIndex::document_frequency))
       .function("stats", LLMDS_GUARD(&RawInvertedIndex::stats))
-      .function("serialize", LLMDS_GUARD(&RawInvertedIndex::serialize))
-      .function("load", LLMDS_GUARD(&RawInvertedIndex::load));
+      .function("serialize", LLMDS_GUARD(&RawInvertedIndex::serialize));
 }

@@ -4,25 +4,28 @@
 
 #include "common.hpp"
 #include "llmds/kv_cache.hpp"
+#include "llmds/paged_allocator.hpp"
 
 using emscripten::val;
 
 namespace llmds::wasm {
 namespace {
 
+val allocator_limits() {
+  val o = val::object();
+  o.set("maxPageSize", PagedAllocator::kMaxPageSize);
+  o.set("maxPages", PagedAllocator::kMaxPages);
+  return o;
+}
+
 class RawKVCache {
  public:
   explicit RawKVCache(KVCache cache) : cache_(std::move(cache)) {}
 
-  /// nullptr (with lastErrorMessage set) when the options are invalid.
   static std::unique_ptr<RawKVCache> create(uint32_t page_size, uint32_t max_pages, bool sharing) {
-    auto cache = KVCache::create({page_size, max_pages, sharing});
-    if (!cache) {
-      report(cache.status());
-      return nullptr;
-    }
-    return std::make_unique<RawKVCache>(std::move(cache.value()));
+    return adopt<RawKVCache>(KVCache::create({page_size, max_pages, sharing}));
   }
+  static val limits() { return allocator_limits(); }
 
   /// prefix_n < 0: no declared prefix.
   int32_t attach(uint32_t seq, uintptr_t tokens, uint32_t n, uintptr_t prefix, int32_t prefix_n) {
@@ -36,14 +39,12 @@ class RawKVCache {
   int32_t fork(uint32_t src, uint32_t dst) { return report(cache_.fork(src, dst)); }
   bool detach(uint32_t seq) { return cache_.detach(seq); }
   bool has(uint32_t seq) const { return cache_.contains(seq); }
+  /// null for an unknown sequence: an answer, not a failure.
   val get(uint32_t seq) const {
     auto tokens = cache_.get(seq);
     return tokens ? copy_out(tokens.value()) : val::null();
   }
-  val block_table(uint32_t seq) const {
-    auto table = cache_.block_table(seq);
-    return table ? copy_out(table.value()) : val::null();
-  }
+  val block_table(uint32_t seq) const { return array_or_null(cache_.block_table(seq)); }
   uint32_t match_prefix(uintptr_t tokens, uint32_t n) const {
     return static_cast<uint32_t>(cache_.match_prefix(heap_ptr<TokenId>(tokens), n));
   }
@@ -76,23 +77,11 @@ class RawPagedAllocator {
   explicit RawPagedAllocator(PagedAllocator a) : alloc_(std::move(a)) {}
 
   static std::unique_ptr<RawPagedAllocator> create(uint32_t page_size, uint32_t max_pages) {
-    auto a = PagedAllocator::create({page_size, max_pages});
-    if (!a) {
-      report(a.status());
-      return nullptr;
-    }
-    return std::make_unique<RawPagedAllocator>(std::move(a.value()));
+    return adopt<RawPagedAllocator>(PagedAllocator::create({page_size, max_pages}));
   }
+  static val limits() { return allocator_limits(); }
 
-  /// Int32Array of page ids, or null (lastErrorMessage set) when there are not enough pages.
-  val alloc(uint32_t n) {
-    auto pages = alloc_.alloc(n);
-    if (!pages) {
-      report(pages.status());
-      return val::null();
-    }
-    return copy_out(pages.value());
-  }
+  val alloc(uint32_t n) { return array_or_null(alloc_.alloc(n)); }
   int32_t free(uintptr_t ids, uint32_t n) { return report(alloc_.free(heap_ptr<PageId>(ids), n)); }
   val stats() const {
     const PagedAllocatorStats s = alloc_.stats();
@@ -117,6 +106,7 @@ EMSCRIPTEN_BINDINGS(llmds_kv_cache) {
   using namespace llmds::wasm;
   emscripten::class_<RawKVCache>("RawKVCache")
       .class_function("create", LLMDS_GUARD(&RawKVCache::create))
+      .class_function("limits", &RawKVCache::limits)
       .function("attach", LLMDS_GUARD(&RawKVCache::attach))
       .function("append", LLMDS_GUARD(&RawKVCache::append))
       .function("fork", LLMDS_GUARD(&RawKVCache::fork))
@@ -129,6 +119,7 @@ EMSCRIPTEN_BINDINGS(llmds_kv_cache) {
       .function("stats", LLMDS_GUARD(&RawKVCache::stats));
   emscripten::class_<RawPagedAllocator>("RawPagedAllocator")
       .class_function("create", LLMDS_GUARD(&RawPagedAllocator::create))
+      .class_function("limits", &RawPagedAllocator::limits)
       .function("alloc", LLMDS_GUARD(&RawPagedAllocator::alloc))
       .function("free", LLMDS_GUARD(&RawPagedAllocator::free))
       .function("stats", LLMDS_GUARD(&RawPagedAllocator::stats));

@@ -11,19 +11,9 @@ using emscripten::val;
 namespace llmds::wasm {
 namespace {
 
-std::string_view text_at(uintptr_t ptr, uint32_t n) { return {heap_ptr<char>(ptr), n}; }
-
 class RawRetrievalPipeline {
  public:
   explicit RawRetrievalPipeline(RetrievalPipeline p) : pipeline_(std::move(p)) {}
-
-  static std::unique_ptr<RawRetrievalPipeline> adopt(Result<RetrievalPipeline> p) {
-    if (!p) {
-      report(p.status());
-      return nullptr;
-    }
-    return std::make_unique<RawRetrievalPipeline>(std::move(p.value()));
-  }
 
   static std::unique_ptr<RawRetrievalPipeline> create(uint32_t dim, uint32_t m, uint32_t ef_construction,
                                                       uint32_t ef_search, double token_budget, double seed,
@@ -38,11 +28,22 @@ class RawRetrievalPipeline {
     o.metric = static_cast<Metric>(metric);
     o.k1 = k1;
     o.b = b;
-    return adopt(RetrievalPipeline::create(o));
+    return adopt<RawRetrievalPipeline>(RetrievalPipeline::create(o));
   }
 
   static std::unique_ptr<RawRetrievalPipeline> deserialize(uintptr_t bytes, uint32_t n) {
-    return adopt(RetrievalPipeline::deserialize(heap_ptr<uint8_t>(bytes), n));
+    return adopt<RawRetrievalPipeline>(RetrievalPipeline::deserialize(heap_ptr<uint8_t>(bytes), n));
+  }
+
+  static val limits() {
+    val o = val::object();
+    o.set("maxDocId", RetrievalPipeline::kMaxDocId);
+    o.set("maxTopK", RetrievalPipeline::kMaxTopK);
+    o.set("maxDim", HNSW::kMaxDim);
+    o.set("minM", HNSW::kMinM);
+    o.set("maxM", HNSW::kMaxM);
+    o.set("maxEf", HNSW::kMaxEf);
+    return o;
   }
 
   /// `embedding` 0: text only.
@@ -53,7 +54,7 @@ class RawRetrievalPipeline {
   bool remove(uint32_t doc) { return pipeline_.remove_document(doc); }
   bool has(uint32_t doc) const { return pipeline_.has_document(doc); }
 
-  /// { ids: Uint32Array, scores: Float64Array } best first, or null (lastErrorMessage set).
+  /// { ids: Uint32Array, scores: Float64Array } best first, or null.
   val search(uintptr_t text, uint32_t n, uintptr_t embedding, uint32_t len, uint32_t k, double w, uint32_t fusion,
              bool exhaustive) {
     PipelineQuery q;
@@ -110,6 +111,7 @@ EMSCRIPTEN_BINDINGS(llmds_retrieval_pipeline) {
   emscripten::class_<RawRetrievalPipeline>("RawRetrievalPipeline")
       .class_function("create", LLMDS_GUARD(&RawRetrievalPipeline::create))
       .class_function("deserialize", LLMDS_GUARD(&RawRetrievalPipeline::deserialize))
+      .class_function("limits", &RawRetrievalPipeline::limits)
       .function("add", LLMDS_GUARD(&RawRetrievalPipeline::add))
       .function("remove", LLMDS_GUARD(&RawRetrievalPipeline::remove))
       .function("has", LLMDS_GUARD(&RawRetrievalPipeline::has))

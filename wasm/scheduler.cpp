@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // embind surface of Scheduler. submit is one call with numeric arguments returning the id (or
-// a negative error code) so JS can submit millions of requests per second; a batch is written
-// into a buffer owned here, which JS reads through batchAddress() right after getBatch().
+// kFailed) so JS can submit millions of requests per second; getBatch leaves the batch's ids in
+// the result slot, which JS copies out right after the call.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <memory>
@@ -19,7 +20,7 @@ class RawScheduler {
  public:
   explicit RawScheduler(Scheduler s) : sched_(std::move(s)) {}
 
-  /// max_batch_tokens <= 0: no token limit. nullptr (lastErrorMessage set) on bad options.
+  /// max_batch_tokens <= 0: no token limit.
   static std::unique_ptr<RawScheduler> create(double max_batch_size, double max_wait_ms, double max_batch_tokens,
                                               bool external_priority, bool demote_overdue) {
     SchedulerOptions o;
@@ -29,28 +30,28 @@ class RawScheduler {
     o.max_batch_tokens = max_batch_tokens > 0 ? static_cast<uint64_t>(max_batch_tokens) : 0;
     o.external_priority = external_priority;
     o.demote_overdue = demote_overdue;
-    auto s = Scheduler::create(std::move(o));
-    if (!s) {
-      report(s.status());
-      return nullptr;
-    }
-    return std::make_unique<RawScheduler>(std::move(s.value()));
+    return adopt<RawScheduler>(Scheduler::create(std::move(o)));
+  }
+  static val limits() {
+    val o = val::object();
+    o.set("maxBatchSize", Scheduler::kMaxBatchSize);
+    return o;
   }
 
-  /// The request id, or -(error code). slo_ms 0 = no SLO.
-  double submit(uint32_t tokens, double slo_ms, double now_ms) { return id_or_code(sched_.submit(tokens, now_ms, slo_ms)); }
+  /// The request id, or kFailed. slo_ms 0 = no SLO.
+  double submit(uint32_t tokens, double slo_ms, double now_ms) { return value_or_failed(sched_.submit(tokens, now_ms, slo_ms)); }
   double submit_with_priority(uint32_t tokens, double slo_ms, double now_ms, double priority) {
-    return id_or_code(sched_.submit_with_priority(tokens, priority, now_ms, slo_ms));
+    return value_or_failed(sched_.submit_with_priority(tokens, priority, now_ms, slo_ms));
   }
   uint32_t next_id() const { return sched_.next_request_id(); }
-  /// Number of ids written at batch_address(), or -(error code).
+  /// Number of ids left in the result slot, or kFailed.
   int32_t get_batch(double now_ms, bool force) {
     Status st = sched_.get_batch(now_ms, force, batch_);
-    if (!st) return -report(st);
+    if (!st) return report(st);
+    std::copy(batch_.begin(), batch_.end(), result_.as<RequestId>(batch_.size()));
     return static_cast<int32_t>(batch_.size());
   }
-  /// Valid until the next getBatch (the buffer may move when a larger batch is returned).
-  uintptr_t batch_address() const { return reinterpret_cast<uintptr_t>(batch_.data()); }
+  uintptr_t result_address() const { return result_.address(); }
   int32_t complete_batch(uintptr_t ids, uint32_t n, double now_ms) {
     return report(sched_.complete_batch(heap_ptr<RequestId>(ids), n, now_ms));
   }
@@ -80,13 +81,9 @@ class RawScheduler {
   }
 
  private:
-  static double id_or_code(const Result<RequestId>& r) {
-    if (!r) return -static_cast<double>(report(r.status()));
-    return static_cast<double>(r.value());
-  }
-
   Scheduler sched_;
   std::vector<RequestId> batch_;  // reused by every getBatch: no allocation once it has grown
+  ResultSlot result_;
 };
 
 }  // namespace
@@ -96,11 +93,12 @@ EMSCRIPTEN_BINDINGS(llmds_scheduler) {
   using namespace llmds::wasm;
   emscripten::class_<RawScheduler>("RawScheduler")
       .class_function("create", LLMDS_GUARD(&RawScheduler::create))
+      .class_function("limits", &RawScheduler::limits)
       .function("submit", LLMDS_GUARD(&RawScheduler::submit))
       .function("submitWithPriority", LLMDS_GUARD(&RawScheduler::submit_with_priority))
       .function("nextId", LLMDS_GUARD(&RawScheduler::next_id))
       .function("getBatch", LLMDS_GUARD(&RawScheduler::get_batch))
-      .function("batchAddress", LLMDS_GUARD(&RawScheduler::batch_address))
+      .function("resultAddress", LLMDS_GUARD(&RawScheduler::result_address))
       .function("completeBatch", LLMDS_GUARD(&RawScheduler::complete_batch))
       .function("cancel", LLMDS_GUARD(&RawScheduler::cancel))
       .function("state", LLMDS_GUARD(&RawScheduler::state))

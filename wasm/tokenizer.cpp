@@ -11,13 +11,11 @@ using emscripten::val;
 namespace llmds::wasm {
 namespace {
 
-std::string_view text_at(uintptr_t ptr, uint32_t n) { return {heap_ptr<char>(ptr), n}; }
-
 class RawTokenizer {
  public:
   static std::unique_ptr<RawTokenizer> create() { return std::make_unique<RawTokenizer>(); }
 
-  /// Int32Array of ids, or null (lastErrorMessage set) when the vocabulary is full.
+  /// Int32Array of ids, or null when the vocabulary is full.
   val encode(uintptr_t text, uint32_t n) {
     ids_.clear();
     const Status st = tok_.encode_into(text_at(text, n), ids_);

@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: MIT
-import { check, checkCreated, engine, type RawHandle } from './engine.mjs';
-import { LlmdsError, engineErrorCode } from './errors.mjs';
+import { check, checked, engine, type RawHandle } from './engine.mjs';
 import { Owned } from './owned.mjs';
 import * as v from './validate.mjs';
 
@@ -106,7 +105,7 @@ export class AdmissionController extends Owned<RawAdmission> {
     const tokenBurst = o.tokenBurst == null ? 0 : positive(o.tokenBurst, 'tokenBurst');
     const now = o.now ?? defaultNow;
     if (typeof now !== 'function') v.fail(`now must be a function returning milliseconds, got ${v.show(now)}`);
-    const raw = checkCreated(engine<AdmissionEngine>().RawAdmission.create(qps, tokenRate, requestBurst, tokenBurst));
+    const raw = checked(engine<AdmissionEngine>().RawAdmission.create(qps, tokenRate, requestBurst, tokenBurst));
     super(raw);
     this.#now = now as () => number;
     this.#qpsText = `qps limit: ${qps} requests/s (burst ${raw.requestBurst()}) exceeded; retry after `;
@@ -121,9 +120,8 @@ export class AdmissionController extends Owned<RawAdmission> {
   shouldAdmit(estimatedTokens = 0): [admitted: boolean, reason: string] {
     const raw = this.raw;
     const est = tokenCount(estimatedTokens, 'estimatedTokens');
-    const rc = raw.shouldAdmit(est, this.#clock());
+    const rc = check(raw.shouldAdmit(est, this.#clock()));
     if (rc === 0) return [true, 'admitted'];
-    if (rc < 0) throw new LlmdsError(engineErrorCode(-rc), engine().lastErrorMessage());
     return [false, (rc === 1 ? this.#qpsText : this.#tokenText) + `${Math.ceil(raw.lastRetryAfterMs())} ms`];
   }
 
@@ -136,9 +134,7 @@ export class AdmissionController extends Owned<RawAdmission> {
   /** Milliseconds until `shouldAdmit(estimatedTokens)` would admit, if nothing else happens (0: now). */
   retryAfterMs(estimatedTokens = 0): number {
     const raw = this.raw;
-    const r = raw.retryAfterMs(tokenCount(estimatedTokens, 'estimatedTokens'), this.#clock());
-    if (r < 0) throw new LlmdsError(engineErrorCode(-r), engine().lastErrorMessage());
-    return r;
+    return check(raw.retryAfterMs(tokenCount(estimatedTokens, 'estimatedTokens'), this.#clock()));
   }
 
   stats(): AdmissionStats {

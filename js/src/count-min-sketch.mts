@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-import { check, checkCreated, engine, type RawHandle } from './engine.mjs';
+import { check, checked, engine, limits, type RawHandle } from './engine.mjs';
+import { withHeap } from './memory.mjs';
 import { Owned } from './owned.mjs';
-import { withUtf8 } from './tokenizer.mjs';
 import * as v from './validate.mjs';
 
 /** @internal */
@@ -21,8 +21,13 @@ interface RawCountMinSketch extends RawHandle {
 
 /** @internal */
 interface CountMinSketchEngine {
-  RawCountMinSketch: { create(width: number, depth: number, seed: number): RawCountMinSketch | null };
+  RawCountMinSketch: {
+    create(width: number, depth: number, seed: number): RawCountMinSketch | null;
+    limits(): { maxWidth: number; maxDepth: number; maxTotal: number };
+  };
 }
+
+const sketchLimits = () => limits('CountMinSketch', (m) => (m as unknown as CountMinSketchEngine).RawCountMinSketch.limits());
 
 export interface CountMinSketchOptions {
   /** Counters per row, an integer in [1, 2^24]. Default 2048 (ε = e / width ≈ 0.13 %). */
@@ -61,10 +66,11 @@ function itemArg(value: unknown): string {
 export class CountMinSketch extends Owned<RawCountMinSketch> {
   constructor(options?: CountMinSketchOptions) {
     const o = v.options(options, 'CountMinSketch options', OPTIONS);
-    const width = v.integer(o.width ?? 2048, 'width', 1, 1 << 24);
-    const depth = v.integer(o.depth ?? 4, 'depth', 1, 32);
-    const seed = v.integer(o.seed ?? 0, 'seed', 0, 0xffffffff);
-    super(checkCreated(engine<CountMinSketchEngine>().RawCountMinSketch.create(width, depth, seed)));
+    const l = sketchLimits();
+    const width = v.integer(o.width ?? 2048, 'width', 1, l.maxWidth);
+    const depth = v.integer(o.depth ?? 4, 'depth', 1, l.maxDepth);
+    const seed = v.id(o.seed ?? 0, 'seed');
+    super(checked(engine<CountMinSketchEngine>().RawCountMinSketch.create(width, depth, seed)));
   }
 
   /**
@@ -74,15 +80,15 @@ export class CountMinSketch extends Owned<RawCountMinSketch> {
   add(item: SketchItem, count = 1): void {
     const raw = this.raw;
     const key = itemArg(item);
-    const c = v.integer(count, 'count', 0, Number.MAX_SAFE_INTEGER);
-    withUtf8(engine(), key, (p, n) => check(raw.add(p, n, c)));
+    const c = v.integer(count, 'count', 0, sketchLimits().maxTotal);
+    withHeap(engine(), [key], ([p], [n]) => check(raw.add(p!, n!, c)));
   }
 
   /** The estimated count of `item`: never below the true count. */
   estimate(item: SketchItem): number {
     const raw = this.raw;
     const key = itemArg(item);
-    return withUtf8(engine(), key, (p, n) => raw.estimate(p, n));
+    return withHeap(engine(), [key], ([p], [n]) => raw.estimate(p!, n!));
   }
 
   /** Whether estimate(item) >= threshold (a finite number). */
@@ -90,7 +96,7 @@ export class CountMinSketch extends Owned<RawCountMinSketch> {
     const raw = this.raw;
     const key = itemArg(item);
     const t = v.finite(threshold, 'threshold');
-    return withUtf8(engine(), key, (p, n) => raw.estimate(p, n)) >= t;
+    return withHeap(engine(), [key], ([p], [n]) => raw.estimate(p!, n!)) >= t;
   }
 
   /** e / width × totalCount: with probability >= confidence(), estimate − truth <= this. */

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
-// The loaded engine (the embind module) and the one place engine status codes become errors.
-import { LlmdsError, engineErrorCode } from './errors.mjs';
+// The loaded engine (the embind module), the one place engine failures become LlmdsError, and
+// the engine's limits. The convention every raw call follows is written in wasm/common.hpp: a
+// failed call returns -1 (numbers) or null (objects and handles) and leaves its code and
+// message in the engine; check() and checked() turn that into the error.
+import { LlmdsError, type ErrorCode } from './errors.mjs';
 
 /** @internal What every build of the module provides, whatever components it holds. */
 export interface RawModuleBase {
@@ -12,8 +15,10 @@ export interface RawModuleBase {
   _malloc(bytes: number): number;
   _free(ptr: number): void;
   lastErrorMessage(): string;
-  /** Code of the last failure reported by the engine (for factories that return null). */
+  /** llmds::Errc value of the last failure the engine recorded. */
   lastErrorCode(): number;
+  /** Every llmds::Errc name, indexed by value. */
+  errorNames(): string[];
   version(): string;
   simdBuild(): boolean;
 }
@@ -24,9 +29,13 @@ export interface RawHandle {
 }
 
 let loaded: RawModuleBase | undefined;
+let codeNames: readonly string[] = [];
+const limitCache = new Map<string, unknown>();
 
 /** @internal */
 export function setEngine(module: RawModuleBase): void {
+  codeNames = Object.freeze(module.errorNames());
+  limitCache.clear();
   loaded = module;
 }
 
@@ -44,13 +53,38 @@ export function engine<T extends object = object>(): RawModuleBase & T {
   return loaded as RawModuleBase & T;
 }
 
-/** @internal Throws the LlmdsError for a non-zero engine status code. */
-export function check(rc: number): void {
-  if (rc !== 0) throw new LlmdsError(engineErrorCode(rc), engine().lastErrorMessage());
+/** @internal The name of an llmds::Errc value, as the engine defines it. */
+export function engineErrorCode(code: number): ErrorCode {
+  return (codeNames[code] ?? 'invalid_argument') as ErrorCode;
 }
 
-/** @internal Throws the engine's last error when a factory returned null. */
-export function checkCreated<T>(handle: T | null): T {
-  if (handle === null) throw new LlmdsError(engineErrorCode(engine().lastErrorCode()), engine().lastErrorMessage());
-  return handle;
+/** @internal The failure the engine recorded last, as an LlmdsError. */
+export function engineError(): LlmdsError {
+  const m = engine();
+  return new LlmdsError(engineErrorCode(m.lastErrorCode()), m.lastErrorMessage());
+}
+
+/** @internal Passes a raw call's number through, or throws the engine's error for -1. */
+export function check(result: number): number {
+  if (result < 0) throw engineError();
+  return result;
+}
+
+/** @internal Passes a raw call's object or handle through, or throws the engine's error for null. */
+export function checked<T>(result: T | null): T {
+  if (result === null) throw engineError();
+  return result;
+}
+
+/**
+ * @internal A component's limits, read once per engine from its raw class (the C++ constants),
+ * so no limit is written twice.
+ */
+export function limits<T>(component: string, read: (m: RawModuleBase) => T): T {
+  let l = limitCache.get(component) as T | undefined;
+  if (l === undefined) {
+    l = Object.freeze(read(engine()));
+    limitCache.set(component, l);
+  }
+  return l;
 }

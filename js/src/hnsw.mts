@@ -1,20 +1,20 @@
 // SPDX-License-Identifier: MIT
-import { check, engine, type RawHandle } from './engine.mjs';
-import { LlmdsError, engineErrorCode } from './errors.mjs';
-import { withHeap } from './memory.mjs';
-import { Owned } from './owned.mjs';
+import { check, checked, engine, limits, type RawHandle } from './engine.mjs';
+import { LlmdsError } from './errors.mjs';
+import { ARENA_KEEP_BYTES, withHeap } from './memory.mjs';
+import { adoptOr, deserializeRaw, Owned } from './owned.mjs';
 import * as v from './validate.mjs';
 
 /** @internal */
 interface RawHNSW extends RawHandle {
-  scratch(words: number): number;
-  add(len: number, id: number): number;
-  addBatch(len: number, n: number): number;
+  add(vector: number, len: number, id: number): number;
+  addBatch(vectors: number, len: number, ids: number, n: number): number;
   remove(id: number): number;
   has(id: number): boolean;
   size(): number;
-  search(len: number, k: number, ef: number): number;
-  searchBatch(len: number, k: number, ef: number): number;
+  search(query: number, len: number, k: number, ef: number): number;
+  searchBatch(queries: number, len: number, k: number, ef: number): HNSWBatchResult | null;
+  resultAddress(): number;
   serialize(): Uint8Array;
   dim(): number;
   m(): number;
@@ -31,9 +31,23 @@ interface HNSWEngine {
   RawHNSW: {
     create(dim: number, m: number, efConstruction: number, efSearch: number, seed: number, metric: number): RawHNSW | null;
     deserialize(bytes: number, n: number): RawHNSW | null;
-    lastCode(): number;
+    limits(): HNSWLimits;
   };
 }
+
+/** @internal */
+interface HNSWLimits {
+  maxDim: number;
+  minM: number;
+  maxM: number;
+  maxEf: number;
+  maxK: number;
+  maxId: number;
+  maxBatchResults: number;
+}
+
+/** @internal Shared with RetrievalPipeline, which holds an HNSW index. */
+export const hnswLimits = () => limits('HNSW', (m) => (m as unknown as HNSWEngine).RawHNSW.limits());
 
 /** Distance used by an {@link HNSW} index (smaller is always nearer). */
 export type HNSWMetric = 'l2' | 'cosine' | 'ip';
@@ -90,10 +104,6 @@ export interface HNSWBatchResult {
 
 const METRICS: readonly HNSWMetric[] = ['l2', 'cosine', 'ip'];
 const OPTIONS = ['dim', 'M', 'efConstruction', 'efSearch', 'seed', 'metric'] as const;
-const MAX_EF = 1 << 20;
-const MAX_K = 1 << 20;
-const MAX_ID = 0x7fffffff;
-const MAX_BATCH_RESULTS = 1 << 24;
 
 /** @internal A batch of vectors as one flat Float32Array of `rows × dim`. */
 function batch(value: unknown, name: string, dim: number): Float32Array {
@@ -117,9 +127,10 @@ function batch(value: unknown, name: string, dim: number): Float32Array {
 
 /**
  * Largest part of an `addBatch` copied into the wasm heap per engine call (vectors and ids):
- * a batch is sent in chunks, so the heap never holds a copy of a large batch.
+ * a batch is sent in chunks that fit the argument arena, so the heap never holds a copy of a
+ * large batch.
  */
-const ADD_BATCH_CHUNK_BYTES = 4 << 20;
+const ADD_BATCH_CHUNK_BYTES = ARENA_KEEP_BYTES;
 
 /**
  * @internal The checks the engine applies to row `r` of `flat` (finite values, and not the zero
@@ -140,25 +151,22 @@ function checkRow(flat: Float32Array, r: number, dim: number, cosine: boolean, w
 
 function efOption(options: unknown, method: string): number {
   const o = v.options(options, `${method} options`, ['efSearch'] as const);
-  return o.efSearch === undefined ? 0 : v.integer(o.efSearch, 'efSearch', 1, MAX_EF);
+  return o.efSearch === undefined ? 0 : v.integer(o.efSearch, 'efSearch', 1, hnswLimits().maxEf);
 }
 
 function createRaw(options: unknown): RawHNSW {
   if (options === undefined) v.fail('HNSW needs options { dim, M?, efConstruction?, efSearch?, seed?, metric? }');
   const o = v.options(options, 'HNSW options', OPTIONS);
-  const dim = v.integer(o.dim, 'dim', 1, 65536);
-  const m = v.integer(o.M ?? 16, 'M', 2, 512);
-  const efc = v.integer(o.efConstruction ?? 200, 'efConstruction', 1, MAX_EF);
-  const efs = v.integer(o.efSearch ?? 50, 'efSearch', 1, MAX_EF);
+  const l = hnswLimits();
+  const dim = v.integer(o.dim, 'dim', 1, l.maxDim);
+  const m = v.integer(o.M ?? 16, 'M', l.minM, l.maxM);
+  const efc = v.integer(o.efConstruction ?? 200, 'efConstruction', 1, l.maxEf);
+  const efs = v.integer(o.efSearch ?? 50, 'efSearch', 1, l.maxEf);
   const seed = v.integer(o.seed ?? 100, 'seed', 0, Number.MAX_SAFE_INTEGER);
   const metric = METRICS.indexOf(o.metric === undefined ? 'l2' : (o.metric as HNSWMetric));
   if (metric < 0) v.fail(`metric must be 'l2', 'cosine' or 'ip', got ${v.show(o.metric)}`);
-  const raw = engine<HNSWEngine>().RawHNSW.create(dim, m, efc, efs, seed, metric);
-  if (raw === null) throw new LlmdsError('invalid_argument', engine().lastErrorMessage());
-  return raw;
+  return checked(engine<HNSWEngine>().RawHNSW.create(dim, m, efc, efs, seed, metric));
 }
-
-let adopting: RawHNSW | undefined; // set only while deserialize() constructs its result
 
 /**
  * Approximate nearest-neighbour index (HNSW, Malkov & Yashunin): heuristic neighbour selection,
@@ -188,8 +196,7 @@ export class HNSW extends Owned<RawHNSW> {
   readonly #metric: HNSWMetric;
 
   constructor(options: HNSWOptions) {
-    super(adopting ?? createRaw(options));
-    adopting = undefined;
+    super(adoptOr(options, () => createRaw(options)));
     const raw = this.raw;
     this.#dim = raw.dim();
     this.#metric = METRICS[raw.metric()]!;
@@ -197,16 +204,7 @@ export class HNSW extends Owned<RawHNSW> {
 
   /** Restores an index from `serialize()` output: `corrupt_data` / `version_mismatch` otherwise. */
   static deserialize(bytes: Uint8Array | ArrayBuffer): HNSW {
-    const data = v.bytes(bytes, 'bytes');
-    const e = engine<HNSWEngine>();
-    const raw = withHeap(e, [data], (p) => e.RawHNSW.deserialize(p!, data.length));
-    if (raw === null) throw new LlmdsError(engineErrorCode(e.RawHNSW.lastCode()), e.lastErrorMessage());
-    adopting = raw;
-    try {
-      return new HNSW(undefined as unknown as HNSWOptions);
-    } finally {
-      adopting = undefined;
-    }
+    return new HNSW(deserializeRaw(bytes, (p, n) => engine<HNSWEngine>().RawHNSW.deserialize(p, n)) as never);
   }
 
   /** Number of live (not removed) vectors. */
@@ -231,23 +229,21 @@ export class HNSW extends Owned<RawHNSW> {
 
   set efSearch(ef: number) {
     const raw = this.raw;
-    check(raw.setEfSearch(v.integer(ef, 'efSearch', 1, MAX_EF)));
+    check(raw.setEfSearch(v.integer(ef, 'efSearch', 1, hnswLimits().maxEf)));
   }
 
   /** Inserts `vector` under `id` (an integer in [0, 2^31 − 1] that is not present). */
   add(vector_: VectorLike, id: number): void {
     const raw = this.raw;
     const vec = v.vector(vector_, 'vector');
-    const key = v.integer(id, 'id', 0, MAX_ID);
-    const at = raw.scratch(vec.length) >>> 2;
-    engine().HEAPF32.set(vec, at);
-    check(raw.add(vec.length, key));
+    const key = v.integer(id, 'id', 0, hnswLimits().maxId);
+    withHeap(engine(), [vec], ([p], [n]) => check(raw.add(p!, n!, key)));
   }
 
   /**
    * Inserts `ids.length` vectors in order, all or nothing: every vector and id (repeats inside
    * the batch included) is validated before the first insertion. The vectors then go to the
-   * engine in chunks of at most 4 MiB, so a large batch does not need a copy of itself in the
+   * engine in chunks of at most 1 MiB, so a large batch does not need a copy of itself in the
    * wasm heap (whose memory never shrinks).
    */
   addBatch(vectors: VectorBatch, ids: readonly number[] | Int32Array | Uint32Array): void {
@@ -276,14 +272,11 @@ export class HNSW extends Owned<RawHNSW> {
       checkRow(flat, i, dim, cosine, `addBatch: vector ${i}`);
     }
     const rows = Math.max(1, Math.floor(ADD_BATCH_CHUNK_BYTES / (4 * (dim + 1))));
+    const m = engine();
     for (let from = 0; from < n; from += rows) {
       const count = Math.min(rows, n - from);
-      const len = count * dim;
-      const at = raw.scratch(len + count) >>> 2;
-      const m = engine(); // heap views after scratch(): it may have grown the memory
-      m.HEAPF32.set(flat.subarray(from * dim, from * dim + len), at);
-      m.HEAP32.set(keys.subarray(from, from + count), at + len);
-      check(raw.addBatch(len, count));
+      const chunk = [flat.subarray(from * dim, (from + count) * dim), keys.subarray(from, from + count)];
+      withHeap(m, chunk, ([p, q], [len, c]) => check(raw.addBatch(p!, len!, q!, c!)));
     }
   }
 
@@ -305,18 +298,15 @@ export class HNSW extends Owned<RawHNSW> {
   search(query: VectorLike, k: number, options?: HNSWSearchOptions): Array<[id: number, distance: number]> {
     const raw = this.raw;
     const q = v.vector(query, 'query');
-    const kk = v.integer(k, 'k', 1, MAX_K);
+    const kk = v.integer(k, 'k', 1, hnswLimits().maxK);
     const ef = efOption(options, 'search');
-    const len = q.length;
-    const at = raw.scratch(len + 2 * kk) >>> 2;
     const m = engine();
-    m.HEAPF32.set(q, at);
-    const found = raw.search(len, kk, ef);
-    if (found < 0) check(-found);
+    const found = withHeap(m, [q], ([p], [n]) => check(raw.search(p!, n!, kk, ef)));
+    const at = raw.resultAddress() >>> 2;
     const ids = m.HEAP32; // read after the call: it may have grown the heap
     const dists = m.HEAPF32;
     const out = new Array<[number, number]>(found);
-    for (let i = 0; i < found; i++) out[i] = [ids[at + len + i]!, dists[at + len + kk + i]!];
+    for (let i = 0; i < found; i++) out[i] = [ids[at + i]!, dists[at + kk + i]!];
     return out;
   }
 
@@ -327,23 +317,14 @@ export class HNSW extends Owned<RawHNSW> {
   searchBatch(queries: VectorBatch, k: number, options?: HNSWSearchOptions): HNSWBatchResult {
     const raw = this.raw;
     const flat = batch(queries, 'queries', this.#dim);
-    const kk = v.integer(k, 'k', 1, MAX_K);
+    const l = hnswLimits();
+    const kk = v.integer(k, 'k', 1, l.maxK);
     const ef = efOption(options, 'searchBatch');
     const n = flat.length / this.#dim;
-    if (n * kk > MAX_BATCH_RESULTS) {
-      v.fail(`searchBatch: ${n} queries × k ${kk} exceeds the limit of ${MAX_BATCH_RESULTS} results per call`);
+    if (n * kk > l.maxBatchResults) {
+      v.fail(`searchBatch: ${n} queries × k ${kk} exceeds the limit of ${l.maxBatchResults} results per call`);
     }
-    const len = flat.length;
-    const at = raw.scratch(len + 2 * n * kk) >>> 2;
-    const m = engine();
-    m.HEAPF32.set(flat, at);
-    const rc = raw.searchBatch(len, kk, ef);
-    if (rc < 0) check(-rc);
-    const start = at + len;
-    return {
-      ids: m.HEAP32.slice(start, start + n * kk),
-      distances: m.HEAPF32.slice(start + n * kk, start + 2 * n * kk),
-    };
+    return checked(withHeap(engine(), [flat], ([p], [len]) => raw.searchBatch(p!, len!, kk, ef)));
   }
 
   /** Versioned, checksummed, little-endian bytes; identical on every platform. */

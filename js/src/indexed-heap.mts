@@ -12,7 +12,7 @@ interface RawIndexedHeap extends RawHandle {
   pop(): boolean;
   peek(): boolean;
   erase(id: number): boolean;
-  contains(id: number): boolean;
+  has(id: number): boolean;
   scoreOf(id: number): number;
   size(): number;
   clear(): void;
@@ -106,9 +106,15 @@ export class IndexedHeap extends Owned<RawIndexedHeap> {
     return raw.erase(v.id(id, 'id'));
   }
 
-  contains(id: number): boolean {
+  /** Whether `id` is in the heap (the name every other class uses). */
+  has(id: number): boolean {
     const raw = this.raw;
-    return raw.contains(v.id(id, 'id'));
+    return raw.has(v.id(id, 'id'));
+  }
+
+  /** Same as {@link has}: the name API.md gives it. */
+  contains(id: number): boolean {
+    return this.has(id);
   }
 
   /** The score of `id`, or `undefined` if it is not in the heap. */

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Engine start-up shared by every entry point: memoisation, wasm source handling, features().
-import { isLoaded, setEngine, type RawModuleBase } from './engine.mjs';
-import { LlmdsError, engineErrorCode } from './errors.mjs';
+import { engineErrorCode, isLoaded, setEngine, type RawModuleBase } from './engine.mjs';
+import { LlmdsError } from './errors.mjs';
 import { show } from './validate.mjs';
 
 /**
@@ -44,18 +44,26 @@ export function initWith(load: Loader, options: InitOptions | undefined): Promis
   if (simd !== 'auto' && simd !== true && simd !== false) {
     return Promise.reject(new LlmdsError('invalid_argument', `init option simd must be 'auto', true or false, got ${show(simd)}`));
   }
-  pending ??= load({ ...options, simd }).then(
-    (module) => {
-      setEngine(module);
-      loadedFeatures = Object.freeze({ simd: module.simdBuild(), version: module.version() });
-      return loadedFeatures;
-    },
-    (error: unknown) => {
-      pending = undefined; // let a later call retry, e.g. with a corrected wasm option
-      throw error;
-    },
-  );
+  pending ??= Promise.resolve()
+    .then(() => load({ ...options, simd }))
+    .then(
+      (module) => {
+        setEngine(module);
+        loadedFeatures = Object.freeze({ simd: module.simdBuild(), version: module.version() });
+        return loadedFeatures;
+      },
+      (error: unknown) => {
+        pending = undefined; // let a later call retry, e.g. with a corrected wasm option
+        throw error instanceof LlmdsError ? error : loadFailed('llmds: loading the engine failed', error);
+      },
+    );
   return pending;
+}
+
+/** @internal Why the engine could not be loaded, with the underlying error as `cause`. */
+export function loadFailed(what: string, cause: unknown): LlmdsError {
+  const detail = cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause);
+  return new LlmdsError('load_failed', `${what}: ${detail}`, { cause });
 }
 
 /** What the loaded engine is. Throws `not_initialized` before init() resolved. */
@@ -64,18 +72,33 @@ export function features(): Features {
   return loadedFeatures;
 }
 
-/** @internal Starts the Emscripten module on an already compiled WebAssembly.Module. */
+/**
+ * @internal Starts the Emscripten module on an already compiled WebAssembly.Module. Settles
+ * either way: the glue's own promise never rejects when instantiation fails (a module that
+ * compiles but needs imports llmds does not provide, or the wrong build), so that failure is
+ * caught here and becomes `load_failed` instead of an unhandled rejection.
+ */
 export function instantiate(factory: Factory, module: WebAssembly.Module): Promise<RawModuleBase> {
-  return factory({
-    // The glue would resolve its .wasm against import.meta.url, which workerd leaves undefined;
-    // it never fetches anything here since instantiateWasm hands it the instance.
-    locateFile: (file: string) => file,
-    // Called by the engine (wasm/common.cpp) when an allocation fails inside a call.
-    makeError: (code: number, message: string) => new LlmdsError(engineErrorCode(code), message),
-    instantiateWasm(imports: WebAssembly.Imports, done: (instance: WebAssembly.Instance) => void) {
-      WebAssembly.instantiate(module, imports).then(done);
-      return {};
-    },
+  return new Promise<RawModuleBase>((resolve, reject) => {
+    const fail = (error: unknown) => reject(loadFailed('llmds: instantiating the wasm module failed', error));
+    factory({
+      // The glue would resolve its .wasm against import.meta.url, which workerd leaves undefined;
+      // it never fetches anything here since instantiateWasm hands it the instance.
+      locateFile: (file: string) => file,
+      // Called by the engine (wasm/common.cpp) when an allocation fails inside a call.
+      makeError: (code: number, message: string) => new LlmdsError(engineErrorCode(code), message),
+      onAbort: (what: unknown) => fail(new Error(`aborted: ${String(what)}`)),
+      instantiateWasm(imports: WebAssembly.Imports, done: (instance: WebAssembly.Instance) => void) {
+        WebAssembly.instantiate(module, imports).then((instance) => {
+          try {
+            done(instance);
+          } catch (error) {
+            fail(error); // e.g. a module without the exports this glue expects
+          }
+        }, fail);
+        return {};
+      },
+    }).then(resolve, fail);
   });
 }
 

@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: MIT
-import { check, checkCreated, engine, type RawHandle } from './engine.mjs';
+import { check, checked, engine, limits, type RawHandle } from './engine.mjs';
 import { withHeap } from './memory.mjs';
-import { Owned } from './owned.mjs';
-import { lastError, textArg, withUtf8 } from './tokenizer.mjs';
+import { adoptOr, deserializeRaw, Owned } from './owned.mjs';
 import * as v from './validate.mjs';
 
 /** @internal */
@@ -19,13 +18,18 @@ interface RawInvertedIndex extends RawHandle {
   documentFrequency(term: number, n: number): number;
   stats(): InvertedIndexStats;
   serialize(): Uint8Array;
-  load(bytes: number, n: number): number;
 }
 
 /** @internal */
 interface InvertedIndexEngine {
-  RawInvertedIndex: { create(k1: number, b: number): RawInvertedIndex | null };
+  RawInvertedIndex: {
+    create(k1: number, b: number): RawInvertedIndex | null;
+    deserialize(bytes: number, n: number): RawInvertedIndex | null;
+    limits(): { maxDocuments: number; maxTopK: number };
+  };
 }
+
+const indexLimits = () => limits('InvertedIndex', (m) => (m as unknown as InvertedIndexEngine).RawInvertedIndex.limits());
 
 export interface InvertedIndexOptions {
   /** Term-frequency saturation: a finite number >= 0. Default 1.2. */
@@ -61,6 +65,15 @@ export type SearchResult = Array<[docId: number, score: number]>;
 const OPTIONS = ['k1', 'b'] as const;
 
 /** @internal Bytes accepted by deserialize(): a Uint8Array (Node's Buffer is one) or an ArrayBuffer. */
+function createRaw(options: unknown): RawInvertedIndex {
+  const o = v.options(options, 'InvertedIndex options', OPTIONS);
+  const k1 = o.k1 ?? 1.2;
+  const b = o.b ?? 0.75;
+  if (typeof k1 !== 'number' || !Number.isFinite(k1) || k1 < 0) v.fail(`k1 must be a finite number >= 0, got ${v.show(k1)}`);
+  if (typeof b !== 'number' || !(b >= 0 && b <= 1)) v.fail(`b must be a number in [0, 1], got ${v.show(b)}`);
+  return checked(engine<InvertedIndexEngine>().RawInvertedIndex.create(k1, b));
+}
+
 /**
  * BM25 full-text index with compressed postings and exact top-k search.
  *
@@ -83,20 +96,15 @@ const OPTIONS = ['k1', 'b'] as const;
  */
 export class InvertedIndex extends Owned<RawInvertedIndex> {
   constructor(options?: InvertedIndexOptions) {
-    const o = v.options(options, 'InvertedIndex options', OPTIONS);
-    const k1 = o.k1 ?? 1.2;
-    const b = o.b ?? 0.75;
-    if (typeof k1 !== 'number' || !Number.isFinite(k1) || k1 < 0) v.fail(`k1 must be a finite number >= 0, got ${v.show(k1)}`);
-    if (typeof b !== 'number' || !(b >= 0 && b <= 1)) v.fail(`b must be a number in [0, 1], got ${v.show(b)}`);
-    super(checkCreated(engine<InvertedIndexEngine>().RawInvertedIndex.create(k1, b)));
+    super(adoptOr(options, () => createRaw(options)));
   }
 
   /** Indexes `text` under `docId` (an integer in [0, 2^32)), replacing any earlier text. */
   addDocument(docId: number, text: string): void {
     const raw = this.raw;
     const id = v.id(docId, 'docId');
-    const t = textArg(text, 'text');
-    withUtf8(engine(), t, (p, n) => check(raw.add(id, p, n)));
+    const t = v.text(text, 'text');
+    withHeap(engine(), [t], ([p], [n]) => check(raw.add(id, p!, n!)));
   }
 
   /** Removes a document: true if it was indexed, false (a no-op) for an unknown id. */
@@ -127,11 +135,9 @@ export class InvertedIndex extends Owned<RawInvertedIndex> {
   /** The `topK` (an integer >= 1) best documents for `query`: `[docId, score]`, best first. */
   search(query: string, topK = 10): SearchResult {
     const raw = this.raw;
-    const q = textArg(query, 'query');
-    const k = v.integer(topK, 'topK', 1, 0x7fffffff);
-    const hits = withUtf8(engine(), q, (p, n) => raw.search(p, n, k));
-    if (hits === null) throw lastError();
-    const { ids, scores } = hits;
+    const q = v.text(query, 'query');
+    const k = v.integer(topK, 'topK', 1, indexLimits().maxTopK);
+    const { ids, scores } = checked(withHeap(engine(), [q], ([p], [n]) => raw.search(p!, n!, k)));
     const out: SearchResult = new Array(ids.length);
     for (let i = 0; i < ids.length; i++) out[i] = [ids[i]!, scores[i]!];
     return out;
@@ -143,20 +149,16 @@ export class InvertedIndex extends Owned<RawInvertedIndex> {
    */
   getTermFrequency(term: string, docId: number): number {
     const raw = this.raw;
-    const t = textArg(term, 'term');
+    const t = v.text(term, 'term');
     const id = v.id(docId, 'docId');
-    const tf = withUtf8(engine(), t, (p, n) => raw.termFrequency(p, n, id));
-    if (tf < 0) check(-tf);
-    return tf;
+    return check(withHeap(engine(), [t], ([p], [n]) => raw.termFrequency(p!, n!, id)));
   }
 
   /** Live documents containing `term` (normalised and checked like getTermFrequency). */
   getDocumentFrequency(term: string): number {
     const raw = this.raw;
-    const t = textArg(term, 'term');
-    const df = withUtf8(engine(), t, (p, n) => raw.documentFrequency(p, n));
-    if (df < 0) check(-df);
-    return df;
+    const t = v.text(term, 'term');
+    return check(withHeap(engine(), [t], ([p], [n]) => raw.documentFrequency(p!, n!)));
   }
 
   stats(): InvertedIndexStats {
@@ -181,16 +183,7 @@ export class InvertedIndex extends Owned<RawInvertedIndex> {
    * `corrupt_data`; bytes of another format version throw `version_mismatch`.
    */
   static deserialize(bytes: Uint8Array | ArrayBuffer): InvertedIndex {
-    const data = v.bytes(bytes, 'bytes');
-    const index = new InvertedIndex();
-    try {
-      const raw = index.raw;
-      withHeap(engine(), [data], (p) => check(raw.load(p!, data.length)));
-    } catch (e) {
-      index.dispose();
-      throw e;
-    }
-    return index;
+    return new InvertedIndex(deserializeRaw(bytes, (p, n) => engine<InvertedIndexEngine>().RawInvertedIndex.deserialize(p, n)) as never);
   }
 }
 

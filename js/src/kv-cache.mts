@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
-import { check, checkCreated, engine, type RawHandle } from './engine.mjs';
+import { check, checked, engine, limits, type RawHandle } from './engine.mjs';
 import { withHeap } from './memory.mjs';
-import { LlmdsError } from './errors.mjs';
 import { Owned } from './owned.mjs';
 import * as v from './validate.mjs';
 
@@ -28,9 +27,17 @@ interface RawPagedAllocator extends RawHandle {
 
 /** @internal */
 interface KVCacheEngine {
-  RawKVCache: { create(pageSize: number, maxPages: number, sharing: boolean): RawKVCache | null };
+  RawKVCache: { create(pageSize: number, maxPages: number, sharing: boolean): RawKVCache | null; limits(): PageLimits };
   RawPagedAllocator: { create(pageSize: number, maxPages: number): RawPagedAllocator | null };
 }
+
+/** @internal */
+interface PageLimits {
+  maxPageSize: number;
+  maxPages: number;
+}
+
+const pageLimits = () => limits('KVCache', (m) => (m as unknown as KVCacheEngine).RawKVCache.limits());
 
 /** Token ids: `number[]`, `Int32Array` or `Uint32Array`, each an integer in [0, 2^31). */
 export type TokenArray = readonly number[] | Int32Array | Uint32Array;
@@ -89,10 +96,11 @@ const KV_OPTIONS = ['pageSize', 'maxPages', 'enablePrefixSharing'] as const;
 export class KVCache extends Owned<RawKVCache> {
   constructor(options?: KVCacheOptions) {
     const o = v.options(options, 'KVCache options', KV_OPTIONS);
-    const pageSize = v.integer(o.pageSize ?? 512, 'pageSize', 1, 1 << 24);
-    const maxPages = v.integer(o.maxPages ?? 10000, 'maxPages', 1, 1 << 30);
+    const l = pageLimits();
+    const pageSize = v.integer(o.pageSize ?? 512, 'pageSize', 1, l.maxPageSize);
+    const maxPages = v.integer(o.maxPages ?? 10000, 'maxPages', 1, l.maxPages);
     const sharing = v.boolean(o.enablePrefixSharing ?? true, 'enablePrefixSharing');
-    super(checkCreated(engine<KVCacheEngine>().RawKVCache.create(pageSize, maxPages, sharing)));
+    super(checked(engine<KVCacheEngine>().RawKVCache.create(pageSize, maxPages, sharing)));
   }
 
   /**
@@ -105,11 +113,11 @@ export class KVCache extends Owned<RawKVCache> {
     const seq = v.id(seqId, 'seqId');
     const t = v.tokens(kvTokens, 'kvTokens');
     if (prefixTokens === undefined) {
-      withHeap(engine(), [t], (p) => check(raw.attach(seq, p!, t.length, 0, -1)));
+      withHeap(engine(), [t], ([p], [n]) => check(raw.attach(seq, p!, n!, 0, -1)));
       return;
     }
     const prefix = v.tokens(prefixTokens, 'prefixTokens');
-    withHeap(engine(), [t, prefix], (p, q) => check(raw.attach(seq, p!, t.length, q!, prefix.length)));
+    withHeap(engine(), [t, prefix], ([p, q], [n, qn]) => check(raw.attach(seq, p!, n!, q!, qn!)));
   }
 
   /** Decode-step growth: fills the tail page (copying it first if shared), then new pages. */
@@ -117,7 +125,7 @@ export class KVCache extends Owned<RawKVCache> {
     const raw = this.raw;
     const seq = v.id(seqId, 'seqId');
     const t = v.tokens(tokens, 'tokens');
-    withHeap(engine(), [t], (p) => check(raw.append(seq, p!, t.length)));
+    withHeap(engine(), [t], ([p], [n]) => check(raw.append(seq, p!, n!)));
   }
 
   /** `dstSeqId` shares all pages of `srcSeqId`; nothing is copied until one of them writes. */
@@ -148,16 +156,13 @@ export class KVCache extends Owned<RawKVCache> {
   matchPrefix(tokens: TokenArray): number {
     const raw = this.raw;
     const t = v.tokens(tokens, 'tokens');
-    return withHeap(engine(), [t], (p) => raw.matchPrefix(p!, t.length));
+    return withHeap(engine(), [t], ([p], [n]) => raw.matchPrefix(p!, n!));
   }
 
   /** The sequence's page ids in order. Unknown id: `not_found`. */
   blockTable(seqId: number): Int32Array {
     const raw = this.raw;
-    const seq = v.id(seqId, 'seqId');
-    const table = raw.blockTable(seq);
-    if (table === null) v.notFound(`blockTable: unknown seqId ${seq}`);
-    return table;
+    return checked(raw.blockTable(v.id(seqId, 'seqId')));
   }
 
   /**
@@ -195,24 +200,23 @@ export interface PagedAllocatorStats {
 export class PagedAllocator extends Owned<RawPagedAllocator> {
   constructor(options: PagedAllocatorOptions) {
     const o = v.options(options ?? v.fail('PagedAllocator needs { pageSize, maxPages }'), 'PagedAllocator options', ['pageSize', 'maxPages'] as const);
-    const pageSize = v.integer(o.pageSize, 'pageSize', 1, 1 << 24);
-    const maxPages = v.integer(o.maxPages, 'maxPages', 1, 1 << 30);
-    super(checkCreated(engine<KVCacheEngine>().RawPagedAllocator.create(pageSize, maxPages)));
+    const l = pageLimits();
+    const pageSize = v.integer(o.pageSize, 'pageSize', 1, l.maxPageSize);
+    const maxPages = v.integer(o.maxPages, 'maxPages', 1, l.maxPages);
+    super(checked(engine<KVCacheEngine>().RawPagedAllocator.create(pageSize, maxPages)));
   }
 
   /** `n` page ids, or `capacity_exceeded` with nothing allocated. */
   alloc(n: number): Int32Array {
     const raw = this.raw;
-    const pages = raw.alloc(v.integer(n, 'n', 0, 1 << 30));
-    if (pages === null) throw new LlmdsError('capacity_exceeded', engine().lastErrorMessage());
-    return pages;
+    return checked(raw.alloc(v.integer(n, 'n', 0, pageLimits().maxPages)));
   }
 
   /** Returns pages; an unknown, free or repeated id rejects the whole call (`invalid_argument`). */
   free(pageIds: TokenArray): void {
     const raw = this.raw;
     const ids = v.tokens(pageIds, 'pageIds', 'page id');
-    withHeap(engine(), [ids], (p) => check(raw.free(p!, ids.length)));
+    withHeap(engine(), [ids], ([p], [n]) => check(raw.free(p!, n!)));
   }
 
   stats(): PagedAllocatorStats {

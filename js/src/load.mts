@@ -4,7 +4,8 @@
 import type { RawModuleBase } from './engine.mjs';
 import { LlmdsError } from './errors.mjs';
 import { glue, wantsSimd } from './glue.mjs';
-import { instantiate, type InitOptions, type WasmSource } from './init.mjs';
+import { instantiate, loadFailed, type InitOptions, type WasmSource } from './init.mjs';
+import { show } from './validate.mjs';
 
 declare const Deno: { readFile(path: URL | string): Promise<Uint8Array<ArrayBuffer>> } | undefined;
 
@@ -21,23 +22,57 @@ async function readFileUrl(url: URL): Promise<Uint8Array> {
 }
 
 async function compileResponse(response: Response): Promise<WebAssembly.Module> {
-  if (!response.ok) throw new LlmdsError('not_initialized', `llmds: fetching ${response.url} failed with HTTP ${response.status}`);
-  if (typeof WebAssembly.compileStreaming === 'function' && response.headers.get('content-type')?.startsWith('application/wasm')) {
-    return WebAssembly.compileStreaming(response);
+  const where = response.url || 'the wasm Response';
+  if (!response.ok) throw new LlmdsError('load_failed', `llmds: fetching ${where} failed with HTTP ${response.status}`);
+  const type = response.headers.get('content-type') ?? '';
+  if (type.startsWith('text/html')) {
+    throw new LlmdsError('load_failed', `llmds: ${where} is an HTML page, not the .wasm module (a wrong URL or a server fallback page?)`);
   }
-  return WebAssembly.compile(await response.arrayBuffer());
+  try {
+    if (typeof WebAssembly.compileStreaming === 'function' && type.startsWith('application/wasm')) {
+      return await WebAssembly.compileStreaming(response);
+    }
+    return await WebAssembly.compile(await response.arrayBuffer());
+  } catch (error) {
+    throw loadFailed(`llmds: compiling ${where} failed`, error);
+  }
+}
+
+async function compileBytes(bytes: BufferSource, where: string): Promise<WebAssembly.Module> {
+  try {
+    return await WebAssembly.compile(bytes);
+  } catch (error) {
+    throw loadFailed(`llmds: compiling ${where} failed`, error);
+  }
+}
+
+async function fetchUrl(url: URL): Promise<Response> {
+  try {
+    return await fetch(url);
+  } catch (error) {
+    throw loadFailed(`llmds: fetching ${url.href} failed`, error);
+  }
 }
 
 async function compile(source: WasmSource): Promise<WebAssembly.Module> {
   if (source instanceof WebAssembly.Module) return source;
-  if (source instanceof ArrayBuffer) return WebAssembly.compile(source);
+  if (source instanceof ArrayBuffer) return compileBytes(source, 'the wasm bytes');
   if (ArrayBuffer.isView(source)) {
-    return WebAssembly.compile(new Uint8Array(source.buffer, source.byteOffset, source.byteLength).slice());
+    return compileBytes(new Uint8Array(source.buffer, source.byteOffset, source.byteLength).slice(), 'the wasm bytes');
   }
-  if (typeof source !== 'string' && !(source instanceof URL)) return compileResponse(source);
+  if (typeof Response !== 'undefined' && source instanceof Response) return compileResponse(source);
+  if (typeof source !== 'string' && !(source instanceof URL)) {
+    throw new LlmdsError('invalid_argument', `init option wasm must be a URL, a path, the module's bytes, a WebAssembly.Module or a Response, got ${show(source)}`);
+  }
   const url = source instanceof URL ? source : toUrl(source);
-  if (url.protocol === 'file:') return WebAssembly.compile((await readFileUrl(url)).slice().buffer);
-  return compileResponse(await fetch(url));
+  if (url.protocol !== 'file:') return compileResponse(await fetchUrl(url));
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFileUrl(url);
+  } catch (error) {
+    throw loadFailed(`llmds: reading ${url.href} failed`, error);
+  }
+  return compileBytes(bytes.slice().buffer, url.href);
 }
 
 function toUrl(path: string): URL {

@@ -1,9 +1,28 @@
 // SPDX-License-Identifier: MIT
-// Copies JS arrays into the wasm heap for one call. Heap views are re-read after _malloc
-// because malloc may grow memory and detach every earlier view.
+// How arguments reach the engine: one arena in the wasm heap, reused by every call. Each call
+// packs its arrays and UTF-8 strings into it, passes (address, length) pairs, and is done with
+// it when the raw call returns. Heap views are re-read after _malloc because growing the memory
+// replaces them.
+import { LlmdsError } from './errors.mjs';
 import type { RawModuleBase } from './engine.mjs';
 
 type HeapArray = Int32Array | Uint32Array | Float32Array | Float64Array | Uint8Array;
+
+/** @internal What a raw call can take: a typed array, or a string (passed as UTF-8 bytes). */
+export type HeapInput = HeapArray | string;
+
+/** @internal The arena keeps up to this many bytes between calls; larger calls get memory of their own. */
+export const ARENA_KEEP_BYTES = 1 << 20;
+
+interface Arena {
+  module: RawModuleBase;
+  ptr: number;
+  bytes: number;
+  busy: boolean; // a raw call that calls back into JS (priorityFn) may nest another call
+}
+
+let arena: Arena | undefined;
+const encoder = new TextEncoder();
 
 function heapFor(m: RawModuleBase, a: HeapArray): HeapArray {
   if (a instanceof Int32Array) return m.HEAP32;
@@ -13,21 +32,61 @@ function heapFor(m: RawModuleBase, a: HeapArray): HeapArray {
   return m.HEAPU8;
 }
 
+const align8 = (n: number) => Math.ceil(n / 8) * 8; // not (n + 7) & ~7: sizes reach 2^32
+
+/** UTF-8 needs at most 3 bytes per UTF-16 unit (a surrogate pair: 4 bytes for 2 units). */
+const reserved = (input: HeapInput) => align8(typeof input === 'string' ? input.length * 3 : input.byteLength);
+
+function allocate(m: RawModuleBase, bytes: number): number {
+  const ptr = m._malloc(bytes) >>> 0; // an i32 export: addresses past 2 GiB come back negative
+  if (ptr === 0) throw new LlmdsError('out_of_memory', `the wasm heap is exhausted: could not allocate ${bytes} bytes for the arguments`);
+  return ptr;
+}
+
+/** The arena, grown to `bytes`, or undefined when the call must use memory of its own. */
+function takeArena(m: RawModuleBase, bytes: number): Arena | undefined {
+  if (bytes > ARENA_KEEP_BYTES) return undefined;
+  if (arena !== undefined && arena.module === m) {
+    if (arena.busy) return undefined;
+    if (arena.bytes >= bytes) return arena;
+    m._free(arena.ptr);
+  }
+  arena = undefined;
+  let size = 4096;
+  while (size < bytes) size *= 2;
+  arena = { module: m, ptr: allocate(m, size), bytes: size, busy: false };
+  return arena;
+}
+
 /**
- * @internal Copies the arrays into freshly allocated heap memory, calls `fn` with their
- * addresses, and frees them even when `fn` throws.
+ * @internal Copies `inputs` into the wasm heap and calls `fn` with their addresses and their
+ * lengths (elements for arrays, UTF-8 bytes for strings), valid only during the call. Lone
+ * surrogates in strings become U+FFFD, so the engine always sees well-formed UTF-8.
  */
-export function withHeap<R>(m: RawModuleBase, arrays: readonly HeapArray[], fn: (...ptrs: number[]) => R): R {
-  const ptrs: number[] = [];
+export function withHeap<R>(m: RawModuleBase, inputs: readonly HeapInput[], fn: (ptrs: number[], lengths: number[]) => R): R {
+  let total = 0;
+  for (const input of inputs) total += Math.max(reserved(input), 8);
+  const shared = takeArena(m, total);
+  const base = shared?.ptr ?? allocate(m, total);
+  if (shared) shared.busy = true;
   try {
-    for (const a of arrays) {
-      const ptr = m._malloc(Math.max(a.byteLength, 8));
-      if (ptr === 0) throw new RangeError('wasm heap exhausted');
-      ptrs.push(ptr);
-      heapFor(m, a).set(a, ptr / a.BYTES_PER_ELEMENT);
+    const ptrs: number[] = [];
+    const lengths: number[] = [];
+    let at = base;
+    for (const input of inputs) {
+      ptrs.push(at);
+      if (typeof input === 'string') {
+        const { written } = encoder.encodeInto(input, m.HEAPU8.subarray(at, at + input.length * 3));
+        lengths.push(written);
+      } else {
+        heapFor(m, input).set(input, at / input.BYTES_PER_ELEMENT);
+        lengths.push(input.length);
+      }
+      at += Math.max(reserved(input), 8);
     }
-    return fn(...ptrs);
+    return fn(ptrs, lengths);
   } finally {
-    for (const p of ptrs) m._free(p);
+    if (shared) shared.busy = false;
+    else m._free(base);
   }
 }

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 // Base of every class that owns engine memory: deterministic dispose(), `using` support, and a
 // FinalizationRegistry as a safety net so a forgotten object is freed when collected.
-import type { RawHandle } from './engine.mjs';
+import { checked, engine, type RawHandle } from './engine.mjs';
 import { LlmdsError } from './errors.mjs';
+import { withHeap } from './memory.mjs';
+import * as v from './validate.mjs';
 
 /** Called with the class name of an object that was garbage collected without dispose(). */
 export type UndisposedReporter = (className: string) => void;
@@ -65,4 +67,26 @@ export abstract class Owned<R extends RawHandle> implements Disposable {
   [Symbol.dispose](): void {
     this.dispose();
   }
+}
+
+/**
+ * @internal An engine handle made by a static factory (deserialize) and handed to the public
+ * constructor, which adopts it instead of creating one from options.
+ */
+export class Adopted<R extends RawHandle> {
+  constructor(readonly raw: R) {}
+}
+
+/** @internal The handle a constructor wraps: the adopted one, or a new one from its options. */
+export function adoptOr<R extends RawHandle>(arg: unknown, create: () => R): R {
+  return arg instanceof Adopted ? (arg.raw as R) : create();
+}
+
+/**
+ * @internal The one deserialisation path: checks the bytes, copies them into the heap, and
+ * runs the raw class's static deserialize factory. Pass the result to the class constructor.
+ */
+export function deserializeRaw<R extends RawHandle>(bytes: unknown, factory: (ptr: number, n: number) => R | null): Adopted<R> {
+  const data = v.bytes(bytes, 'bytes');
+  return new Adopted(checked(withHeap(engine(), [data], ([p], [n]) => factory(p!, n!))));
 }

@@ -1,10 +1,8 @@
 // SPDX-License-Identifier: MIT
-import { checkCreated, check, engine, type RawHandle } from './engine.mjs';
-import { LlmdsError, engineErrorCode } from './errors.mjs';
+import { check, checked, engine, limits, type RawHandle } from './engine.mjs';
 import type { HNSWMetric } from './hnsw.mjs';
 import { withHeap } from './memory.mjs';
-import { Owned } from './owned.mjs';
-import { textArg, withUtf8 } from './tokenizer.mjs';
+import { adoptOr, deserializeRaw, Owned } from './owned.mjs';
 import * as v from './validate.mjs';
 
 /** @internal */
@@ -23,6 +21,7 @@ interface PipelineEngine {
   RawRetrievalPipeline: {
     create(dim: number, m: number, efc: number, efs: number, budget: number, seed: number, metric: number, k1: number, b: number): RawRetrievalPipeline | null;
     deserialize(bytes: number, n: number): RawRetrievalPipeline | null;
+    limits(): { maxDocId: number; maxTopK: number; maxDim: number; minM: number; maxM: number; maxEf: number };
   };
 }
 
@@ -69,26 +68,26 @@ export interface RetrievalPipelineStats {
 const METRICS: readonly HNSWMetric[] = ['l2', 'cosine', 'ip'];
 const OPTIONS = ['embeddingDim', 'hnswM', 'hnswEfConstruction', 'hnswEfSearch', 'tokenBudget', 'seed', 'metric', 'k1', 'b'] as const;
 const SEARCH_OPTIONS = ['queryEmbedding', 'topK', 'fusionWeight', 'fusion'] as const;
-const MAX_DOC_ID = 0x7fffffff;
-
-let adopting: RawRetrievalPipeline | undefined; // set while deserialize() constructs an instance
+const pipelineLimits = () => limits('RetrievalPipeline', (m) => (m as unknown as PipelineEngine).RawRetrievalPipeline.limits());
+const checkDocId = (value: unknown) => v.integer(value, 'docId', 0, pipelineLimits().maxDocId);
 
 function createRaw(options: unknown): RawRetrievalPipeline {
   const o = v.options(options, 'RetrievalPipeline options', OPTIONS);
   const metric = o.metric ?? 'cosine';
   if (!METRICS.includes(metric as HNSWMetric)) v.fail(`metric must be 'l2', 'cosine' or 'ip', got ${v.show(metric)}`);
+  const l = pipelineLimits();
   const raw = engine<PipelineEngine>().RawRetrievalPipeline.create(
-    v.integer(o.embeddingDim ?? 384, 'embeddingDim', 1, 65536),
-    v.integer(o.hnswM ?? 16, 'hnswM', 2, 512),
-    v.integer(o.hnswEfConstruction ?? 200, 'hnswEfConstruction', 1, 1 << 20),
-    v.integer(o.hnswEfSearch ?? 50, 'hnswEfSearch', 1, 1 << 20),
-    v.integer(o.tokenBudget ?? 100000, 'tokenBudget', 1, Number.MAX_SAFE_INTEGER),
+    v.integer(o.embeddingDim ?? 384, 'embeddingDim', 1, l.maxDim),
+    v.integer(o.hnswM ?? 16, 'hnswM', l.minM, l.maxM),
+    v.integer(o.hnswEfConstruction ?? 200, 'hnswEfConstruction', 1, l.maxEf),
+    v.integer(o.hnswEfSearch ?? 50, 'hnswEfSearch', 1, l.maxEf),
+    v.integer(o.tokenBudget ?? 100000, 'tokenBudget', 0, Number.MAX_SAFE_INTEGER),
     v.integer(o.seed ?? 100, 'seed', 0, Number.MAX_SAFE_INTEGER),
     METRICS.indexOf(metric as HNSWMetric),
     v.finite(o.k1 ?? 1.2, 'k1'),
     v.finite(o.b ?? 0.75, 'b'),
   );
-  return checkCreated(raw);
+  return checked(raw);
 }
 
 /**
@@ -109,21 +108,14 @@ function createRaw(options: unknown): RawRetrievalPipeline {
  */
 export class RetrievalPipeline extends Owned<RawRetrievalPipeline> {
   constructor(options?: RetrievalPipelineOptions) {
-    super(adopting ?? createRaw(options));
+    super(adoptOr(options, () => createRaw(options)));
   }
 
   /** Restores a pipeline from serialize() bytes (`corrupt_data` / `version_mismatch` otherwise). */
   static deserialize(bytes: Uint8Array | ArrayBuffer): RetrievalPipeline {
-    const data = v.bytes(bytes, 'bytes');
-    const e = engine<PipelineEngine>();
-    const raw = withHeap(e, [data], (p) => e.RawRetrievalPipeline.deserialize(p!, data.length));
-    if (raw === null) throw new LlmdsError(engineErrorCode(e.lastErrorCode()), e.lastErrorMessage());
-    adopting = raw;
-    try {
-      return new RetrievalPipeline();
-    } finally {
-      adopting = undefined;
-    }
+    return new RetrievalPipeline(
+      deserializeRaw(bytes, (p, n) => engine<PipelineEngine>().RawRetrievalPipeline.deserialize(p, n)) as never,
+    );
   }
 
   /** Number of documents. */
@@ -137,26 +129,25 @@ export class RetrievalPipeline extends Owned<RawRetrievalPipeline> {
    */
   addDocument(docId: number, text: string, embedding?: Float32Array | readonly number[]): void {
     const raw = this.raw;
-    const id = v.integer(docId, 'docId', 0, MAX_DOC_ID);
-    const t = textArg(text, 'text');
-    const m = engine();
+    const id = checkDocId(docId);
+    const t = v.text(text, 'text');
     if (embedding === undefined) {
-      withUtf8(m, t, (p, n) => check(raw.add(id, p, n, 0, 0)));
+      withHeap(engine(), [t], ([p], [n]) => check(raw.add(id, p!, n!, 0, 0)));
       return;
     }
     const e = v.vector(embedding, 'embedding');
-    withHeap(m, [e], (ep) => withUtf8(m, t, (p, n) => check(raw.add(id, p, n, ep!, e.length))));
+    withHeap(engine(), [t, e], ([p, ep], [n, len]) => check(raw.add(id, p!, n!, ep!, len!)));
   }
 
   /** Removes the document from both indexes; false when it was not there. */
   removeDocument(docId: number): boolean {
     const raw = this.raw;
-    return raw.remove(v.integer(docId, 'docId', 0, MAX_DOC_ID));
+    return raw.remove(checkDocId(docId));
   }
 
   hasDocument(docId: number): boolean {
     const raw = this.raw;
-    return raw.has(v.integer(docId, 'docId', 0, MAX_DOC_ID));
+    return raw.has(checkDocId(docId));
   }
 
   /** Fused top-k, best first (ties by ascending docId). Cached until the next add/remove. */
@@ -174,24 +165,18 @@ export class RetrievalPipeline extends Owned<RawRetrievalPipeline> {
 
   #search(query: string, options: PipelineSearchOptions | undefined, exhaustive: boolean): Array<[number, number]> {
     const raw = this.raw;
-    const text = textArg(query, 'query');
+    const text = v.text(query, 'query');
     const o = v.options(options, 'search options', SEARCH_OPTIONS);
-    const k = v.integer(o.topK ?? 10, 'topK', 1, 1 << 16);
+    const k = v.integer(o.topK ?? 10, 'topK', 1, pipelineLimits().maxTopK);
     const w = v.finite(o.fusionWeight ?? 0.5, 'fusionWeight');
     if (w < 0 || w > 1) v.fail(`fusionWeight must be a number in [0, 1], got ${w}`);
     const fusion = o.fusion ?? 'weighted';
     if (fusion !== 'weighted' && fusion !== 'rrf') v.fail(`fusion must be 'weighted' or 'rrf', got ${v.show(fusion)}`);
     const f = fusion === 'rrf' ? 1 : 0;
-    const m = engine();
-    const run = (ep: number, len: number) => withUtf8(m, text, (p, n) => raw.search(p, n, ep, len, k, w, f, exhaustive));
-    let hits;
-    if (o.queryEmbedding === undefined) {
-      hits = run(0, 0);
-    } else {
-      const e = v.vector(o.queryEmbedding, 'queryEmbedding');
-      hits = withHeap(m, [e], (ep) => run(ep!, e.length));
-    }
-    if (hits === null) throw new LlmdsError(engineErrorCode(m.lastErrorCode()), m.lastErrorMessage());
+    const inputs = o.queryEmbedding === undefined ? [text] : [text, v.vector(o.queryEmbedding, 'queryEmbedding')];
+    const hits = checked(
+      withHeap(engine(), inputs, ([p, ep], [n, len]) => raw.search(p!, n!, ep ?? 0, len ?? 0, k, w, f, exhaustive)),
+    );
     const out: Array<[number, number]> = new Array(hits.ids.length);
     for (let i = 0; i < hits.ids.length; i++) out[i] = [hits.ids[i]!, hits.scores[i]!];
     return out;

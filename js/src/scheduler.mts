@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: MIT
-import { check, checkCreated, engine, type RawHandle } from './engine.mjs';
-import { LlmdsError, engineErrorCode } from './errors.mjs';
+import { check, checked, engine, limits, type RawHandle } from './engine.mjs';
 import { withHeap } from './memory.mjs';
 import { Owned } from './owned.mjs';
 import * as v from './validate.mjs';
@@ -11,7 +10,7 @@ interface RawScheduler extends RawHandle {
   submitWithPriority(tokens: number, sloMs: number, now: number, priority: number): number;
   nextId(): number;
   getBatch(now: number, force: boolean): number;
-  batchAddress(): number;
+  resultAddress(): number;
   completeBatch(ids: number, n: number, now: number): number;
   cancel(id: number): boolean;
   state(id: number): number;
@@ -25,8 +24,11 @@ interface RawScheduler extends RawHandle {
 interface SchedulerEngine {
   RawScheduler: {
     create(maxBatchSize: number, maxWaitMs: number, maxBatchTokens: number, externalPriority: boolean, demoteOverdue: boolean): RawScheduler | null;
+    limits(): { maxBatchSize: number };
   };
 }
+
+const schedulerLimits = () => limits('Scheduler', (m) => (m as unknown as SchedulerEngine).RawScheduler.limits());
 
 /** What `priorityFn` sees about a request. */
 export interface ScheduledRequest {
@@ -125,7 +127,7 @@ export class Scheduler extends Owned<RawScheduler> {
 
   constructor(options?: SchedulerOptions) {
     const o = v.options(options, 'Scheduler options', SCHEDULER_OPTIONS);
-    const maxBatchSize = v.integer(o.maxBatchSize ?? 32, 'maxBatchSize', 1, 1 << 20);
+    const maxBatchSize = v.integer(o.maxBatchSize ?? 32, 'maxBatchSize', 1, schedulerLimits().maxBatchSize);
     const maxWaitMs = o.maxWaitMs ?? 50;
     if (typeof maxWaitMs !== 'number' || !Number.isFinite(maxWaitMs) || maxWaitMs < 0) {
       v.fail(`maxWaitMs must be a finite number >= 0, got ${v.show(maxWaitMs)}`);
@@ -137,7 +139,7 @@ export class Scheduler extends Owned<RawScheduler> {
     }
     const now = o.now ?? defaultNow;
     if (typeof now !== 'function') v.fail(`now must be a function returning milliseconds, got ${v.show(now)}`);
-    super(checkCreated(engine<SchedulerEngine>().RawScheduler.create(maxBatchSize, maxWaitMs, maxBatchTokens, priorityFn !== undefined, v.boolean(o.demoteOverdue ?? true, 'demoteOverdue'))));
+    super(checked(engine<SchedulerEngine>().RawScheduler.create(maxBatchSize, maxWaitMs, maxBatchTokens, priorityFn !== undefined, v.boolean(o.demoteOverdue ?? true, 'demoteOverdue'))));
     this.#now = now as () => number;
     this.#priorityFn = priorityFn as ((req: ScheduledRequest) => number) | undefined;
   }
@@ -183,8 +185,7 @@ export class Scheduler extends Owned<RawScheduler> {
       }
       r = raw.submitWithPriority(tokens, slo, now, priority);
     }
-    if (r < 0) throw new LlmdsError(engineErrorCode(-r), engine().lastErrorMessage());
-    return r;
+    return check(r);
   }
 
   /**
@@ -194,11 +195,10 @@ export class Scheduler extends Owned<RawScheduler> {
   getBatch(force = false): number[] {
     const raw = this.raw;
     if (typeof force !== 'boolean') v.fail(`force must be a boolean, got ${v.show(force)}`);
-    const n = raw.getBatch(this.#clock(), force);
-    if (n < 0) throw new LlmdsError(engineErrorCode(-n), engine().lastErrorMessage());
+    const n = check(raw.getBatch(this.#clock(), force));
     if (n === 0) return [];
     const heap = engine().HEAPU32;
-    const base = raw.batchAddress() >>> 2;
+    const base = raw.resultAddress() >>> 2;
     const ids = new Array<number>(n);
     for (let i = 0; i < n; i++) ids[i] = heap[base + i]!;
     return ids;
@@ -219,7 +219,7 @@ export class Scheduler extends Owned<RawScheduler> {
       for (let i = 0; i < ids.length; i++) list[i] = v.id(ids[i], `ids[${i}]`);
     }
     const now = this.#clock();
-    withHeap(engine(), [list], (p) => check(raw.completeBatch(p!, list.length, now)));
+    withHeap(engine(), [list], ([p], [n]) => check(raw.completeBatch(p!, n!, now)));
   }
 
   /** Drops a queued or in-flight request; false if the id is neither. */

@@ -40,6 +40,12 @@ export function finite(value: unknown, name: string, { positive = false } = {}):
   return value;
 }
 
+/** @internal A string argument. */
+export function text(value: unknown, name: string): string {
+  if (typeof value !== 'string') fail(`${name} must be a string, got ${show(value)}`);
+  return value;
+}
+
 /** @internal */
 export function boolean(value: unknown, name: string): boolean {
   if (typeof value !== 'boolean') fail(`${name} must be a boolean, got ${show(value)}`);

@@ -6,11 +6,13 @@
 namespace llmds {
 
 Result<PagedAllocator> PagedAllocator::create(const PagedAllocatorOptions& options) {
-  if (options.page_size == 0 || options.page_size > (1u << 24)) {
-    return invalid_argument("pageSize must be an integer in [1, 16777216], got " + std::to_string(options.page_size));
+  if (options.page_size == 0 || options.page_size > kMaxPageSize) {
+    return invalid_argument("pageSize must be an integer in [1, " + std::to_string(kMaxPageSize) + "], got " +
+                            std::to_string(options.page_size));
   }
   if (options.max_pages == 0 || options.max_pages > kMaxPages) {
-    return invalid_argument("maxPages must be an integer in [1, 1073741824], got " + std::to_string(options.max_pages));
+    return invalid_argument("maxPages must be an integer in [1, " + std::to_string(kMaxPages) + "], got " +
+                            std::to_string(options.max_pages));
   }
   return PagedAllocator(options.page_size, options.max_pages);
 }

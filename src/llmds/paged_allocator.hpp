@@ -31,6 +31,7 @@ struct PagedAllocatorStats {
 /// from a LIFO free list, so nothing proportional to max_pages is touched up front.
 class PagedAllocator {
  public:
+  static constexpr uint32_t kMaxPageSize = 1u << 24;
   static constexpr uint32_t kMaxPages = 1u << 30;
 
   static Result<PagedAllocator> create(const PagedAllocatorOptions& options);

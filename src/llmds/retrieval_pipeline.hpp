@@ -38,7 +38,7 @@ struct RetrievalPipelineOptions {
   uint32_t hnsw_m = 16;
   uint32_t hnsw_ef_construction = 200;
   uint32_t hnsw_ef_search = 50;
-  uint64_t token_budget = 100000;  ///< result-cache budget in tokens, > 0
+  uint64_t token_budget = 100000;  ///< result-cache budget in tokens; 0 turns the cache off
   uint64_t seed = 100;
   Metric metric = Metric::cosine;
   double k1 = 1.2;

@@ -11,7 +11,8 @@
 /// input is never an error and never crashes. Lower-casing uses the Unicode simple mapping for
 /// all scripts (so ASCII, Latin-1, Latin Extended, Greek, Cyrillic, Armenian, Georgian...), with
 /// U+0130 mapped to 'i' and final sigma folded to sigma. No stemming, no stop-words.
-/// CJK text is not segmented into words: a run of ideographs without spaces is one term.
+/// Scripts written without spaces between words are split per character: every CJK ideograph
+/// and every hiragana character is a term of its own (no dictionary segmentation).
 #pragma once
 
 #include <cstddef>

@@ -209,7 +209,8 @@ Result<RetrievalPipeline> RetrievalPipeline::create(const RetrievalPipelineOptio
 
 Result<RetrievalPipeline> RetrievalPipeline::assemble(const RetrievalPipelineOptions& o, HNSW dense,
                                                       InvertedIndex sparse) {
-  auto cache = TokenLRU<std::string, PipelineHits>::create(o.token_budget);
+  // A budget of 0 turns the cache off: search() then never consults it, so it only needs to exist.
+  auto cache = TokenLRU<std::string, PipelineHits>::create(std::max<uint64_t>(o.token_budget, 1));
   if (!cache) return cache.status();
   auto sketch = CountMinSketch::create({});
   if (!sketch) return sketch.status();
@@ -258,6 +259,7 @@ Result<PipelineHits> RetrievalPipeline::search(const PipelineQuery& q) {
   Impl& m = *impl_;
   if (Status st = m.check_query(q); !st) return st;
   ++m.searches;
+  if (m.options.token_budget == 0) return m.run(q, false);
   const std::string key = cache_key(q);
   const std::string digest = sketch_item(key);
   (void)m.query_counts.add(digest);
@@ -335,7 +337,6 @@ Result<RetrievalPipeline> RetrievalPipeline::deserialize(const uint8_t* data, st
   o.token_budget = token_budget;
   o.k1 = k1;
   o.b = b;
-  if (token_budget == 0) return corrupt_data("RetrievalPipeline: token budget is 0");
   return assemble(o, std::move(dense.value()), std::move(sparse.value()));
 }
 

@@ -189,9 +189,6 @@ TEST_CASE("retrieval_pipeline: bad queries", "[retrieval]") {
   CHECK(p.search(q).status().code() == Errc::dimension_mismatch);
   CHECK(p.stats().searches == 0);
   RetrievalPipelineOptions o;
-  o.token_budget = 0;
-  CHECK(RetrievalPipeline::create(o).status().code() == Errc::invalid_argument);
-  o = {};
   o.embedding_dim = 0;
   CHECK(RetrievalPipeline::create(o).status().code() == Errc::invalid_argument);
 }
@@ -258,5 +255,32 @@ TEST_CASE("retrieval_pipeline: serialize round trip and corrupt input", "[retrie
     auto r = RetrievalPipeline::deserialize(flipped.data(), flipped.size());
     REQUIRE_FALSE(r);
     CHECK((r.status().code() == Errc::corrupt_data || r.status().code() == Errc::version_mismatch));
+  }
+}
+
+TEST_CASE("retrieval_pipeline: token budget 0 turns the result cache off", "[retrieval]") {
+  for (const uint64_t budget : {uint64_t{0}, uint64_t{1000}}) {
+    auto p = make(4, budget);
+    const std::vector<float> e = {1, 0, 0, 0};
+    REQUIRE(p.add_document(1, "paged attention kv cache", e.data(), 4).ok());
+    REQUIRE(p.add_document(2, "bm25 inverted index", nullptr, 0).ok());
+    PipelineQuery q;
+    q.text = "kv cache";
+    q.top_k = 2;
+    auto first = p.search(q);
+    auto second = p.search(q);
+    REQUIRE(first.ok());
+    REQUIRE(second.ok());
+    CHECK(first->ids == second->ids);
+    CHECK(first->scores == second->scores);
+    const auto s = p.stats();
+    CHECK(s.searches == 2);
+    CHECK(s.cache_hits == (budget == 0 ? 0u : 1u));
+    CHECK(s.cache_misses == (budget == 0 ? 0u : 1u));
+    CHECK(s.cache_entries == (budget == 0 ? 0u : 1u));
+    CHECK(s.cache_tokens == (budget == 0 ? 0u : s.cache_tokens));
+    auto restored = RetrievalPipeline::deserialize(p.serialize().data(), p.serialize().size());
+    REQUIRE(restored.ok());
+    CHECK(restored->options().token_budget == budget);
   }
 }

@@ -65,10 +65,54 @@ test('bad init options are rejected, and a failed init can be retried', async ()
     for (const o of [42, { simd: 'yes' }]) {
       try { await llmds.init(o); } catch (e) { codes.push(e.code); }
     }
-    try { await llmds.init({ wasm: new Uint8Array([1, 2, 3]) }); } catch (e) { codes.push(e.name); }
+    try { await llmds.init({ wasm: new Uint8Array([1, 2, 3]) }); } catch (e) { codes.push(e.code, e.cause?.name); }
+    try { await llmds.init({ wasm: 42 }); } catch (e) { codes.push(e.code); }
     const f = await llmds.init();
     return { codes, simd: f.simd };`);
-  assert.deepEqual(r.ok, { codes: ['invalid_argument', 'invalid_argument', 'CompileError'], simd: true });
+  assert.deepEqual(r.ok, { codes: ['invalid_argument', 'invalid_argument', 'load_failed', 'CompileError', 'invalid_argument'], simd: true });
+});
+
+// A module that compiles but cannot be instantiated (an import llmds does not provide), one that
+// instantiates but is not llmds (no exports), a URL nobody answers, and a server that answers
+// with an HTML page: each rejects init() with load_failed (the worker would die of an unhandled
+// rejection otherwise), and init() then still works.
+test('a wasm that fails to load rejects init() with load_failed, and init() can be retried', async () => {
+  const { createServer } = await import('node:http');
+  const html = createServer((req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><p>Not here'));
+  const closed = createServer();
+  await Promise.all([html, closed].map((s) => new Promise((done) => s.listen(0, '127.0.0.1', done))));
+  const htmlUrl = `http://127.0.0.1:${html.address().port}/llmds.wasm`;
+  const deadUrl = `http://127.0.0.1:${closed.address().port}/llmds.wasm`;
+  await new Promise((done) => closed.close(done));
+  try {
+    const r = await inFreshEngine(`
+      const importsSomethingElse = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 4, 1, 96, 0, 0,
+        2, 12, 1, 3, 101, 110, 118, 4, 110, 111, 112, 101, 0, 0]); // (import "env" "nope" (func))
+      const empty = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]);
+      const out = [];
+      for (const wasm of [importsSomethingElse, empty, ${JSON.stringify(deadUrl)}, ${JSON.stringify(htmlUrl)}]) {
+        try {
+          await llmds.init({ wasm, simd: true });
+          out.push('resolved');
+        } catch (e) {
+          out.push([e instanceof llmds.LlmdsError, e.code, e.message]);
+        }
+      }
+      const f = await llmds.init();
+      const cache = new llmds.KVCache({ pageSize: 2 });
+      cache.attach(1, [1, 2, 3]);
+      return { out, simd: f.simd, tokens: Array.from(cache.get(1)) };`);
+    assert.equal(r.error, undefined, r.error?.message);
+    const { out, simd, tokens } = r.ok;
+    assert.deepEqual(out.map(([isError, code]) => [isError, code]), Array(4).fill([true, 'load_failed']));
+    assert.match(out[0][2], /instantiating/);
+    assert.match(out[2][2], /fetching http:\/\/127\.0\.0\.1/);
+    assert.match(out[3][2], /HTML page/);
+    assert.equal(simd, true);
+    assert.deepEqual(tokens, [1, 2, 3]);
+  } finally {
+    html.close();
+  }
 });
 
 test('LlmdsError is an Error with a stable code', async () => {

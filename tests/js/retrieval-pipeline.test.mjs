@@ -90,6 +90,18 @@ describe('RetrievalPipeline', () => {
     assert.equal(p.search('apple')[0][0], 1);
   });
 
+  test('tokenBudget 0 turns the result cache off', () => {
+    const p = track(new RetrievalPipeline({ embeddingDim: 4, hnswM: 4, hnswEfConstruction: 16, tokenBudget: 0, seed: 1 }));
+    p.addDocument(1, 'apple banana', [1, 0, 0, 0]);
+    p.addDocument(2, 'apple cherry');
+    const first = p.search('apple', { queryEmbedding: [1, 0, 0, 0] });
+    assert.deepEqual(p.search('apple', { queryEmbedding: [1, 0, 0, 0] }), first);
+    const s = p.stats();
+    assert.deepEqual([s.searches, s.cacheHits, s.cacheMisses, s.cacheEntries, s.cacheTokens], [2, 0, 0, 0, 0]);
+    const copy = track(RetrievalPipeline.deserialize(p.serialize()));
+    assert.equal(copy.options().tokenBudget, 0);
+  });
+
   test('bad search arguments', () => {
     const p = corpus();
     throwsCode(() => p.search('apple', { topK: 0 }), 'invalid_argument', /topK/);
@@ -100,7 +112,7 @@ describe('RetrievalPipeline', () => {
     throwsCode(() => p.search('apple', { topk: 3 }), 'invalid_argument', /unknown option "topk"/);
     throwsCode(() => p.search(null), 'invalid_argument', /query/);
     throwsCode(() => new RetrievalPipeline({ metric: 'euclid' }), 'invalid_argument', /metric/);
-    throwsCode(() => new RetrievalPipeline({ tokenBudget: 0 }), 'invalid_argument', /tokenBudget/);
+    throwsCode(() => new RetrievalPipeline({ tokenBudget: -1 }), 'invalid_argument', /tokenBudget/);
     throwsCode(() => new RetrievalPipeline({ embeddingDim: 0 }), 'invalid_argument', /embeddingDim/);
     assert.equal(p.stats().searches, 0);
   });
