@@ -3,13 +3,15 @@
 // operations change the page map and stats, the simulator draws its charts (deterministically),
 // the custom-embedder hook works and only takes same-origin modules; no console errors, no
 // request leaves the page's origin, no horizontal scrolling on a phone. Full-page screenshots
-// at 1280 and 390 px go to test-results/ (git-ignored).
+// at 1280 and 390 px go to test-results/ (git-ignored). Firefox ESR and WebKit get a smoke test:
+// the page loads without errors and its three panels work.
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
-import { after, before, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { serve } from '../../demo/serve.mjs';
 import { launch } from './chromium.mjs';
+import { engines } from './engines.mjs';
 
 const artifacts = fileURLToPath(new URL('../../test-results/', import.meta.url));
 let server, base, browser;
@@ -173,3 +175,61 @@ test('?embedder= plugs in a custom embedder; only same-origin modules', async ()
   assert.ok((await bad.page.locator('#kv-pages .page.shared').count()) > 0, 'the other panels still work');
   await bad.page.close();
 });
+
+/**
+ * Runs in the page, in any engine: waits for the panels, then searches, attaches and forks a KV
+ * sequence and runs the simulator through the page's own controls; returns what it saw.
+ */
+async function demoSmoke() {
+  const $ = (sel) => document.querySelector(sel);
+  const until = async (what, ok) => {
+    for (const end = Date.now() + 15000; !ok(); await new Promise((r) => setTimeout(r, 20))) {
+      if (Date.now() > end) throw new Error(`demo smoke: timed out waiting for ${what}`);
+    }
+  };
+  await until('body[data-ready]', () => document.body.dataset.ready);
+  const out = { ready: document.body.dataset.ready, engine: $('#engine').textContent, isolated: crossOriginIsolated };
+  if (out.ready !== 'true') return out;
+
+  $('#rag-query').value = 'caching prompts';
+  $('#rag-form').requestSubmit();
+  await until('the search', () => $('#rag-status').textContent.includes('caching prompts'));
+  out.top = Object.fromEntries(['bm25', 'dense', 'hybrid'].map((c) => [c, $(`#rag-${c} li[data-doc] strong`)?.textContent]));
+
+  const stat = (name) => Number($(`#kv-stats [data-stat=${name}]`).textContent);
+  $('#kv button[data-op=reset]').click();
+  $('#kv-seq').value = '1';
+  $('#kv-tokens').value = '1..20';
+  $('#kv button[data-op=attach]').click();
+  $('#kv-target').value = '2';
+  $('#kv button[data-op=fork]').click();
+  out.kv = { usedPages: stat('usedPages'), sharedPages: stat('sharedPages'), sequences: document.querySelectorAll('#kv-sequences tbody th').length };
+
+  $('#sim-form').requestSubmit();
+  out.sim = { rows: document.querySelectorAll('#sim-summary tbody tr').length, charts: document.querySelectorAll('#sim svg.chart').length };
+  return out;
+}
+
+for (const engine of engines.filter((e) => e.id !== 'chromium')) {
+  describe(`${engine.name}: smoke`, { skip: engine.skip }, () => {
+    let driver, other;
+    before(async () => {
+      driver = await engine.load();
+      other = await driver.launch();
+    });
+    after(() => other?.close());
+
+    test('the demo loads without errors; search, KV cache and simulator work', async () => {
+      const { page, errors } = await driver.open(other, `${base}/demo/`);
+      const r = await page.evaluate(demoSmoke);
+      assert.equal(r.ready, 'true', `the demo did not start: ${JSON.stringify(errors)}`);
+      assert.match(r.engine, /wasm/);
+      assert.equal(r.isolated, true);
+      assert.deepEqual(r.top, { bm25: 'Prompt caching', dense: 'Prompt caching', hybrid: 'Prompt caching' });
+      assert.deepEqual(r.kv, { usedPages: 3, sharedPages: 3, sequences: 2 });
+      assert.deepEqual(r.sim, { rows: 3, charts: 3 });
+      assert.deepEqual(errors, []);
+      await page.close();
+    });
+  });
+}

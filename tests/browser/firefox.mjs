@@ -1,0 +1,32 @@
+// SPDX-License-Identifier: MIT
+// Launches Debian's Firefox ESR through puppeteer-core over WebDriver BiDi (no browser download)
+// and collects every console error and page error, which the tests require to be none. Same
+// interface as chromium.mjs: launch(), open(browser, url) -> { page, errors }, result(page).
+import { existsSync } from 'node:fs';
+import puppeteer from 'puppeteer-core';
+
+const executablePath = process.env.FIREFOX_PATH ?? '/usr/bin/firefox-esr';
+
+export async function launch() {
+  if (!existsSync(executablePath)) {
+    throw new Error(`Firefox ESR not found at ${executablePath}: run \`bash scripts/setup.sh\` (installs the ` +
+      'firefox-esr package), set FIREFOX_PATH, or set LLMDS_SKIP_ENGINES=firefox to skip the Firefox tests');
+  }
+  return puppeteer.launch({ browser: 'firefox', executablePath, headless: true, protocolTimeout: 30000 });
+}
+
+/** Opens url in a new page; returns { page, errors } where errors collects console errors. */
+export async function open(browser, url) {
+  const page = await browser.newPage();
+  const errors = [];
+  page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(url);
+  return { page, errors };
+}
+
+/** Waits for the page to publish window.__result. */
+export async function result(page, timeout = 20000) {
+  await page.waitForFunction(() => window.__result !== undefined, { timeout, polling: 50 });
+  return page.evaluate(() => window.__result);
+}
