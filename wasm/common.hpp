@@ -108,7 +108,8 @@ emscripten::val array_or_null(const Result<std::vector<T>>& r) {
 /// object is built on the C++ side. 8-byte aligned, so JS may read it as f64, u32 or i32.
 class ResultSlot {
  public:
-  /// Room for `bytes`; the address changes when it grows, so JS reads address() after a call.
+  /// Room for `bytes`. It never shrinks and moves only when a call needs more room than any
+  /// call before, so JS may keep the address while it asks for no more than it did then.
   void* reserve(std::size_t bytes) {
     const std::size_t words = (bytes + 7) / 8;
     if (words > words_.size()) words_.resize(words);

@@ -81,14 +81,14 @@ export class CountMinSketch extends Owned<RawCountMinSketch> {
     const raw = this.raw;
     const key = itemArg(item);
     const c = v.integer(count, 'count', 0, sketchLimits().maxTotal);
-    withHeap(engine(), [key], ([p], [n]) => check(raw.add(p!, n!, c)));
+    withHeap(engine(), key, (p, n) => check(raw.add(p, n, c)));
   }
 
   /** The estimated count of `item`: never below the true count. */
   estimate(item: SketchItem): number {
     const raw = this.raw;
     const key = itemArg(item);
-    return withHeap(engine(), [key], ([p], [n]) => raw.estimate(p!, n!));
+    return withHeap(engine(), key, (p, n) => raw.estimate(p, n));
   }
 
   /** Whether estimate(item) >= threshold (a finite number). */
@@ -96,7 +96,7 @@ export class CountMinSketch extends Owned<RawCountMinSketch> {
     const raw = this.raw;
     const key = itemArg(item);
     const t = v.finite(threshold, 'threshold');
-    return withHeap(engine(), [key], ([p], [n]) => raw.estimate(p!, n!)) >= t;
+    return withHeap(engine(), key, (p, n) => raw.estimate(p, n)) >= t;
   }
 
   /** e / width × totalCount: with probability >= confidence(), estimate − truth <= this. */

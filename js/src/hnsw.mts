@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 import { check, checked, engine, limits, type RawHandle } from './engine.mjs';
 import { LlmdsError } from './errors.mjs';
-import { ARENA_KEEP_BYTES, withHeap } from './memory.mjs';
+import { ARENA_KEEP_BYTES, withHeap, withHeapAll } from './memory.mjs';
 import { adoptOr, deserializeRaw, Owned } from './owned.mjs';
 import * as v from './validate.mjs';
 
@@ -194,6 +194,8 @@ function createRaw(options: unknown): RawHNSW {
 export class HNSW extends Owned<RawHNSW> {
   readonly #dim: number;
   readonly #metric: HNSWMetric;
+  #slotAt = 0; // HEAP32 index of the result slot, valid for k <= #slotK
+  #slotK = 0;
 
   constructor(options: HNSWOptions) {
     super(adoptOr(options, () => createRaw(options)));
@@ -237,7 +239,7 @@ export class HNSW extends Owned<RawHNSW> {
     const raw = this.raw;
     const vec = v.vector(vector_, 'vector');
     const key = v.integer(id, 'id', 0, hnswLimits().maxId);
-    withHeap(engine(), [vec], ([p], [n]) => check(raw.add(p!, n!, key)));
+    withHeap(engine(), vec, (p, n) => check(raw.add(p, n, key)));
   }
 
   /**
@@ -276,7 +278,7 @@ export class HNSW extends Owned<RawHNSW> {
     for (let from = 0; from < n; from += rows) {
       const count = Math.min(rows, n - from);
       const chunk = [flat.subarray(from * dim, (from + count) * dim), keys.subarray(from, from + count)];
-      withHeap(m, chunk, ([p, q], [len, c]) => check(raw.addBatch(p!, len!, q!, c!)));
+      withHeapAll(m, chunk, ([p, q], [len, c]) => check(raw.addBatch(p!, len!, q!, c!)));
     }
   }
 
@@ -301,8 +303,13 @@ export class HNSW extends Owned<RawHNSW> {
     const kk = v.integer(k, 'k', 1, hnswLimits().maxK);
     const ef = efOption(options, 'search');
     const m = engine();
-    const found = withHeap(m, [q], ([p], [n]) => check(raw.search(p!, n!, kk, ef)));
-    const at = raw.resultAddress() >>> 2;
+    const found = withHeap(m, q, (p, n) => check(raw.search(p, n, kk, ef)));
+    if (kk > this.#slotK) {
+      // The result slot only moves when it grows, i.e. for a larger k than any before.
+      this.#slotAt = raw.resultAddress() >>> 2;
+      this.#slotK = kk;
+    }
+    const at = this.#slotAt;
     const ids = m.HEAP32; // read after the call: it may have grown the heap
     const dists = m.HEAPF32;
     const out = new Array<[number, number]>(found);
@@ -324,7 +331,7 @@ export class HNSW extends Owned<RawHNSW> {
     if (n * kk > l.maxBatchResults) {
       v.fail(`searchBatch: ${n} queries × k ${kk} exceeds the limit of ${l.maxBatchResults} results per call`);
     }
-    return checked(withHeap(engine(), [flat], ([p], [len]) => raw.searchBatch(p!, len!, kk, ef)));
+    return checked(withHeap(engine(), flat, (p, len) => raw.searchBatch(p, len, kk, ef)));
   }
 
   /** Versioned, checksummed, little-endian bytes; identical on every platform. */

@@ -104,7 +104,7 @@ export class InvertedIndex extends Owned<RawInvertedIndex> {
     const raw = this.raw;
     const id = v.id(docId, 'docId');
     const t = v.text(text, 'text');
-    withHeap(engine(), [t], ([p], [n]) => check(raw.add(id, p!, n!)));
+    withHeap(engine(), t, (p, n) => check(raw.add(id, p, n)));
   }
 
   /** Removes a document: true if it was indexed, false (a no-op) for an unknown id. */
@@ -137,7 +137,7 @@ export class InvertedIndex extends Owned<RawInvertedIndex> {
     const raw = this.raw;
     const q = v.text(query, 'query');
     const k = v.integer(topK, 'topK', 1, indexLimits().maxTopK);
-    const { ids, scores } = checked(withHeap(engine(), [q], ([p], [n]) => raw.search(p!, n!, k)));
+    const { ids, scores } = checked(withHeap(engine(), q, (p, n) => raw.search(p, n, k)));
     const out: SearchResult = new Array(ids.length);
     for (let i = 0; i < ids.length; i++) out[i] = [ids[i]!, scores[i]!];
     return out;
@@ -151,14 +151,14 @@ export class InvertedIndex extends Owned<RawInvertedIndex> {
     const raw = this.raw;
     const t = v.text(term, 'term');
     const id = v.id(docId, 'docId');
-    return check(withHeap(engine(), [t], ([p], [n]) => raw.termFrequency(p!, n!, id)));
+    return check(withHeap(engine(), t, (p, n) => raw.termFrequency(p, n, id)));
   }
 
   /** Live documents containing `term` (normalised and checked like getTermFrequency). */
   getDocumentFrequency(term: string): number {
     const raw = this.raw;
     const t = v.text(term, 'term');
-    return check(withHeap(engine(), [t], ([p], [n]) => raw.documentFrequency(p!, n!)));
+    return check(withHeap(engine(), t, (p, n) => raw.documentFrequency(p, n)));
   }
 
   stats(): InvertedIndexStats {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 import { check, checked, engine, limits, type RawHandle } from './engine.mjs';
-import { withHeap } from './memory.mjs';
+import { withHeap, withHeapAll } from './memory.mjs';
 import { Owned } from './owned.mjs';
 import * as v from './validate.mjs';
 
@@ -113,11 +113,11 @@ export class KVCache extends Owned<RawKVCache> {
     const seq = v.id(seqId, 'seqId');
     const t = v.tokens(kvTokens, 'kvTokens');
     if (prefixTokens === undefined) {
-      withHeap(engine(), [t], ([p], [n]) => check(raw.attach(seq, p!, n!, 0, -1)));
+      withHeap(engine(), t, (p, n) => check(raw.attach(seq, p, n, 0, -1)));
       return;
     }
     const prefix = v.tokens(prefixTokens, 'prefixTokens');
-    withHeap(engine(), [t, prefix], ([p, q], [n, qn]) => check(raw.attach(seq, p!, n!, q!, qn!)));
+    withHeapAll(engine(), [t, prefix], ([p, q], [n, qn]) => check(raw.attach(seq, p!, n!, q!, qn!)));
   }
 
   /** Decode-step growth: fills the tail page (copying it first if shared), then new pages. */
@@ -125,7 +125,7 @@ export class KVCache extends Owned<RawKVCache> {
     const raw = this.raw;
     const seq = v.id(seqId, 'seqId');
     const t = v.tokens(tokens, 'tokens');
-    withHeap(engine(), [t], ([p], [n]) => check(raw.append(seq, p!, n!)));
+    withHeap(engine(), t, (p, n) => check(raw.append(seq, p, n)));
   }
 
   /** `dstSeqId` shares all pages of `srcSeqId`; nothing is copied until one of them writes. */
@@ -156,7 +156,7 @@ export class KVCache extends Owned<RawKVCache> {
   matchPrefix(tokens: TokenArray): number {
     const raw = this.raw;
     const t = v.tokens(tokens, 'tokens');
-    return withHeap(engine(), [t], ([p], [n]) => raw.matchPrefix(p!, n!));
+    return withHeap(engine(), t, (p, n) => raw.matchPrefix(p, n));
   }
 
   /** The sequence's page ids in order. Unknown id: `not_found`. */
@@ -216,7 +216,7 @@ export class PagedAllocator extends Owned<RawPagedAllocator> {
   free(pageIds: TokenArray): void {
     const raw = this.raw;
     const ids = v.tokens(pageIds, 'pageIds', 'page id');
-    withHeap(engine(), [ids], ([p], [n]) => check(raw.free(p!, n!)));
+    withHeap(engine(), ids, (p, n) => check(raw.free(p, n)));
   }
 
   stats(): PagedAllocatorStats {

@@ -58,35 +58,58 @@ function takeArena(m: RawModuleBase, bytes: number): Arena | undefined {
   return arena;
 }
 
-/**
- * @internal Copies `inputs` into the wasm heap and calls `fn` with their addresses and their
- * lengths (elements for arrays, UTF-8 bytes for strings), valid only during the call. Lone
- * surrogates in strings become U+FFFD, so the engine always sees well-formed UTF-8.
- */
-export function withHeap<R>(m: RawModuleBase, inputs: readonly HeapInput[], fn: (ptrs: number[], lengths: number[]) => R): R {
-  let total = 0;
-  for (const input of inputs) total += Math.max(reserved(input), 8);
-  const shared = takeArena(m, total);
-  const base = shared?.ptr ?? allocate(m, total);
+/** Writes one input at `at`; returns its length (elements, or UTF-8 bytes for a string). */
+function place(m: RawModuleBase, input: HeapInput, at: number): number {
+  if (typeof input === 'string') return encoder.encodeInto(input, m.HEAPU8.subarray(at, at + input.length * 3)).written;
+  heapFor(m, input).set(input, at / input.BYTES_PER_ELEMENT);
+  return input.length;
+}
+
+/** Runs `fn` on `bytes` of argument memory: the arena when it is free and large enough. */
+function withBytes<R>(m: RawModuleBase, bytes: number, fn: (base: number) => R): R {
+  const shared = takeArena(m, bytes);
+  const base = shared?.ptr ?? allocate(m, bytes);
   if (shared) shared.busy = true;
   try {
+    return fn(base);
+  } finally {
+    if (shared) shared.busy = false;
+    else m._free(base);
+  }
+}
+
+/**
+ * @internal Copies `input` into the wasm heap and calls `fn` with its address and length
+ * (elements for arrays, UTF-8 bytes for strings), valid only during the call. Lone surrogates
+ * in strings become U+FFFD, so the engine always sees well-formed UTF-8.
+ */
+export function withHeap<R>(m: RawModuleBase, input: HeapInput, fn: (ptr: number, length: number) => R): R {
+  // withBytes inlined: this is every single-argument call's path (HNSW search, KV attach).
+  const bytes = Math.max(reserved(input), 8);
+  const shared = takeArena(m, bytes);
+  const base = shared?.ptr ?? allocate(m, bytes);
+  if (shared) shared.busy = true;
+  try {
+    return fn(base, place(m, input, base));
+  } finally {
+    if (shared) shared.busy = false;
+    else m._free(base);
+  }
+}
+
+/** @internal withHeap for several inputs: `fn` gets their addresses and lengths in order. */
+export function withHeapAll<R>(m: RawModuleBase, inputs: readonly HeapInput[], fn: (ptrs: number[], lengths: number[]) => R): R {
+  let total = 0;
+  for (const input of inputs) total += Math.max(reserved(input), 8);
+  return withBytes(m, total, (base) => {
     const ptrs: number[] = [];
     const lengths: number[] = [];
     let at = base;
     for (const input of inputs) {
       ptrs.push(at);
-      if (typeof input === 'string') {
-        const { written } = encoder.encodeInto(input, m.HEAPU8.subarray(at, at + input.length * 3));
-        lengths.push(written);
-      } else {
-        heapFor(m, input).set(input, at / input.BYTES_PER_ELEMENT);
-        lengths.push(input.length);
-      }
+      lengths.push(place(m, input, at));
       at += Math.max(reserved(input), 8);
     }
     return fn(ptrs, lengths);
-  } finally {
-    if (shared) shared.busy = false;
-    else m._free(base);
-  }
+  });
 }

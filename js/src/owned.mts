@@ -88,5 +88,5 @@ export function adoptOr<R extends RawHandle>(arg: unknown, create: () => R): R {
  */
 export function deserializeRaw<R extends RawHandle>(bytes: unknown, factory: (ptr: number, n: number) => R | null): Adopted<R> {
   const data = v.bytes(bytes, 'bytes');
-  return new Adopted(checked(withHeap(engine(), [data], ([p], [n]) => factory(p!, n!))));
+  return new Adopted(checked(withHeap(engine(), data, (p, n) => factory(p, n))));
 }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 import { check, checked, engine, limits, type RawHandle } from './engine.mjs';
 import type { HNSWMetric } from './hnsw.mjs';
-import { withHeap } from './memory.mjs';
+import { withHeap, withHeapAll } from './memory.mjs';
 import { adoptOr, deserializeRaw, Owned } from './owned.mjs';
 import * as v from './validate.mjs';
 
@@ -132,11 +132,11 @@ export class RetrievalPipeline extends Owned<RawRetrievalPipeline> {
     const id = checkDocId(docId);
     const t = v.text(text, 'text');
     if (embedding === undefined) {
-      withHeap(engine(), [t], ([p], [n]) => check(raw.add(id, p!, n!, 0, 0)));
+      withHeap(engine(), t, (p, n) => check(raw.add(id, p, n, 0, 0)));
       return;
     }
     const e = v.vector(embedding, 'embedding');
-    withHeap(engine(), [t, e], ([p, ep], [n, len]) => check(raw.add(id, p!, n!, ep!, len!)));
+    withHeapAll(engine(), [t, e], ([p, ep], [n, len]) => check(raw.add(id, p!, n!, ep!, len!)));
   }
 
   /** Removes the document from both indexes; false when it was not there. */
@@ -175,7 +175,7 @@ export class RetrievalPipeline extends Owned<RawRetrievalPipeline> {
     const f = fusion === 'rrf' ? 1 : 0;
     const inputs = o.queryEmbedding === undefined ? [text] : [text, v.vector(o.queryEmbedding, 'queryEmbedding')];
     const hits = checked(
-      withHeap(engine(), inputs, ([p, ep], [n, len]) => raw.search(p!, n!, ep ?? 0, len ?? 0, k, w, f, exhaustive)),
+      withHeapAll(engine(), inputs, ([p, ep], [n, len]) => raw.search(p!, n!, ep ?? 0, len ?? 0, k, w, f, exhaustive)),
     );
     const out: Array<[number, number]> = new Array(hits.ids.length);
     for (let i = 0; i < hits.ids.length; i++) out[i] = [hits.ids[i]!, hits.scores[i]!];

@@ -219,7 +219,7 @@ export class Scheduler extends Owned<RawScheduler> {
       for (let i = 0; i < ids.length; i++) list[i] = v.id(ids[i], `ids[${i}]`);
     }
     const now = this.#clock();
-    withHeap(engine(), [list], ([p], [n]) => check(raw.completeBatch(p!, n!, now)));
+    withHeap(engine(), list, (p, n) => check(raw.completeBatch(p, n, now)));
   }
 
   /** Drops a queued or in-flight request; false if the id is neither. */

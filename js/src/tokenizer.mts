@@ -43,21 +43,21 @@ export class Tokenizer extends Owned<RawTokenizer> {
   encode(text: string): Int32Array {
     const raw = this.raw;
     const t = v.text(text, 'text');
-    return checked(withHeap(engine(), [t], ([p], [n]) => raw.encode(p!, n!)));
+    return checked(withHeap(engine(), t, (p, n) => raw.encode(p, n)));
   }
 
   /** The terms of `ids` joined by single spaces; an unknown id is `invalid_argument`. */
   decode(ids: TokenArray): string {
     const raw = this.raw;
     const t = v.tokens(ids, 'ids');
-    return decoder.decode(checked(withHeap(engine(), [t], ([p], [n]) => raw.decode(p!, n!))));
+    return decoder.decode(checked(withHeap(engine(), t, (p, n) => raw.decode(p, n))));
   }
 
   /** How many terms `text` holds; the vocabulary is left unchanged. */
   countTokens(text: string): number {
     const raw = this.raw;
     const t = v.text(text, 'text');
-    return withHeap(engine(), [t], ([p], [n]) => raw.countTokens(p!, n!));
+    return withHeap(engine(), t, (p, n) => raw.countTokens(p, n));
   }
 
   /** Distinct terms seen so far (the next new term gets this id). */
