@@ -142,8 +142,3 @@ export function tokens(value: unknown, name: string, kind = 'token id'): Int32Ar
   }
   return out;
 }
-
-/** @internal */
-export function notFound(message: string): never {
-  throw new LlmdsError('not_found', message);
-}

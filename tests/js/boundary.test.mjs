@@ -83,3 +83,25 @@ test('a failed deserialize of every persistent class is the engine code, through
     }
   }
 });
+
+// The convention, checked on the sources so that a new class cannot quietly add a ninth way.
+test('bindings and wrapper follow the one boundary convention', async () => {
+  const { readdir } = await import('node:fs/promises');
+  const files = async (dir, ext) =>
+    Promise.all((await readdir(new URL(`../../${dir}/`, import.meta.url))).filter((f) => f.endsWith(ext)).map(async (f) => [f, await source(`${dir}/${f}`)]));
+  for (const [file, text] of await files('wasm', '.cpp')) {
+    assert.doesNotMatch(text, /text_at\(uintptr_t[^)]*\)\s*\{/, `${file} defines its own text_at (common.hpp has it)`);
+    assert.doesNotMatch(text, /-\s*(static_cast<\w+>\()?report\(/, `${file} returns a negated code: return report(...) (kFailed) instead`);
+    assert.doesNotMatch(text, /last_create_code|lastCode/, `${file} has a class-specific error channel`);
+    assert.doesNotMatch(text, /\bload\(uintptr_t/, `${file} deserializes by create-then-load: use a static deserialize factory`);
+  }
+  for (const [file, text] of await files('js/src', '.mts')) {
+    if (file !== 'engine.mts') assert.doesNotMatch(text, /lastError(Message|Code)\(\)/, `${file} reads the engine's error itself: use check/checked`);
+    assert.doesNotMatch(text, /new RangeError|throw new TypeError/, `${file} throws something other than LlmdsError`);
+    if (file === 'memory.mts') continue; // the argument arena: its own size and its own malloc failures
+    assert.doesNotMatch(text, /\bMAX_(EF|K|ID|DOC_ID|BATCH_RESULTS)\b|\b1 << (16|20|24|30)\b/, `${file} hard-codes an engine limit: read limits()`);
+    assert.doesNotMatch(text, /let adopting\b/, `${file} deserializes through a module-global flag: use deserializeRaw`);
+    assert.doesNotMatch(text, /new LlmdsError\('(capacity_exceeded|not_found|corrupt_data|version_mismatch|out_of_memory)'/,
+      `${file} hard-codes an engine error code`);
+  }
+});
