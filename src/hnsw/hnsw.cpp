@@ -657,6 +657,7 @@ Status HNSW::remove(uint32_t id) {
 
 bool HNSW::has(uint32_t id) const noexcept { return impl_->slot_of.count(id) != 0; }
 uint32_t HNSW::size() const noexcept { return impl_->live(); }
+uint32_t HNSW::nodes() const noexcept { return impl_->slots(); }
 
 Result<std::vector<Neighbor>> HNSW::search(const float* query, std::size_t len, uint32_t k, uint32_t ef) const {
   const Impl& x = *impl_;

@@ -127,6 +127,8 @@ class HNSW {
   Status remove(uint32_t id);
   bool has(uint32_t id) const noexcept;
   uint32_t size() const noexcept;
+  /// Graph nodes, tombstones included (stats().nodes, in O(1): stats() walks every node).
+  uint32_t nodes() const noexcept;
 
   /// The k nearest live vectors to `query`, nearest first (fewer when the index holds fewer).
   /// `ef` = 0 uses ef_search(); the beam width is max(ef, k).
