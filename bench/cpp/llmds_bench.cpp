@@ -6,6 +6,9 @@
 //     (HNSW runs only when asked for: bench/hnsw/hnsw.mjs writes the data files and the manifest)
 //   llmds_bench --suite serving|bm25|retrieval [--bm25-corpus F --bm25-queries F] [--retrieval-data F]
 //     (bm25 / retrieval read the files bench/ratios.mjs writes; `all` runs them when given the files)
+//   llmds_bench --suite hnsw-compact
+//     (HNSW::compact() after removing half of an index: bytes, time, QPS and recall; needs no
+//     files; also part of `all`)
 //   llmds_bench --suite retrieval-build
 //     (RetrievalPipeline build rate at 5k and 50k documents; needs no files; also part of `all`
 //     and of `retrieval`)
@@ -145,7 +148,7 @@ int main(int argc, char** argv) {
     else if (a == "--bm25-queries" && i + 1 < argc) bm25_queries = argv[++i];      // bm25 suite
     else if (a == "--retrieval-data" && i + 1 < argc) retrieval_data = argv[++i];  // retrieval suite
     else {
-      std::fprintf(stderr, "usage: llmds_bench [--suite kv|hnsw|serving|bm25|retrieval|retrieval-build|all] [--quick] [--json out.json]\n"
+      std::fprintf(stderr, "usage: llmds_bench [--suite kv|hnsw|hnsw-compact|serving|bm25|retrieval|retrieval-build|all] [--quick] [--json out.json]\n"
                            "  [--hnsw-manifest file] [--bm25-corpus file --bm25-queries file] [--retrieval-data file]\n");
       return 2;
     }
@@ -163,6 +166,9 @@ int main(int argc, char** argv) {
       return 2;
     }
     for (auto& [name, rows] : llmds_bench::run_hnsw_suite(hnsw_manifest, quick)) results[name] = std::move(rows);
+  }
+  if (suite == "hnsw-compact" || suite == "all") {
+    for (auto& [name, rows] : llmds_bench::run_hnsw_compact_suite(quick)) results[name] = std::move(rows);
   }
   // bm25 / serving / retrieval suites: serving needs no input; bm25 and retrieval read the
   // corpus and queries bench/ratios.mjs writes (required with their own --suite; `all` runs

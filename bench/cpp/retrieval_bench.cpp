@@ -179,7 +179,7 @@ Corpus hybrid_corpus(uint32_t docs, uint32_t dim) {
   Mulberry32 next{1};
   auto gauss = [&] {
     const double r = std::sqrt(-2 * std::log(next() + 1e-12));  // sequenced: JS evaluates left first
-    return r * std::cos(2 * M_PI * next());
+    return r * std::cos(2 * 3.141592653589793 * next());
   };
   auto word = [](uint32_t i) {
     std::string s;
