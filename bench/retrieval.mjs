@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Hybrid retrieval benchmark through the JS API: RetrievalPipeline QPS (cache misses and hits)
 // and top-10 overlap with the exact fusion, on a seeded corpus whose text and embeddings share
-// topics (so BM25 and dense both carry signal).
+// topics (so BM25 and dense both carry signal); and the build rate at 5k vs 50k documents.
 //   node bench/retrieval.mjs [--quick]
 import { llmds, rng, nsPerOp, printTable, writeResults, isMain, quick } from './lib.mjs';
 
@@ -83,8 +83,47 @@ export async function benchmarkRetrieval({ docs = quick ? 5000 : 20000, dim = 38
   }
 }
 
+/**
+ * Build-rate scaling: a pipeline of 5,000 and one of 50,000 documents of hybridCorpus at 64-d
+ * (M 8, efConstruction 40; the 5k build is the first 5k documents of the same corpus). Docs/s per
+ * CPU second (process.cpuUsage(): the machines are shared) and wall; `ratio` = 50k rate / 5k rate
+ * stays near 1 unless adding a document costs more as the pipeline grows. llmds_bench --suite
+ * retrieval-build measures the same natively (bench/cpp/retrieval_bench.cpp).
+ */
+export async function benchmarkBuildScaling({ sizes = [5000, 50000], dim = 64 } = {}) {
+  await init();
+  const { documents } = hybridCorpus({ docs: Math.max(...sizes), dim });
+  const build = (docs) => {
+    const pipeline = new RetrievalPipeline({ embeddingDim: dim, hnswM: 8, hnswEfConstruction: 40 });
+    try {
+      const c0 = process.cpuUsage();
+      const t0 = performance.now();
+      for (let i = 0; i < docs; i++) pipeline.addDocument(documents[i].id, documents[i].text, documents[i].embedding);
+      const seconds = (performance.now() - t0) / 1000;
+      const c = process.cpuUsage(c0);
+      const cpuSeconds = (c.user + c.system) / 1e6;
+      return { docs, dim, docsPerSec: docs / seconds, docsPerCpuSec: docs / cpuSeconds };
+    } finally {
+      pipeline.dispose();
+    }
+  };
+  build(2000); // warm-up (the engine tiers the wasm up), as hnsw.mjs warms up with 1,000 vectors
+  const rows = sizes.map(build);
+  const first = rows[0];
+  const last = rows[rows.length - 1];
+  return { rows, ratio: last.docsPerCpuSec / first.docsPerCpuSec, wallRatio: last.docsPerSec / first.docsPerSec };
+}
+
 export async function runRetrievalBench() {
+  const scaling = await benchmarkBuildScaling();
+  printTable('RetrievalPipeline build rate vs size (64-d, M 8, efConstruction 40, through the JS API)', scaling.rows.map((row) => ({
+    docs: row.docs,
+    'docs/s': Math.round(row.docsPerSec),
+    'docs/CPU s': Math.round(row.docsPerCpuSec),
+  })));
+  console.log(`  ${scaling.rows.at(-1).docs / 1000}k / ${scaling.rows[0].docs / 1000}k docs/CPU s ratio: ${scaling.ratio.toFixed(2)}`);
   const r = await benchmarkRetrieval();
+  r.buildScaling = scaling;
   printTable(`RetrievalPipeline hybrid search (${r.docs} docs × ${r.dim}-d, top-${r.topK}, through the JS API)`, [{
     'build docs/s': Math.round(r.buildDocsPerSec),
     'hybrid QPS (cache miss)': Math.round(r.hybridQps),

@@ -11,9 +11,11 @@
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
+#include <numeric>
 #include <sstream>
 #include <vector>
 
+#include "bench_common.hpp"
 #include "llmds/hnsw.hpp"
 
 namespace llmds_bench {
@@ -212,6 +214,107 @@ std::map<std::string, std::vector<HnswRow>> run_hnsw_suite(const std::string& ma
     bench_set(load_set(line), index++, quick, build_rows, search_rows);
   }
   return out;
+}
+
+std::map<std::string, std::vector<HnswRow>> run_hnsw_compact_suite(bool quick) {
+  const uint32_t n = quick ? 10000 : 40000, dim = 64, clusters = 50, nq = 500, k = 10, ef = 50;
+  // Clustered data (bench/retrieval.mjs's hybridCorpus shape: Gaussian centroids + noise 1.5).
+  Mulberry32 next{11};
+  auto gauss = [&] {
+    const double r = std::sqrt(-2 * std::log(next() + 1e-12));
+    return r * std::cos(2 * 3.141592653589793 * next());
+  };
+  std::vector<float> centroids(std::size_t(clusters) * dim);
+  for (float& x : centroids) x = static_cast<float>(gauss());
+  auto sample = [&](std::vector<float>& out, uint32_t rows) {
+    out.resize(std::size_t(rows) * dim);
+    for (uint32_t i = 0; i < rows; ++i) {
+      const uint32_t c = static_cast<uint32_t>(next() * clusters);
+      for (uint32_t j = 0; j < dim; ++j) {
+        out[std::size_t(i) * dim + j] = static_cast<float>(centroids[std::size_t(c) * dim + j] + 1.5 * gauss());
+      }
+    }
+  };
+  std::vector<float> base, queries;
+  sample(base, n);
+  sample(queries, nq);
+
+  llmds::HnswOptions o;
+  o.dim = dim;
+  o.m = 16;
+  o.ef_construction = 100;
+  o.metric = llmds::Metric::cosine;
+  auto index = llmds::HNSW::create(o).value();
+  const Timing build = timed([&] {
+    for (uint32_t i = 0; i < n; ++i) (void)index.add(&base[std::size_t(i) * dim], dim, i);
+  });
+  // Remove a seeded random half (a Fisher-Yates prefix of the ids).
+  std::vector<uint32_t> order(n);
+  std::iota(order.begin(), order.end(), 0u);
+  for (uint32_t i = 0; i < n / 2; ++i) std::swap(order[i], order[i + static_cast<uint32_t>(next() * (n - i))]);
+  std::vector<uint8_t> alive(n, 1);
+  for (uint32_t i = 0; i < n / 2; ++i) {
+    (void)index.remove(order[i]);
+    alive[order[i]] = 0;
+  }
+  // Exact top-k over the live vectors (cosine on unit copies, in double).
+  const std::vector<float> base_u = unit_rows(base, dim), queries_u = unit_rows(queries, dim);
+  std::vector<std::vector<uint32_t>> truth(nq);
+  for (uint32_t q = 0; q < nq; ++q) {
+    std::vector<std::pair<double, uint32_t>> all;
+    for (uint32_t i = 0; i < n; ++i) {
+      if (alive[i]) all.emplace_back(exact_distance(false, &queries_u[std::size_t(q) * dim], &base_u[std::size_t(i) * dim], dim), i);
+    }
+    std::partial_sort(all.begin(), all.begin() + k, all.end());
+    for (uint32_t j = 0; j < k; ++j) truth[q].push_back(all[j].second);
+  }
+  auto measure = [&](int phase) {
+    std::vector<std::vector<llmds::Neighbor>> found(nq);
+    auto pass = [&] {
+      for (uint32_t q = 0; q < nq; ++q) found[q] = index.search(&queries[std::size_t(q) * dim], dim, k, ef).value();
+    };
+    pass();  // warm-up
+    Timing best{1e300, 1e300};
+    for (int r = 0; r < (quick ? 3 : 5); ++r) {
+      const Timing t = timed(pass);
+      best.wall = std::min(best.wall, t.wall);
+      best.cpu = std::min(best.cpu, t.cpu);
+    }
+    std::size_t hits = 0;
+    for (uint32_t q = 0; q < nq; ++q) {
+      for (uint32_t id : truth[q]) {
+        for (const auto& nb : found[q]) hits += nb.id == id;
+      }
+    }
+    const auto st = index.stats();
+    return HnswRow{{"phase", double(phase)},
+                   {"n", double(n)},
+                   {"dim", double(dim)},
+                   {"live", double(st.size)},
+                   {"nodes", double(st.nodes)},
+                   {"tombstones", double(st.tombstones)},
+                   {"bytes", double(st.bytes)},
+                   {"efSearch", double(ef)},
+                   {"qps", nq / best.wall},
+                   {"cpuQps", nq / best.cpu},
+                   {"recall", double(hits) / double(nq * k)}};
+  };
+  HnswRow before = measure(0);
+  const Timing compact = timed([&] {
+    auto st = index.compact();
+    if (!st.ok()) die("compact: " + st.message());
+  });
+  HnswRow after = measure(1);
+  after["compactSeconds"] = compact.wall;
+  after["compactCpuSeconds"] = compact.cpu;
+  after["buildCpuSeconds"] = build.cpu;
+  after["bytesRatio"] = after["bytes"] / before["bytes"];
+  std::printf("  HNSW compact (%u x %u-d, 50%% removed): %.1f MB -> %.1f MB, compact %.2f s (%.2f CPU s; the build of %u"
+              " took %.2f CPU s), cpuQps %.0f -> %.0f, recall@10 %.3f -> %.3f\n",
+              n, dim, before["bytes"] / 1048576, after["bytes"] / 1048576, compact.wall, compact.cpu, n, build.cpu,
+              before["cpuQps"], after["cpuQps"], before["recall"], after["recall"]);
+  std::fflush(stdout);
+  return {{"hnswCompact", {before, after}}};
 }
 
 }  // namespace llmds_bench

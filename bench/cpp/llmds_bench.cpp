@@ -6,6 +6,12 @@
 //     (HNSW runs only when asked for: bench/hnsw/hnsw.mjs writes the data files and the manifest)
 //   llmds_bench --suite serving|bm25|retrieval [--bm25-corpus F --bm25-queries F] [--retrieval-data F]
 //     (bm25 / retrieval read the files bench/ratios.mjs writes; `all` runs them when given the files)
+//   llmds_bench --suite hnsw-compact
+//     (HNSW::compact() after removing half of an index: bytes, time, QPS and recall; needs no
+//     files; also part of `all`)
+//   llmds_bench --suite retrieval-build
+//     (RetrievalPipeline build rate at 5k and 50k documents; needs no files; also part of `all`
+//     and of `retrieval`)
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -142,7 +148,7 @@ int main(int argc, char** argv) {
     else if (a == "--bm25-queries" && i + 1 < argc) bm25_queries = argv[++i];      // bm25 suite
     else if (a == "--retrieval-data" && i + 1 < argc) retrieval_data = argv[++i];  // retrieval suite
     else {
-      std::fprintf(stderr, "usage: llmds_bench [--suite kv|hnsw|serving|bm25|retrieval|all] [--quick] [--json out.json]\n"
+      std::fprintf(stderr, "usage: llmds_bench [--suite kv|hnsw|hnsw-compact|serving|bm25|retrieval|retrieval-build|all] [--quick] [--json out.json]\n"
                            "  [--hnsw-manifest file] [--bm25-corpus file --bm25-queries file] [--retrieval-data file]\n");
       return 2;
     }
@@ -161,6 +167,9 @@ int main(int argc, char** argv) {
     }
     for (auto& [name, rows] : llmds_bench::run_hnsw_suite(hnsw_manifest, quick)) results[name] = std::move(rows);
   }
+  if (suite == "hnsw-compact" || suite == "all") {
+    for (auto& [name, rows] : llmds_bench::run_hnsw_compact_suite(quick)) results[name] = std::move(rows);
+  }
   // bm25 / serving / retrieval suites: serving needs no input; bm25 and retrieval read the
   // corpus and queries bench/ratios.mjs writes (required with their own --suite; `all` runs
   // them only when the files are given).
@@ -176,11 +185,12 @@ int main(int argc, char** argv) {
   } else if (suite == "all") {
     std::printf("(bm25 suite skipped: no --bm25-corpus)\n");
   }
-  if (suite == "retrieval" || (suite == "all" && !retrieval_data.empty())) {
-    if (retrieval_data.empty()) {
-      std::fprintf(stderr, "--suite retrieval needs --retrieval-data (written by bench/ratios.mjs)\n");
-      return 2;
-    }
+  if (suite == "retrieval" || suite == "retrieval-build" || suite == "all") {
+    for (auto& [name, rows] : llmds_bench::run_retrieval_build_suite(quick)) results[name] = std::move(rows);
+  }
+  if (suite == "retrieval" && retrieval_data.empty()) {
+    std::printf("(retrieval data suite skipped: no --retrieval-data)\n");
+  } else if (suite == "retrieval" || (suite == "all" && !retrieval_data.empty())) {
     for (auto& [name, rows] : llmds_bench::run_retrieval_suite(retrieval_data, quick)) results[name] = std::move(rows);
   } else if (suite == "all") {
     std::printf("(retrieval suite skipped: no --retrieval-data)\n");

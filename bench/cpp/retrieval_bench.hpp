@@ -21,4 +21,13 @@ using RetrievalRow = std::map<std::string, double>;
 /// and RRF fusion. Returns {"retrieval": one row}. Exits with a message on unreadable input.
 std::map<std::string, std::vector<RetrievalRow>> run_retrieval_suite(const std::string& data_file, bool quick);
 
+/// Build-rate scaling (no input files): builds a RetrievalPipeline of 5,000 and one of 50,000
+/// documents (the corpus of bench/retrieval.mjs's hybridCorpus() at 64-d, generated here with the
+/// same seeded generator; M 8, efConstruction 40) and measures docs/s for each, as the
+/// build-scaling row of bench/retrieval.mjs does through the JS API. A build
+/// whose per-document cost grows with the index shows up as `ratio` (docs/s at 50k / docs/s at
+/// 5k) far below 1; with per-add work O(log n) it stays near 1 (>= 0.7 is the bar).
+/// Returns {"retrievalBuild": one row per size, the last one carrying `ratio`}.
+std::map<std::string, std::vector<RetrievalRow>> run_retrieval_build_suite(bool quick);
+
 }  // namespace llmds_bench

@@ -152,6 +152,9 @@ Status validate_options(const HnswOptions& o) {
   if (o.metric != Metric::l2 && o.metric != Metric::cosine && o.metric != Metric::ip) {
     return invalid_argument("metric must be 'l2', 'cosine' or 'ip', got " + u(static_cast<uint8_t>(o.metric)));
   }
+  if (!(o.compact_threshold >= 0.0 && o.compact_threshold < 1.0)) {
+    return invalid_argument("compactThreshold must be a number in [0, 1), got " + std::to_string(o.compact_threshold));
+  }
   return Status::success();
 }
 
@@ -216,6 +219,7 @@ struct HNSW::Impl {
   uint64_t seed = 0;
   Metric metric = Metric::l2;
   bool keep_pruned = false;
+  double compact_threshold = 0.0;  // not serialized (see HnswOptions)
   std::mt19937_64 rng;
 
   // Nodes ("slots"), in insertion order. Removed nodes stay as tombstones.
@@ -566,6 +570,54 @@ struct HNSW::Impl {
     if (out.size() > k) out.resize(k);
   }
 
+  // compact(): a new index with the same options holding the live nodes, in slot order, as
+  // create() + add() of their vectors would build it (one level draw per node from the seed).
+  // Vectors are copied as stored (already normalised for cosine: normalising again could move
+  // a last bit). Everything happens in the new object, so an exception leaves *this untouched.
+  std::unique_ptr<Impl> rebuilt_without_tombstones() const {
+    auto x = std::make_unique<Impl>();
+    x->dim = dim;
+    x->m = m;
+    x->m0 = m0;
+    x->ef_construction = ef_construction;
+    x->ef_search = ef_search;
+    x->seed = seed;
+    x->metric = metric;
+    x->keep_pruned = keep_pruned;
+    x->compact_threshold = compact_threshold;
+    x->rng.seed(seed);
+    x->init_layout();
+    const uint32_t n = live();
+    x->rows.reserve(n);
+    x->ext_ids.reserve(n);
+    x->levels.reserve(n);
+    x->deleted.reserve(n);
+    x->upper.reserve(n);
+    x->slot_of.reserve(n);
+    for (uint32_t old = 0; old < slots(); ++old) {
+      if (deleted[old]) continue;
+      const uint32_t s = x->slots();
+      const uint32_t level = HNSW::level_from_random(x->rng(), m);
+      const std::size_t words = static_cast<std::size_t>(level) * (m + 1);
+      x->upper.emplace_back(level > 0 ? new uint32_t[words]() : nullptr);
+      x->upper_words += words;
+      x->rows.push();
+      std::copy(vec(old), vec(old) + dim, x->vec(s));
+      x->ext_ids.push_back(ext_ids[old]);
+      x->levels.push_back(static_cast<uint8_t>(level));
+      x->deleted.push_back(0);
+      x->slot_of.emplace(ext_ids[old], s);
+      x->insert(s);
+    }
+    return x;
+  }
+
+  bool wants_compaction() const noexcept {
+    const uint32_t tombstones = slots() - live();
+    return compact_threshold > 0.0 && tombstones > 0 &&
+           static_cast<double>(tombstones) > compact_threshold * static_cast<double>(slots());
+  }
+
   void pick_new_entry() {
     entry = kNone;
     max_level = 0;
@@ -598,6 +650,7 @@ Result<HNSW> HNSW::create(const HnswOptions& options) {
   impl->seed = options.seed;
   impl->metric = options.metric;
   impl->keep_pruned = options.keep_pruned_connections;
+  impl->compact_threshold = options.compact_threshold;
   impl->rng.seed(options.seed);
   impl->init_layout();
   return HNSW(std::move(impl));
@@ -652,11 +705,25 @@ Status HNSW::remove(uint32_t id) {
   x.slot_of.erase(it);
   x.deleted[s] = 1;
   if (s == x.entry) x.pick_new_entry();
+  if (x.wants_compaction()) {
+    try {
+      (void)compact();
+    } catch (const std::bad_alloc&) {
+      // The removal itself is done; compaction is an optimisation and left the index as it was.
+    }
+  }
+  return Status::success();
+}
+
+Status HNSW::compact() {
+  if (impl_->live() == impl_->slots()) return Status::success();  // no tombstones
+  impl_ = impl_->rebuilt_without_tombstones();                    // may throw; then unchanged
   return Status::success();
 }
 
 bool HNSW::has(uint32_t id) const noexcept { return impl_->slot_of.count(id) != 0; }
 uint32_t HNSW::size() const noexcept { return impl_->live(); }
+uint32_t HNSW::nodes() const noexcept { return impl_->slots(); }
 
 Result<std::vector<Neighbor>> HNSW::search(const float* query, std::size_t len, uint32_t k, uint32_t ef) const {
   const Impl& x = *impl_;
@@ -726,6 +793,16 @@ Status HNSW::set_ef_search(uint32_t ef) {
   return Status::success();
 }
 
+Status HNSW::set_compact_threshold(double threshold) {
+  if (!(threshold >= 0.0 && threshold < 1.0)) {
+    return invalid_argument("compactThreshold must be a number in [0, 1), got " + std::to_string(threshold));
+  }
+  impl_->compact_threshold = threshold;
+  return Status::success();
+}
+
+double HNSW::compact_threshold() const noexcept { return impl_->compact_threshold; }
+
 uint32_t HNSW::dim() const noexcept { return impl_->dim; }
 uint32_t HNSW::m() const noexcept { return impl_->m; }
 uint32_t HNSW::ef_construction() const noexcept { return impl_->ef_construction; }
@@ -751,7 +828,7 @@ HnswStats HNSW::stats() const noexcept {
   HnswStats s;
   s.size = x.live();
   s.nodes = x.slots();
-  s.deleted = s.nodes - s.size;
+  s.tombstones = s.nodes - s.size;
   s.levels = x.entry == kNone ? 0 : x.max_level + 1;
   s.entry_point = x.entry == kNone ? -1 : static_cast<int64_t>(x.ext_ids[x.entry]);
   uint64_t base_edges = 0;

@@ -27,7 +27,8 @@
 /// Removal marks the node deleted: it is never returned by search but stays in the graph as a
 /// routing node, so the graph stays navigable. If the entry point is removed, the live node with
 /// the highest level (lowest insertion order on ties) becomes the entry point. Removed nodes keep
-/// their memory (they are tombstones until the index is rebuilt by the caller).
+/// their memory (they are tombstones, counted by stats().tombstones) until compact() rebuilds
+/// the index without them, which the `compact_threshold` option can do automatically.
 ///
 /// Determinism: the same options (seed included) and the same sequence of add/remove calls give
 /// a bit-identical graph, and therefore identical serialize() bytes, natively (x86 SSE2/AVX2), in
@@ -70,6 +71,10 @@ struct HnswOptions {
   uint64_t seed = 100;            ///< seeds the level generator (hnswlib's default seed)
   Metric metric = Metric::l2;
   bool keep_pruned_connections = false;  ///< Algorithm 4's keepPrunedConnections
+  /// Automatic compaction: when a remove() leaves more than this fraction of the nodes as
+  /// tombstones, it calls compact(). In [0, 1); 0 (the default) = never. Not serialized (an
+  /// index is restored with 0): a runtime policy, set again with set_compact_threshold().
+  double compact_threshold = 0.0;
 };
 
 struct HnswStats {
@@ -80,7 +85,7 @@ struct HnswStats {
   double avg_degree = 0.0;   ///< mean out-degree on layer 0 over all nodes
   uint64_t bytes = 0;        ///< heap memory held by the index
   uint32_t nodes = 0;        ///< graph nodes, removed ones (tombstones) included
-  uint32_t deleted = 0;      ///< tombstones: nodes - size
+  uint32_t tombstones = 0;   ///< removed nodes still held: nodes - size (0 after compact())
 };
 
 struct Neighbor {
@@ -123,10 +128,22 @@ class HNSW {
   /// Inserts n = n_ids vectors (`vectors` is n × dim row-major, `len` floats in total) in order.
   /// All-or-nothing: every vector and id (including repeats inside the batch) is validated first.
   Status add_batch(const float* vectors, std::size_t len, const uint32_t* ids, std::size_t n_ids);
-  /// Marks `id` removed (not_found if it is not present).
+  /// Marks `id` removed (not_found if it is not present). May compact() (compact_threshold);
+  /// if that runs out of memory the remove still succeeds and the tombstones stay.
   Status remove(uint32_t id);
+  /// Rebuilds the index without its tombstones, releasing their memory: the result is exactly
+  /// the index that create() with the same options followed by add() of the live vectors in
+  /// their insertion order would build (levels redrawn from the seed, graph rebuilt with
+  /// efConstruction; vectors copied as stored), so recall is that of a fresh build and the
+  /// operation is deterministic (and serialize() stays restorable: the level generator is the
+  /// seed advanced by one draw per node). Costs as much as adding the live vectors again, and
+  /// holds both versions in memory while it runs. Strong guarantee: on std::bad_alloc the index
+  /// is unchanged. Without tombstones it does nothing.
+  Status compact();
   bool has(uint32_t id) const noexcept;
   uint32_t size() const noexcept;
+  /// Graph nodes, tombstones included (stats().nodes, in O(1): stats() walks every node).
+  uint32_t nodes() const noexcept;
 
   /// The k nearest live vectors to `query`, nearest first (fewer when the index holds fewer).
   /// `ef` = 0 uses ef_search(); the beam width is max(ef, k).
@@ -142,6 +159,9 @@ class HNSW {
   Status check_vector(const float* vector, std::size_t len, const std::string& what) const;
 
   Status set_ef_search(uint32_t ef);
+  /// See HnswOptions::compact_threshold; invalid_argument outside [0, 1). Does not compact now.
+  Status set_compact_threshold(double threshold);
+  double compact_threshold() const noexcept;
 
   uint32_t dim() const noexcept;
   uint32_t m() const noexcept;

@@ -144,7 +144,7 @@ struct RetrievalPipeline::Impl {
     }
     if (q.embedding && dense.size() > 0) {
       const uint32_t dense_k = std::min(depth, dense.size());
-      const uint32_t ef = exact ? std::min<uint32_t>(HNSW::kMaxEf, std::max(dense_k, dense.stats().nodes))
+      const uint32_t ef = exact ? std::min<uint32_t>(HNSW::kMaxEf, std::max(dense_k, dense.nodes()))
                                 : std::max(dense_k, options.hnsw_ef_search);
       auto nn = dense.search(q.embedding, q.embedding_len, dense_k, ef);
       if (!nn) return nn.status();
@@ -189,7 +189,11 @@ struct RetrievalPipeline::Impl {
     cache.put(key, hits, tokens);
   }
 
-  void clear_cache() { cache.clear(); }
+  /// Every add/remove calls this: an empty cache is left alone, because clearing a hash map
+  /// costs its bucket count (libstdc++ zeroes every bucket), which stays at its peak size.
+  void clear_cache() {
+    if (!cache.empty()) cache.clear();
+  }
 };
 
 Result<RetrievalPipeline> RetrievalPipeline::create(const RetrievalPipelineOptions& o) {
@@ -232,7 +236,8 @@ Status RetrievalPipeline::add_document(uint32_t doc_id, std::string_view text, c
   // so after it succeeds the dense update cannot fail and the pair changes together or not at all.
   if (embedding) {
     if (Status st = m.dense.check_vector(embedding, len, "embedding"); !st) return st;
-    if (!m.dense.has(doc_id) && m.dense.stats().nodes >= HNSW::kMaxNodes) {
+    // nodes(), not stats().nodes: stats() walks every node, which made building quadratic.
+    if (!m.dense.has(doc_id) && m.dense.nodes() >= HNSW::kMaxNodes) {
       return capacity_exceeded("addDocument: the vector index is full");
     }
   }

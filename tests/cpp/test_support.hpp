@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Helpers shared by several Catch2 files (not a test file itself: CMake globs *_test.cpp).
+// Helpers shared by several Catch2 files (not a test file itself: not in LLMDS_TEST_SOURCES).
 #pragma once
 
 #include <algorithm>
