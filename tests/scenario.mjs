@@ -47,6 +47,14 @@ export async function runScenario(llmds) {
       bytes: bytes.length,
       stats: index.stats(),
     };
+    for (let i = 0; i < 300; i += 4) if (index.has(i)) index.remove(i);
+    index.compact(); // deterministic too: the same bytes everywhere
+    const compacted = index.serialize();
+    out.hnsw.compacted = {
+      checksum: compacted.reduce((h, b) => (Math.imul(h, 31) + b) >>> 0, 0),
+      stats: index.stats(),
+      top: index.search(query, 3).map(([id]) => id),
+    };
     copy.dispose();
   } finally {
     index.dispose();

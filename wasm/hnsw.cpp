@@ -18,7 +18,7 @@ class RawHNSW {
   explicit RawHNSW(HNSW index) : index_(std::move(index)) {}
 
   static std::unique_ptr<RawHNSW> create(uint32_t dim, uint32_t m, uint32_t ef_construction, uint32_t ef_search,
-                                         double seed, uint32_t metric) {
+                                         double seed, uint32_t metric, double compact_threshold) {
     HnswOptions o;
     o.dim = dim;
     o.m = m;
@@ -26,6 +26,7 @@ class RawHNSW {
     o.ef_search = ef_search;
     o.seed = static_cast<uint64_t>(seed);  // JS checked: an integer in [0, 2^53)
     o.metric = static_cast<Metric>(metric);
+    o.compact_threshold = compact_threshold;
     return adopt<RawHNSW>(HNSW::create(o));
   }
 
@@ -52,6 +53,9 @@ class RawHNSW {
     return report(index_.add_batch(heap_ptr<float>(vectors), len, heap_ptr<uint32_t>(ids), n));
   }
   int32_t remove(uint32_t id) { return report(index_.remove(id)); }
+  int32_t compact() { return report(index_.compact()); }
+  double compact_threshold() const { return index_.compact_threshold(); }
+  int32_t set_compact_threshold(double t) { return report(index_.set_compact_threshold(t)); }
   bool has(uint32_t id) const { return index_.has(id); }
   uint32_t size() const { return index_.size(); }
 
@@ -100,6 +104,8 @@ class RawHNSW {
     o.set("size", s.size);
     o.set("levels", s.levels);
     o.set("entryPoint", static_cast<double>(s.entry_point));
+    o.set("nodes", s.nodes);
+    o.set("tombstones", s.tombstones);
     o.set("edges", static_cast<double>(s.edges));
     o.set("avgDegree", s.avg_degree);
     o.set("bytes", static_cast<double>(s.bytes));
@@ -123,6 +129,9 @@ EMSCRIPTEN_BINDINGS(llmds_hnsw) {
       .function("add", LLMDS_GUARD(&RawHNSW::add))
       .function("addBatch", LLMDS_GUARD(&RawHNSW::add_batch))
       .function("remove", LLMDS_GUARD(&RawHNSW::remove))
+      .function("compact", LLMDS_GUARD(&RawHNSW::compact))
+      .function("compactThreshold", LLMDS_GUARD(&RawHNSW::compact_threshold))
+      .function("setCompactThreshold", LLMDS_GUARD(&RawHNSW::set_compact_threshold))
       .function("has", LLMDS_GUARD(&RawHNSW::has))
       .function("size", LLMDS_GUARD(&RawHNSW::size))
       .function("search", LLMDS_GUARD(&RawHNSW::search))

@@ -10,6 +10,9 @@ interface RawHNSW extends RawHandle {
   add(vector: number, len: number, id: number): number;
   addBatch(vectors: number, len: number, ids: number, n: number): number;
   remove(id: number): number;
+  compact(): number;
+  compactThreshold(): number;
+  setCompactThreshold(t: number): number;
   has(id: number): boolean;
   size(): number;
   search(query: number, len: number, k: number, ef: number): number;
@@ -29,7 +32,7 @@ interface RawHNSW extends RawHandle {
 /** @internal */
 interface HNSWEngine {
   RawHNSW: {
-    create(dim: number, m: number, efConstruction: number, efSearch: number, seed: number, metric: number): RawHNSW | null;
+    create(dim: number, m: number, efConstruction: number, efSearch: number, seed: number, metric: number, compactThreshold: number): RawHNSW | null;
     deserialize(bytes: number, n: number): RawHNSW | null;
     limits(): HNSWLimits;
   };
@@ -74,6 +77,12 @@ export interface HNSWOptions {
   seed?: number;
   /** `'l2'` (default), `'cosine'` or `'ip'`. */
   metric?: HNSWMetric;
+  /**
+   * Automatic compaction: a `remove` that leaves more than this fraction of the graph's nodes
+   * as tombstones rebuilds the index without them (see {@link HNSW.compact}). In [0, 1);
+   * default 0 = never. Not serialized: a restored index starts at 0.
+   */
+  compactThreshold?: number;
 }
 
 export interface HNSWSearchOptions {
@@ -88,6 +97,10 @@ export interface HNSWStats {
   levels: number;
   /** Id of the entry point, -1 when empty. */
   entryPoint: number;
+  /** Graph nodes, removed ones (tombstones) included. */
+  nodes: number;
+  /** Removed vectors whose memory is still held (nodes − size); 0 after compact(). */
+  tombstones: number;
   /** Directed links on all layers (removed nodes included). */
   edges: number;
   /** Mean out-degree on layer 0. */
@@ -103,7 +116,7 @@ export interface HNSWBatchResult {
 }
 
 const METRICS: readonly HNSWMetric[] = ['l2', 'cosine', 'ip'];
-const OPTIONS = ['dim', 'M', 'efConstruction', 'efSearch', 'seed', 'metric'] as const;
+const OPTIONS = ['dim', 'M', 'efConstruction', 'efSearch', 'seed', 'metric', 'compactThreshold'] as const;
 
 /** @internal A batch of vectors as one flat Float32Array of `rows × dim`. */
 function batch(value: unknown, name: string, dim: number): Float32Array {
@@ -165,7 +178,13 @@ function createRaw(options: unknown): RawHNSW {
   const seed = v.integer(o.seed ?? 100, 'seed', 0, Number.MAX_SAFE_INTEGER);
   const metric = METRICS.indexOf(o.metric === undefined ? 'l2' : (o.metric as HNSWMetric));
   if (metric < 0) v.fail(`metric must be 'l2', 'cosine' or 'ip', got ${v.show(o.metric)}`);
-  return checked(engine<HNSWEngine>().RawHNSW.create(dim, m, efc, efs, seed, metric));
+  const compact = threshold(o.compactThreshold ?? 0);
+  return checked(engine<HNSWEngine>().RawHNSW.create(dim, m, efc, efs, seed, metric, compact));
+}
+
+function threshold(value: unknown): number {
+  if (typeof value !== 'number' || !(value >= 0 && value < 1)) v.fail(`compactThreshold must be a number in [0, 1), got ${v.show(value)}`);
+  return value;
 }
 
 /**
@@ -282,10 +301,33 @@ export class HNSW extends Owned<RawHNSW> {
     }
   }
 
-  /** Removes `id`; `not_found` if it is not present. */
+  /**
+   * Removes `id`; `not_found` if it is not present. The vector stays in the graph as a routing
+   * node (a tombstone) until {@link compact} runs, or until `compactThreshold` triggers it.
+   */
   remove(id: number): void {
     const raw = this.raw;
     check(raw.remove(v.id(id, 'id')));
+  }
+
+  /**
+   * Rebuilds the index without its tombstones and releases their memory: the result is the
+   * index a fresh build of the live vectors (in insertion order, same options) would give, so
+   * it is deterministic on every platform. Costs about one build of the live vectors. Nothing
+   * to do without tombstones.
+   */
+  compact(): void {
+    check(this.raw.compact());
+  }
+
+  /** See {@link HNSWOptions.compactThreshold}; settable (a restored index starts at 0). */
+  get compactThreshold(): number {
+    return this.raw.compactThreshold();
+  }
+
+  set compactThreshold(t: number) {
+    const raw = this.raw;
+    check(raw.setCompactThreshold(threshold(t)));
   }
 
   has(id: number): boolean {

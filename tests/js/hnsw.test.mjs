@@ -112,10 +112,10 @@ describe('HNSW', () => {
 
   test('stats', () => {
     const index = track(new HNSW({ dim: 4, seed: 3 }));
-    assert.deepEqual(index.stats(), { size: 0, levels: 0, entryPoint: -1, edges: 0, avgDegree: 0, bytes: index.stats().bytes });
+    assert.deepEqual(index.stats(), { size: 0, levels: 0, entryPoint: -1, nodes: 0, tombstones: 0, edges: 0, avgDegree: 0, bytes: index.stats().bytes });
     index.addBatch(uniformData(1, 50, 4), Array.from({ length: 50 }, (_, i) => i + 100));
     const s = index.stats();
-    assert.deepEqual(Object.keys(s).sort(), ['avgDegree', 'bytes', 'edges', 'entryPoint', 'levels', 'size']);
+    assert.deepEqual(Object.keys(s).sort(), ['avgDegree', 'bytes', 'edges', 'entryPoint', 'levels', 'nodes', 'size', 'tombstones']);
     assert.equal(s.size, 50);
     assert.ok(s.levels >= 1);
     assert.ok(s.entryPoint >= 100 && s.entryPoint < 150);
@@ -339,9 +339,63 @@ describe('HNSW', () => {
     throwsCode(() => HNSW.deserialize([1, 2, 3]), 'invalid_argument', /bytes/);
   });
 
-  test('addBatch larger than one 4 MiB chunk: same graph as one add at a time, all or nothing', () => {
+  test('compact(): tombstones reclaimed, the index a fresh build of the live vectors would be', () => {
+    const dim = 8;
+    const n = 800;
+    const data = uniformData(21, n, dim);
+    const options = { dim, M: 8, efConstruction: 32, seed: 4 };
+    const index = track(new HNSW(options));
+    index.addBatch(data, Array.from({ length: n }, (_, i) => i));
+    const full = index.stats();
+    for (let i = 0; i < n; i += 2) index.remove(i);
+    const before = index.stats();
+    assert.deepEqual([before.size, before.nodes, before.tombstones], [n / 2, n, n / 2]);
+    index.compact();
+    const after = index.stats();
+    assert.deepEqual([after.size, after.nodes, after.tombstones], [n / 2, n / 2, 0]);
+    assert.ok(after.bytes < 0.7 * full.bytes, `bytes ${full.bytes} -> ${after.bytes}`);
+    for (let i = 0; i < n; i++) assert.equal(index.has(i), i % 2 === 1);
+    // The same as building from the live vectors in insertion order with the same options.
+    const fresh = track(new HNSW(options));
+    for (let i = 1; i < n; i += 2) fresh.add(data.subarray(i * dim, (i + 1) * dim), i);
+    assert.deepEqual(index.serialize(), fresh.serialize());
+    const alive = Array.from({ length: n }, (_, i) => i % 2 === 1);
+    let hits = 0;
+    for (let q = 0; q < 40; q++) {
+      const query = data.subarray(q * dim, (q + 1) * dim);
+      const truth = new Set(bruteForce(data, dim, alive, query, 10));
+      hits += index.search(query, 10).filter(([id]) => truth.has(id)).length;
+    }
+    assert.ok(hits / 400 >= 0.95, `recall after compact ${hits / 400}`);
+    index.compact(); // nothing to do
+    assert.deepEqual(index.serialize(), fresh.serialize());
+  });
+
+  test('compactThreshold compacts on remove; bad thresholds are invalid_argument and change nothing', () => {
+    const dim = 4;
+    const data = uniformData(3, 100, dim);
+    const index = track(new HNSW({ dim, M: 4, seed: 2, compactThreshold: 0.3 }));
+    index.addBatch(data, Array.from({ length: 100 }, (_, i) => i));
+    for (let i = 0; i < 30; i++) index.remove(i);
+    assert.equal(index.stats().tombstones, 30); // 30 % is not more than 0.3
+    index.remove(30);
+    assert.deepEqual([index.stats().tombstones, index.stats().nodes, index.size], [0, 69, 69]);
+    assert.equal(index.compactThreshold, 0.3);
+    for (const bad of [1, -0.1, NaN, '0.5', null]) {
+      throwsCode(() => (index.compactThreshold = bad), 'invalid_argument', /compactThreshold/);
+      if (bad !== null) throwsCode(() => new HNSW({ dim, compactThreshold: bad }), 'invalid_argument', /compactThreshold/);
+    }
+    assert.equal(index.compactThreshold, 0.3);
+    index.compactThreshold = 0;
+    const copy = track(HNSW.deserialize(index.serialize()));
+    assert.equal(copy.compactThreshold, 0); // a runtime policy: not serialized
+    index.dispose();
+    throwsCode(() => index.compact(), 'disposed');
+  });
+
+  test('addBatch larger than one 1 MiB chunk: same graph as one add at a time, all or nothing', () => {
     const dim = 256;
-    const n = 6000; // 6000 × (256 + 1) × 4 bytes = 6.2 MB: two chunks
+    const n = 6000; // 6000 × (256 + 1) × 4 bytes = 6.2 MB: seven chunks
     const data = uniformData(13, n, dim);
     const ids = Array.from({ length: n }, (_, i) => i);
     const options = { dim, M: 8, efConstruction: 16, seed: 1 };
