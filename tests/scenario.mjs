@@ -18,6 +18,7 @@ export async function runScenario(llmds) {
       seq3: Array.from(cache.get(3)),
       match: cache.matchPrefix([...system, 99]),
       stats: cache.stats(),
+      blockHashes: Array.from(llmds.KVCache.blockHashes([...system, 9, 10, 11, 12], 4), String),
     };
     try {
       cache.fork(9, 10);

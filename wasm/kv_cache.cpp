@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "common.hpp"
+#include "llmds/block_hash.hpp"
 #include "llmds/kv_cache.hpp"
 #include "llmds/paged_allocator.hpp"
 
@@ -26,6 +27,17 @@ class RawKVCache {
     return adopt<RawKVCache>(KVCache::create({page_size, max_pages, sharing}));
   }
   static val limits() { return allocator_limits(); }
+
+  /// The chained 64-bit hashes as a Uint32Array of (low, high) word pairs, which JS views as a
+  /// BigUint64Array (embind has no 64-bit typed arrays without WASM_BIGINT); or null.
+  static val block_hashes(uintptr_t tokens, uint32_t n, uint32_t page_size) {
+    auto hashes = llmds::block_hashes(heap_ptr<TokenId>(tokens), n, page_size);
+    if (!hashes) {
+      report(hashes.status());
+      return val::null();
+    }
+    return copy_out(reinterpret_cast<const uint32_t*>(hashes->data()), 2 * hashes->size());
+  }
 
   /// prefix_n < 0: no declared prefix.
   int32_t attach(uint32_t seq, uintptr_t tokens, uint32_t n, uintptr_t prefix, int32_t prefix_n) {
@@ -107,6 +119,7 @@ EMSCRIPTEN_BINDINGS(llmds_kv_cache) {
   emscripten::class_<RawKVCache>("RawKVCache")
       .class_function("create", LLMDS_GUARD(&RawKVCache::create))
       .class_function("limits", &RawKVCache::limits)
+      .class_function("blockHashes", LLMDS_GUARD(&RawKVCache::block_hashes))
       .function("attach", LLMDS_GUARD(&RawKVCache::attach))
       .function("append", LLMDS_GUARD(&RawKVCache::append))
       .function("fork", LLMDS_GUARD(&RawKVCache::fork))

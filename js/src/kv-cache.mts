@@ -27,7 +27,11 @@ interface RawPagedAllocator extends RawHandle {
 
 /** @internal */
 interface KVCacheEngine {
-  RawKVCache: { create(pageSize: number, maxPages: number, sharing: boolean): RawKVCache | null; limits(): PageLimits };
+  RawKVCache: {
+    create(pageSize: number, maxPages: number, sharing: boolean): RawKVCache | null;
+    limits(): PageLimits;
+    blockHashes(tokens: number, n: number, pageSize: number): Uint32Array | null;
+  };
   RawPagedAllocator: { create(pageSize: number, maxPages: number): RawPagedAllocator | null };
 }
 
@@ -101,6 +105,20 @@ export class KVCache extends Owned<RawKVCache> {
     const maxPages = v.integer(o.maxPages ?? 10000, 'maxPages', 1, l.maxPages);
     const sharing = v.boolean(o.enablePrefixSharing ?? true, 'enablePrefixSharing');
     super(checked(engine<KVCacheEngine>().RawKVCache.create(pageSize, maxPages, sharing)));
+  }
+
+  /**
+   * The 64-bit chained hash of every full page of `tokens` (a partial tail page has none), as
+   * NVIDIA Dynamo's KV router computes it: h_i = XXH3-64 of page i's tokens as little-endian
+   * u32 with seed 1337; s_0 = h_0, s_i = XXH3-64(LE64(s_{i−1}) ‖ LE64(h_i), seed 1337). The
+   * values KV events carry, and what a router indexes. Needs no KVCache instance.
+   */
+  static blockHashes(tokens: TokenArray, pageSize: number): BigUint64Array {
+    const t = v.tokens(tokens, 'tokens');
+    const size = v.integer(pageSize, 'pageSize', 1, pageLimits().maxPageSize);
+    const e = engine<KVCacheEngine>();
+    const words = checked(withHeap(e, t, (p, n) => e.RawKVCache.blockHashes(p, n, size)));
+    return new BigUint64Array(words.buffer, words.byteOffset, words.length / 2);
   }
 
   /**

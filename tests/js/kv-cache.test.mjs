@@ -257,3 +257,28 @@ describe('PagedAllocator', () => {
     throwsCode(() => new PagedAllocator({ pageSize: 4, maxPages: 0 }), 'invalid_argument', /maxPages/);
   });
 });
+
+describe('KVCache.blockHashes (NVIDIA Dynamo KV-router scheme)', () => {
+  test('golden values from libxxhash; BigUint64Array; partial page ignored; history matters', () => {
+    const tokens = Array.from({ length: 42 }, (_, i) => i);
+    const h = KVCache.blockHashes(tokens, 4);
+    assert.ok(h instanceof BigUint64Array);
+    assert.equal(h.length, 10);
+    assert.equal(h[0], 0x7ee2cbedc694ab46n);
+    assert.equal(h[1], 0x83fb702f20e2ad65n);
+    assert.equal(h[9], 0x5c56151e5fb307ebn);
+    assert.deepEqual(KVCache.blockHashes(new Int32Array([1, 2, 3, 4]), 4), new BigUint64Array([0xcb38e4d7fb2dca5cn]));
+    assert.deepEqual(KVCache.blockHashes(new Uint32Array(tokens), 4), h);
+    assert.equal(KVCache.blockHashes([1, 2, 3], 4).length, 0);
+    const other = KVCache.blockHashes([99, ...tokens.slice(1)], 4);
+    assert.notEqual(other[1], h[1]); // same page 1 content, different history
+  });
+
+  test('bad input is invalid_argument', () => {
+    throwsCode(() => KVCache.blockHashes([1, 2], 0), 'invalid_argument', /pageSize/);
+    throwsCode(() => KVCache.blockHashes([1, -2], 2), 'invalid_argument', /tokens\[1\]/);
+    throwsCode(() => KVCache.blockHashes(new Int32Array([1, -2]), 2), 'invalid_argument', /tokens\[1\]/);
+    throwsCode(() => KVCache.blockHashes('abc', 2), 'invalid_argument', /tokens/);
+    throwsCode(() => KVCache.blockHashes([1, 2], 1.5), 'invalid_argument', /pageSize/);
+  });
+});
