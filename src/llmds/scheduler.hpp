@@ -148,7 +148,7 @@ class Scheduler {
   // Default order: order_[0] = requests with an SLO by deadline, order_[1] = the others by
   // tokens; custom order: order_[0] = all requests by priority (max-heap).
   IndexedHeap order_[3];  // by deadline (or custom priority), no-SLO by tokens, overdue by deadline
-  void demote_overdue(double now_ms);
+  void demote_overdue(double now_ms) noexcept;
   IndexedHeap arrivals_;  // queued requests by arrival time: the oldest one decides the wait
   detail::FlatIdMap table_;  // id -> index in records_ (queued and in-flight requests)
   std::vector<Record> records_;
