@@ -27,6 +27,9 @@
 ///
 /// Request ids count up from `first_request_id` (0 by default); id 0 is an ordinary id. After
 /// 2^32 submissions they wrap, skipping ids that are still queued or in flight.
+///
+/// Out of memory: submit and get_batch allocate the room they need in every queue and table
+/// first, so a std::bad_alloc leaves the scheduler exactly as it was, memory_bytes() included.
 #pragma once
 
 #include <cstddef>

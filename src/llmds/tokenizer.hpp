@@ -12,6 +12,9 @@
 /// all scripts (so ASCII, Latin-1, Latin Extended, Greek, Cyrillic, Armenian, Georgian...), with
 /// U+0130 mapped to 'i' and final sigma folded to sigma. No stemming, no stop-words.
 /// CJK text is not segmented into words: a run of ideographs without spaces is one term.
+///
+/// Out of memory: encode / encode_into undo the terms they added (and what they appended to
+/// `out`) when an allocation fails; only memory_bytes() may count room reserved by the failed call.
 #pragma once
 
 #include <cstddef>
