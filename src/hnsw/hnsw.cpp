@@ -10,6 +10,7 @@
 #include <new>
 #include <random>
 #include <string>
+#include <string_view>
 #include <unordered_set>
 
 #include "llmds/indexed_heap.hpp"  // detail::FlatIdMap
@@ -343,19 +344,22 @@ struct HNSW::Impl {
     for (uint32_t i = 0; i < dim; ++i) out[i] = src[i] / norm;
   }
 
-  Status validate_vector(const float* v, std::size_t len, const std::string& what) const {
+  // `what` is a view so that checking builds no string (a std::string of "add: vector" allocates
+  // in wasm32's libc++, whose short-string buffer holds 10 chars): an add that reserve() made
+  // room for must not allocate even here.
+  Status validate_vector(const float* v, std::size_t len, std::string_view what) const {
     if (len != dim) {
-      return dimension_mismatch(what + " has " + u(len) + " elements but the index dim is " + u(dim));
+      return dimension_mismatch(std::string(what) + " has " + u(len) + " elements but the index dim is " + u(dim));
     }
     const std::ptrdiff_t bad = first_non_finite(v, len);
     if (bad >= 0) {
-      return invalid_argument(what + "[" + u(static_cast<uint64_t>(bad)) + "] must be finite, got " +
+      return invalid_argument(std::string(what) + "[" + u(static_cast<uint64_t>(bad)) + "] must be finite, got " +
                               describe_float(v[bad]));
     }
     if (metric == Metric::cosine) {
       bool zero = true;
       for (std::size_t i = 0; i < len && zero; ++i) zero = v[i] == 0.0f;
-      if (zero) return invalid_argument(what + " is the zero vector, which has no direction (metric 'cosine')");
+      if (zero) return invalid_argument(std::string(what) + " is the zero vector, which has no direction (metric 'cosine')");
     }
     return Status::success();
   }

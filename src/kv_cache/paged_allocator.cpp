@@ -68,22 +68,18 @@ bool PagedAllocator::is_allocated(PageId id) const noexcept {
 
 Status PagedAllocator::free(const PageId* ids, std::size_t n) {
   // Validate everything before touching anything; mark ids to catch repeats within the call,
-  // then restore them so the check itself leaves no trace.
+  // then restore them so the check itself leaves no trace. The error message (an allocation)
+  // is built after the restore, so running out of memory there leaves no marks behind either.
   constexpr PageId kSeen = -3;
   std::size_t checked = 0;
-  Status status;
-  for (; checked < n; ++checked) {
-    const PageId id = ids[checked];
-    if (!is_allocated(id)) {
-      status = invalid_argument("free: page id " + std::to_string(id) +
-                                (id < 0 || static_cast<uint32_t>(id) >= max_pages_ ? " is out of range"
-                                                                                   : " is not allocated (double free?)"));
-      break;
-    }
-    table_[static_cast<std::size_t>(id)] = kSeen;
-  }
+  for (; checked < n && is_allocated(ids[checked]); ++checked) table_[static_cast<std::size_t>(ids[checked])] = kSeen;
   for (std::size_t i = 0; i < checked; ++i) table_[static_cast<std::size_t>(ids[i])] = kAllocated;
-  if (!status.ok()) return status;
+  if (checked < n) {
+    const PageId id = ids[checked];
+    return invalid_argument("free: page id " + std::to_string(id) +
+                            (id < 0 || static_cast<uint32_t>(id) >= max_pages_ ? " is out of range"
+                                                                               : " is not allocated (double free?)"));
+  }
   for (std::size_t i = 0; i < n; ++i) free_one(ids[i]);
   return Status::success();
 }

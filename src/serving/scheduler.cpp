@@ -225,29 +225,39 @@ Status Scheduler::complete_batch(const RequestId* ids, std::size_t n, double now
     return invalid_argument("completeBatch: the clock reading now must be finite, got " + num(now_ms));
   }
   // Validate all ids before changing anything; mark each seen one so a repeat is caught, then
-  // restore the marks.
+  // restore the marks. The error message (an allocation) is built after the restore, so running
+  // out of memory there leaves no marks behind either.
+  enum class Problem { none, unknown, queued, repeated } problem = Problem::none;
   std::size_t checked = 0;
-  Status status;
   for (; checked < n; ++checked) {
     const uint32_t slot = table_.find(ids[checked]);
     if (slot == kNone) {
-      status = not_found("completeBatch: request " + std::to_string(ids[checked]) + " is not in flight (unknown, completed or cancelled)");
+      problem = Problem::unknown;
       break;
     }
     Record& rec = records_[slot];
     if (rec.state == RequestState::queued) {
-      status = invalid_argument("completeBatch: request " + std::to_string(ids[checked]) +
-                                " is still queued (it was never returned by getBatch)");
+      problem = Problem::queued;
       break;
     }
     if (rec.state == RequestState::unknown) {
-      status = invalid_argument("completeBatch: request " + std::to_string(ids[checked]) + " appears twice");
+      problem = Problem::repeated;
       break;
     }
     rec.state = RequestState::unknown;
   }
   for (std::size_t i = 0; i < checked; ++i) records_[table_.find(ids[i])].state = RequestState::in_flight;
-  if (!status) return status;
+  switch (problem) {
+    case Problem::none: break;
+    case Problem::unknown:
+      return not_found("completeBatch: request " + std::to_string(ids[checked]) +
+                       " is not in flight (unknown, completed or cancelled)");
+    case Problem::queued:
+      return invalid_argument("completeBatch: request " + std::to_string(ids[checked]) +
+                              " is still queued (it was never returned by getBatch)");
+    case Problem::repeated:
+      return invalid_argument("completeBatch: request " + std::to_string(ids[checked]) + " appears twice");
+  }
   for (std::size_t i = 0; i < n; ++i) {
     const uint32_t slot = table_.find(ids[i]);
     const Record& rec = records_[slot];

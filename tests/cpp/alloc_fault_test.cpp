@@ -346,6 +346,13 @@ TEST_CASE("alloc fault: PagedAllocator operations are all-or-nothing", "[alloc_f
     disarm_alloc_faults();
     return describe(st);
   });
+  for (const std::vector<PageId>& bad : {std::vector<PageId>{0, 1, 1}, {0, 1, 2}, {0, 1, 99}}) {
+    check_all_or_nothing("free refused (" + join(bad) + ")", make, snap_pages, [bad](PagedAllocator& a) {
+      auto st = a.free(bad.data(), bad.size());
+      disarm_alloc_faults();
+      return describe(st);
+    });
+  }
   check_all_or_nothing("free_one", make, snap_pages, [](PagedAllocator& a) {
     a.free_one(3);
     a.free_one(4);
@@ -447,6 +454,31 @@ TEST_CASE("alloc fault: Scheduler operations are all-or-nothing", "[alloc_fault]
       disarm_alloc_faults();
       return describe(st);
     });
+    check_all_or_nothing("complete_batch refused" + tag, make, snap_sched, [](Scheduler& s) {
+      std::vector<RequestId> ids;
+      for (RequestId id = 0; id < 11; ++id) {
+        if (s.state(id) == RequestState::in_flight) ids.push_back(id);
+      }
+      for (RequestId id = 0; id < 11; ++id) {
+        if (s.state(id) == RequestState::queued) {
+          ids.push_back(id);  // still queued: the whole call is refused, after marking the others
+          break;
+        }
+      }
+      auto st = s.complete_batch(ids, 25.0);
+      disarm_alloc_faults();
+      return describe(st);
+    });
+    check_all_or_nothing("complete_batch with a repeat" + tag, make, snap_sched, [](Scheduler& s) {
+      std::vector<RequestId> ids;
+      for (RequestId id = 0; id < 11; ++id) {
+        if (s.state(id) == RequestState::in_flight) ids.push_back(id);
+      }
+      ids.push_back(ids.front());
+      auto st = s.complete_batch(ids, 25.0);
+      disarm_alloc_faults();
+      return describe(st);
+    });
     for (RequestId id : {0u, 3u, 10u, 30u}) {  // in flight or queued, depending on the order; unknown
       check_all_or_nothing("cancel " + std::to_string(id) + tag, make, snap_sched, [id](Scheduler& s) {
         const bool ok = s.cancel(id);
@@ -473,11 +505,12 @@ std::string snap_admission(const AdmissionController& c) {
 TEST_CASE("alloc fault: AdmissionController operations are all-or-nothing", "[alloc_fault][admission]") {
   auto make_n = [](int n) {
     AdmissionOptions o;
-    o.qps_target = 20;
-    o.token_rate_limit = 1000;
-    o.request_burst = 5;
-    o.token_burst = 300;
-    o.max_pending_estimates = 4;
+    // Bursts large enough to admit every request: the deques grow across block boundaries.
+    o.qps_target = 1000;
+    o.token_rate_limit = 100000;
+    o.request_burst = 100;
+    o.token_burst = 10000;
+    o.max_pending_estimates = 40;
     auto r = AdmissionController::create(o);
     REQUIRE(r.ok());
     AdmissionController c = std::move(r).value();
@@ -486,7 +519,7 @@ TEST_CASE("alloc fault: AdmissionController operations are all-or-nothing", "[al
     return c;
   };
   auto make = [&] { return make_n(6); };
-  for (int n = 0; n < 70; n += 3) {  // window and pending deques of every length
+  for (int n = 0; n < 70; ++n) {  // window and pending deques of every length (block boundaries)
     auto make_this = [&] { return make_n(n); };
     check_all_or_nothing("should_admit after " + std::to_string(n), make_this, snap_admission,
                          [](AdmissionController& c) {
