@@ -15,6 +15,10 @@
 ///   the wrong way is `invalid_argument`, an equal score is a no-op;
 /// - `pop` / `peek` of an empty heap return an empty optional (JS: `undefined`), not an error:
 ///   "nothing left" is the normal end of a drain loop.
+///
+/// Out of memory: push and reserve allocate before they change anything (room_for / adopt),
+/// so a std::bad_alloc leaves the heap exactly as it was, memory_bytes() included; the other
+/// operations never allocate.
 #pragma once
 
 #include <cstddef>
