@@ -10,9 +10,10 @@
 #include <new>
 #include <random>
 #include <string>
-#include <unordered_map>
+#include <string_view>
 #include <unordered_set>
 
+#include "llmds/indexed_heap.hpp"  // detail::FlatIdMap
 #include "llmds/serialize.hpp"
 #include "simd/kernels.hpp"
 
@@ -43,10 +44,14 @@ constexpr std::size_t kCacheLine = 64;
 
 constexpr std::size_t round_up(std::size_t n, std::size_t to) noexcept { return (n + to - 1) / to * to; }
 
-// Room for one more element without reallocating on the next push_back (geometric growth).
+// Room for `n` more elements without reallocating on the next push_backs (geometric growth).
+template <typename V>
+void reserve_more(V& v, std::size_t n) {
+  if (v.size() + n > v.capacity()) v.reserve(std::max<std::size_t>({16, v.capacity() * 2, v.size() + n}));
+}
 template <typename V>
 void make_room(V& v) {
-  if (v.size() == v.capacity()) v.reserve(std::max<std::size_t>(16, v.capacity() * 2));
+  reserve_more(v, 1);
 }
 
 // Node rows of a fixed byte size, in blocks of 2^shift rows that are never moved once full:
@@ -242,7 +247,9 @@ struct HNSW::Impl {
   // (layers 1..L), allocated at its exact size; null for level-0 nodes.
   std::vector<std::unique_ptr<uint32_t[]>> upper;
   std::size_t upper_words = 0;     // words held by `upper`'s arrays
-  std::unordered_map<uint32_t, uint32_t> slot_of;  // live external id -> slot
+  // Live external id -> slot. A flat table: inserting needs no allocation once it has room, so
+  // add_batch can reserve for the whole batch up front.
+  detail::FlatIdMap slot_of;
   uint32_t entry = kNone;          // a live node of maximal level, kNone iff no live node
   uint32_t max_level = 0;          // level of `entry`
 
@@ -254,11 +261,23 @@ struct HNSW::Impl {
   std::vector<Cand> prune_buf;
   std::vector<uint32_t> select_buf, keep_buf, pruned_buf;
   std::vector<Cand> found_buf;
+  // Insertion scratch: the new node's query (cosine: normalised), its planned links per layer
+  // ([count, m targets] from its top layer down), the levels and upper-layer arrays of a batch.
+  std::vector<float> insert_query;
+  std::vector<uint32_t> plan_buf;
+  std::vector<std::unique_ptr<uint32_t[]>> pending_upper;  // see prepare()
+  std::size_t pending_front = 0;
   mutable std::vector<uint32_t> fresh_buf;  // search_layer: the unvisited links of a node (m0)
   mutable uint32_t warm_sink = 0;            // the values warm() read; never used
 
   void init_layout() {
     fresh_buf.resize(m0);
+    // connect_back's buffers never hold more than m0 + 1 entries: sized once, they never grow
+    // while an insertion is changing the graph.
+    prune_buf.reserve(m0 + 1);
+    select_buf.reserve(m0 + 1);
+    keep_buf.reserve(m0 + 1);
+    pruned_buf.reserve(m0 + 1);
     const std::size_t link_bytes = round_up((1 + static_cast<std::size_t>(m0)) * 4, 16);
     const std::size_t vec_bytes = round_up(static_cast<std::size_t>(dim) * 4, 16);
     vec_off = 0;
@@ -329,19 +348,22 @@ struct HNSW::Impl {
     for (uint32_t i = 0; i < dim; ++i) out[i] = src[i] / norm;
   }
 
-  Status validate_vector(const float* v, std::size_t len, const std::string& what) const {
+  // `what` is a view so that checking builds no string (a std::string of "add: vector" allocates
+  // in wasm32's libc++, whose short-string buffer holds 10 chars): an add that reserve() made
+  // room for must not allocate even here.
+  Status validate_vector(const float* v, std::size_t len, std::string_view what) const {
     if (len != dim) {
-      return dimension_mismatch(what + " has " + u(len) + " elements but the index dim is " + u(dim));
+      return dimension_mismatch(std::string(what) + " has " + u(len) + " elements but the index dim is " + u(dim));
     }
     const std::ptrdiff_t bad = first_non_finite(v, len);
     if (bad >= 0) {
-      return invalid_argument(what + "[" + u(static_cast<uint64_t>(bad)) + "] must be finite, got " +
+      return invalid_argument(std::string(what) + "[" + u(static_cast<uint64_t>(bad)) + "] must be finite, got " +
                               describe_float(v[bad]));
     }
     if (metric == Metric::cosine) {
       bool zero = true;
       for (std::size_t i = 0; i < len && zero; ++i) zero = v[i] == 0.0f;
-      if (zero) return invalid_argument(what + " is the zero vector, which has no direction (metric 'cosine')");
+      if (zero) return invalid_argument(std::string(what) + " is the zero vector, which has no direction (metric 'cosine')");
     }
     return Status::success();
   }
@@ -486,30 +508,49 @@ struct HNSW::Impl {
     std::copy(keep.begin(), keep.end(), l + 1);
   }
 
-  // Inserts the node already stored at slot `s` (vector, id, level, empty links) into the graph.
-  void insert(uint32_t s) {
+  // Plans the links of a node with vector `q` and level `level` that is not in the graph yet:
+  // for each layer from min(level, max_level) down to 0, the neighbours selected for it, as
+  // [count, targets] rows of m + 1 words in plan_buf. Reads the graph and writes only scratch,
+  // so it changes nothing observable. Searching every layer before linking any gives the same
+  // graph as interleaving them (as the paper's Algorithm 1 does): linking on a layer edits only
+  // that layer's lists, and each layer's search reads only its own.
+  void plan_links(const float* q, uint32_t level) {
+    const uint32_t top = std::min(level, max_level);
+    uint32_t cur = entry;
+    float dcur = dist(q, vec(cur));
+    for (uint32_t lev = max_level; lev > level; --lev) greedy(q, lev, cur, dcur);
+    std::vector<Cand>& found = found_buf;
+    for (uint32_t lev = top + 1; lev-- > 0;) {
+      uint32_t* row = plan_buf.data() + static_cast<std::size_t>(top - lev) * (m + 1);
+      search_layer(q, cur, dcur, lev, ef_construction, found);
+      if (found.empty()) {  // only tombstones reachable on this layer
+        row[0] = 0;
+        continue;
+      }
+      select_neighbors(found, m, select_buf);
+      row[0] = static_cast<uint32_t>(select_buf.size());
+      std::copy(select_buf.begin(), select_buf.end(), row + 1);
+      cur = found.front().slot;
+      dcur = found.front().d;
+    }
+  }
+
+  // Links the node at slot `s` as planned by plan_links(). Allocates nothing (connect_back's
+  // buffers have room for m0 + 1 entries).
+  void link_planned(uint32_t s) noexcept {
     const uint32_t level = levels[s];
     if (entry == kNone) {
       entry = s;
       max_level = level;
       return;
     }
-    const float* q = vec(s);
-    uint32_t cur = entry;
-    float dcur = dist(q, vec(cur));
-    for (uint32_t lev = max_level; lev > level; --lev) greedy(q, lev, cur, dcur);
-
-    std::vector<Cand>& found = found_buf;
-    for (uint32_t lev = std::min(level, max_level) + 1; lev-- > 0;) {
-      search_layer(q, cur, dcur, lev, ef_construction, found);
-      if (found.empty()) continue;  // only tombstones reachable on this layer
-      select_neighbors(found, m, select_buf);
+    const uint32_t top = std::min(level, max_level);
+    for (uint32_t lev = top + 1; lev-- > 0;) {
+      const uint32_t* row = plan_buf.data() + static_cast<std::size_t>(top - lev) * (m + 1);
       uint32_t* l = links(s, lev);
-      l[0] = static_cast<uint32_t>(select_buf.size());
-      std::copy(select_buf.begin(), select_buf.end(), l + 1);
-      for (uint32_t nb : select_buf) connect_back(nb, s, lev);
-      cur = found.front().slot;
-      dcur = found.front().d;
+      l[0] = row[0];
+      std::copy(row + 1, row + 1 + row[0], l + 1);
+      for (uint32_t i = 1; i <= row[0]; ++i) connect_back(row[i], s, lev);
     }
     if (level > max_level) {
       entry = s;
@@ -517,39 +558,91 @@ struct HNSW::Impl {
     }
   }
 
-  // Appends a node (vector already validated) and links it in. Draws exactly one random number.
-  // Every allocation the new node needs happens before anything changes, so running out of
-  // memory there (std::bad_alloc) leaves the index as it was, random generator included.
-  void add_node(const float* v, uint32_t id) {
-    const uint32_t s = slots();
-    std::mt19937_64 next = rng;
-    const uint32_t level = HNSW::level_from_random(next(), m);
-    rows.reserve(s + 1);
-    make_room(ext_ids);
-    make_room(levels);
-    make_room(deleted);
-    make_room(upper);
-    const std::size_t words = static_cast<std::size_t>(level) * (m + 1);
-    std::unique_ptr<uint32_t[]> up(level > 0 ? new uint32_t[words]() : nullptr);
-    slot_of.emplace(id, s);
-    // Nothing below allocates (until insert(), whose scratch buffers may grow).
-    rng = next;
-    rows.push();
-    float* dst = vec(s);
-    if (metric == Metric::cosine) {
-      normalize(v, dst);
-    } else {
-      std::copy(v, v + dim, dst);
+  // Out of memory: allocates everything the next n insertions need, changing nothing
+  // observable (only reserved capacity, counted in stats().bytes): room in every per-node array
+  // and the id table, the upper-layer links of the nodes the generator's next n draws make
+  // (kept in pending_upper, front first), and the search scratch. With `bound_candidates` the
+  // candidate heap gets its bound (every node once per search), so the insertions' searches
+  // cannot allocate either.
+  void prepare(std::size_t n, bool bound_candidates) {
+    const std::size_t total = static_cast<std::size_t>(slots()) + n;
+    const std::size_t pending = pending_upper.size() - pending_front;
+    std::mt19937_64 next = rng;  // a copy: the generator moves only when a node is committed
+    uint32_t top_level = max_level;
+    for (std::size_t i = 0; i < n; ++i) {
+      const uint32_t level = HNSW::level_from_random(next(), m);
+      top_level = std::max(top_level, level);
+      if (i < pending) continue;  // allocated by an earlier prepare()
+      if (pending_front > 0 && pending_upper.size() == pending_upper.capacity()) {
+        // Reuse the consumed front before growing.
+        pending_upper.erase(pending_upper.begin(), pending_upper.begin() + static_cast<std::ptrdiff_t>(pending_front));
+        pending_front = 0;
+      }
+      const std::size_t words = static_cast<std::size_t>(level) * (m + 1);
+      std::unique_ptr<uint32_t[]> up(words > 0 ? new uint32_t[words]() : nullptr);
+      pending_upper.push_back(std::move(up));  // strong: on failure `up` frees the array
     }
-    ext_ids.push_back(id);
-    levels.push_back(static_cast<uint8_t>(level));
-    deleted.push_back(0);
-    upper.push_back(std::move(up));
-    upper_words += words;
-    insert(s);
+    rows.reserve(static_cast<uint32_t>(total));
+    reserve_more(ext_ids, n);
+    reserve_more(levels, n);
+    reserve_more(deleted, n);
+    reserve_more(upper, n);
+    slot_of.adopt(slot_of.table_for(slot_of.size() + n));
+    visited.reserve(total);
+    result_heap.reserve(static_cast<std::size_t>(ef_construction) + 1);
+    found_buf.reserve(static_cast<std::size_t>(ef_construction) + 1);
+    const std::size_t plan_words = (static_cast<std::size_t>(top_level) + 1) * (m + 1);
+    if (plan_buf.size() < plan_words) plan_buf.resize(plan_words);
+    if (metric == Metric::cosine) insert_query.resize(dim);
+    if (bound_candidates) cand_heap.reserve(total);
+  }
+
+  // Appends n nodes (vectors already validated, ids fresh and distinct) and links them in.
+  // Draws exactly one random number per node. All-or-nothing under std::bad_alloc: prepare()
+  // allocates for the whole batch first (a single add skips the candidate-heap bound and plans
+  // its links before storing the node, so its search may still allocate, before any change).
+  // `stored_form`: the vectors come from an index (already normalised under cosine), as in
+  // compact(); normalising them again could move a last bit.
+  void add_nodes(const float* vectors, const uint32_t* ids, std::size_t n, bool stored_form = false) {
+    if (n == 0) return;
+    prepare(n, n > 1);
+    const uint32_t first = slots();
+    // Nothing below allocates, except the candidate heap of a single add's search (see above).
+    for (std::size_t i = 0; i < n; ++i) {
+      const float* v = vectors + i * dim;
+      const uint32_t s = first + static_cast<uint32_t>(i);
+      std::mt19937_64::result_type draw;
+      {
+        std::mt19937_64 peek = rng;  // the draw this node will consume at commit
+        draw = peek();
+      }
+      const uint32_t level = HNSW::level_from_random(draw, m);
+      const float* q = v;
+      if (metric == Metric::cosine && !stored_form) {
+        normalize(v, insert_query.data());
+        q = insert_query.data();
+      }
+      if (entry != kNone) plan_links(q, level);
+      // Commit the node.
+      rng.discard(1);
+      rows.push();
+      std::copy(q, q + dim, vec(s));
+      ext_ids.push_back(ids[i]);
+      levels.push_back(static_cast<uint8_t>(level));
+      deleted.push_back(0);
+      upper.push_back(std::move(pending_upper[pending_front++]));
+      if (pending_front == pending_upper.size()) {
+        pending_upper.clear();
+        pending_front = 0;
+      }
+      upper_words += static_cast<std::size_t>(level) * (m + 1);
+      slot_of.insert(ids[i], s);
+      link_planned(s);
+    }
   }
 
   uint32_t live() const noexcept { return static_cast<uint32_t>(slot_of.size()); }
+  bool has(uint32_t id) const noexcept { return slot_of.find(id) != detail::FlatIdMap::kNone; }
 
   // The query to search with: normalised for cosine, as is otherwise.
   const float* prepare_query(const float* q) const {
@@ -588,27 +681,15 @@ struct HNSW::Impl {
     x->rng.seed(seed);
     x->init_layout();
     const uint32_t n = live();
-    x->rows.reserve(n);
-    x->ext_ids.reserve(n);
-    x->levels.reserve(n);
-    x->deleted.reserve(n);
-    x->upper.reserve(n);
-    x->slot_of.reserve(n);
+    std::vector<float> vectors(static_cast<std::size_t>(n) * dim);
+    std::vector<uint32_t> ids;
+    ids.reserve(n);
     for (uint32_t old = 0; old < slots(); ++old) {
       if (deleted[old]) continue;
-      const uint32_t s = x->slots();
-      const uint32_t level = HNSW::level_from_random(x->rng(), m);
-      const std::size_t words = static_cast<std::size_t>(level) * (m + 1);
-      x->upper.emplace_back(level > 0 ? new uint32_t[words]() : nullptr);
-      x->upper_words += words;
-      x->rows.push();
-      std::copy(vec(old), vec(old) + dim, x->vec(s));
-      x->ext_ids.push_back(ext_ids[old]);
-      x->levels.push_back(static_cast<uint8_t>(level));
-      x->deleted.push_back(0);
-      x->slot_of.emplace(ext_ids[old], s);
-      x->insert(s);
+      std::copy(vec(old), vec(old) + dim, vectors.data() + ids.size() * dim);
+      ids.push_back(ext_ids[old]);
     }
+    x->add_nodes(vectors.data(), ids.data(), n, /*stored_form=*/true);
     return x;
   }
 
@@ -662,11 +743,11 @@ Status HNSW::add(const float* vector, std::size_t len, uint32_t id) {
     return dimension_mismatch("add: vector has " + u(len) + " elements but the index dim is " + u(x.dim));
   }
   if (id > kMaxId) return invalid_argument("add: id must be an integer in [0, 2147483647], got " + u(id));
-  if (x.slot_of.count(id) != 0) return duplicate_id("add: id " + u(id) + " is already in the index");
+  if (x.has(id)) return duplicate_id("add: id " + u(id) + " is already in the index");
   Status st = x.validate_vector(vector, len, "add: vector");
   if (!st.ok()) return st;
   if (x.slots() >= kMaxNodes) return capacity_exceeded("add: the index holds the maximum of 2147483647 nodes");
-  x.add_node(vector, id);
+  x.add_nodes(vector, &id, 1);
   return Status::success();
 }
 
@@ -686,23 +767,24 @@ Status HNSW::add_batch(const float* vectors, std::size_t len, const uint32_t* id
     if (id > kMaxId) {
       return invalid_argument("addBatch: ids[" + u(i) + "] must be an integer in [0, 2147483647], got " + u(id));
     }
-    if (x.slot_of.count(id) != 0) return duplicate_id("addBatch: ids[" + u(i) + "] = " + u(id) + " is already in the index");
+    if (x.has(id)) return duplicate_id("addBatch: ids[" + u(i) + "] = " + u(id) + " is already in the index");
     if (!batch_ids.insert(id).second) {
       return duplicate_id("addBatch: ids[" + u(i) + "] = " + u(id) + " appears more than once in the batch");
     }
     Status st = x.validate_vector(vectors + i * x.dim, x.dim, "addBatch: vector " + u(i));
     if (!st.ok()) return st;
   }
-  for (std::size_t i = 0; i < n_ids; ++i) x.add_node(vectors + i * x.dim, ids[i]);
+  x.add_nodes(vectors, ids, n_ids);  // all-or-nothing, also when memory runs out
   return Status::success();
 }
 
+void HNSW::reserve(std::size_t n) { impl_->prepare(n, true); }
+
 Status HNSW::remove(uint32_t id) {
   Impl& x = *impl_;
-  auto it = x.slot_of.find(id);
-  if (it == x.slot_of.end()) return not_found("remove: id " + u(id) + " is not in the index");
-  const uint32_t s = it->second;
-  x.slot_of.erase(it);
+  const uint32_t s = x.slot_of.find(id);
+  if (s == detail::FlatIdMap::kNone) return not_found("remove: id " + u(id) + " is not in the index");
+  x.slot_of.erase(id);
   x.deleted[s] = 1;
   if (s == x.entry) x.pick_new_entry();
   if (x.wants_compaction()) {
@@ -721,7 +803,7 @@ Status HNSW::compact() {
   return Status::success();
 }
 
-bool HNSW::has(uint32_t id) const noexcept { return impl_->slot_of.count(id) != 0; }
+bool HNSW::has(uint32_t id) const noexcept { return impl_->has(id); }
 uint32_t HNSW::size() const noexcept { return impl_->live(); }
 uint32_t HNSW::nodes() const noexcept { return impl_->slots(); }
 
@@ -747,8 +829,8 @@ Result<std::vector<float>> HNSW::distances(const float* query, std::size_t len, 
   const float* q = x.prepare_query(query);
   std::vector<float> out(n, kInf);
   for (std::size_t i = 0; i < n; ++i) {
-    auto it = x.slot_of.find(ids[i]);
-    if (it != x.slot_of.end()) out[i] = x.dist(q, x.vec(it->second));
+    const uint32_t slot = x.slot_of.find(ids[i]);
+    if (slot != detail::FlatIdMap::kNone) out[i] = x.dist(q, x.vec(slot));
   }
   return out;
 }
@@ -819,7 +901,8 @@ std::size_t HNSW::memory_bytes() const noexcept {
            sizeof(Cand) +
        (x.query_buf.capacity() + x.select_buf.capacity() + x.keep_buf.capacity() + x.pruned_buf.capacity()) * 4;
   // unordered_map: one node (key, value, next pointer, cached hash) per entry plus the buckets.
-  b += x.slot_of.size() * (2 * sizeof(uint32_t) + 2 * sizeof(void*)) + x.slot_of.bucket_count() * sizeof(void*);
+  b += x.slot_of.memory_bytes() + (x.insert_query.capacity() + x.plan_buf.capacity()) * 4 +
+       x.pending_upper.capacity() * sizeof(x.pending_upper[0]);
   return b;
 }
 
@@ -932,13 +1015,14 @@ Result<HNSW> HNSW::deserialize(const uint8_t* data, std::size_t size) {
     upper_layers += x.levels[s];
     if (x.deleted[s]) continue;
     if (x.ext_ids[s] > kMaxId) return bad("node " + u(s) + " has id " + u(x.ext_ids[s]) + " out of range");
-    if (!x.slot_of.emplace(x.ext_ids[s], s).second) return bad("id " + u(x.ext_ids[s]) + " appears twice");
+    if (x.has(x.ext_ids[s])) return bad("id " + u(x.ext_ids[s]) + " appears twice");
+    x.slot_of.insert(x.ext_ids[s], s);
   }
   for (uint32_t s = 0; s < n; ++s) {
     if (first_non_finite(x.vec(s), o.dim) >= 0) return bad("non-finite vector element");
   }
   // Entry point invariant: a live node of maximal level among live nodes, none iff no live node.
-  if ((entry == kNone) != x.slot_of.empty()) return bad("entry point inconsistent with the live node count");
+  if ((entry == kNone) != (x.slot_of.size() == 0)) return bad("entry point inconsistent with the live node count");
   if (entry != kNone) {
     if (x.deleted[entry]) return bad("entry point is a removed node");
     for (uint32_t s = 0; s < n; ++s) {

@@ -2,6 +2,7 @@
 #include "llmds/kv_cache.hpp"
 
 #include <algorithm>
+#include <cassert>
 #include <cstring>
 #include <limits>
 #include <string>
@@ -56,21 +57,38 @@ std::size_t pages_for(std::size_t tokens, uint32_t page_size) noexcept {
 
 }  // namespace
 
+/// Out of memory: every mutating operation first allocates everything it may need (the new
+/// block table, room in the page-indexed arrays and the allocator's table, the sequence's map
+/// node), changing nothing, and then commits with operations that cannot allocate. A
+/// std::bad_alloc therefore leaves the cache exactly as it was. The prefix registry and the
+/// page-to-children links are intrusive (threaded through Page) so publishing or evicting a
+/// page never allocates.
 struct KVCache::Impl {
   struct Page {
     uint32_t refcount = 0;
     uint32_t fill = 0;          // tokens written into this page
-    bool registered = false;    // findable through the prefix map (full, immutable pages only)
+    bool registered = false;    // findable through the prefix registry (full, immutable pages only)
     PageId parent = kNoPage;    // the registered page before this one in its history
     uint64_t key = 0;
     PageId lru_prev = kNoPage;  // intrusive LRU list of cached (unreferenced, registered) pages
     PageId lru_next = kNoPage;
-    std::vector<PageId> children;  // registered pages whose parent is this one
+    PageId hash_next = kNoPage;     // next registered page in the same registry bucket
+    PageId first_child = kNoPage;   // registered pages whose parent is this one, oldest first
+    PageId last_child = kNoPage;
+    PageId prev_sibling = kNoPage;  // neighbours in the parent's children list
+    PageId next_sibling = kNoPage;
   };
   struct Sequence {
     std::vector<PageId> pages;
     std::size_t length = 0;
     uint32_t shareable_pages = kUnlimited;  // pages past this index are private to the sequence
+  };
+  /// Room allocated ahead of a commit (see prepare_growth); empty vectors mean "no growth".
+  struct Growth {
+    std::vector<PageId> table;  // the allocator's per-id table
+    std::vector<TokenId> storage;
+    std::vector<Page> pages;
+    std::vector<PageId> buckets;
   };
 
   explicit Impl(PagedAllocator alloc, bool sharing) : allocator(std::move(alloc)), sharing(sharing) {}
@@ -81,13 +99,14 @@ struct KVCache::Impl {
 
   std::vector<TokenId> storage;  // page p holds storage[p * page_size, (p + 1) * page_size)
   std::vector<Page> pages;
-  std::unordered_map<uint64_t, PageId> prefix_map;
-  std::vector<PageId> root_children;
+  std::vector<PageId> buckets;   // prefix registry: chained hash by key; size a power of two >= pages
+  PageId root_first = kNoPage, root_last = kNoPage;  // registered pages with no parent
   std::unordered_map<SeqId, Sequence> sequences;
   PageId lru_head = kNoPage;  // least recently used cached page: the next one evicted
   PageId lru_tail = kNoPage;
   uint32_t cached_count = 0;
   uint32_t shared_count = 0;
+  uint32_t registered_count = 0;
   uint64_t total_tokens = 0;
   uint64_t prefix_hits = 0, prefix_misses = 0, hit_tokens = 0, cow_copies = 0, evictions = 0;
 
@@ -136,46 +155,91 @@ struct KVCache::Impl {
   void release_all(const std::vector<PageId>& table) noexcept {
     for (auto it = table.rbegin(); it != table.rend(); ++it) release(*it);
   }
+  /// Pages of `table` that release_all() would hand back to the allocator, ignoring the ones
+  /// in `kept` (acquired again first).
+  std::size_t freed_by_release(const std::vector<PageId>& table, const std::vector<PageId>& kept) const noexcept {
+    std::size_t n = 0;
+    for (PageId p : table) {
+      n += page(p).refcount == 1 && !page(p).registered && std::find(kept.begin(), kept.end(), p) == kept.end();
+    }
+    return n;
+  }
 
   // ---- prefix registry ----------------------------------------------------------------
-  std::vector<PageId>& children_of(PageId parent) { return parent == kNoPage ? root_children : page(parent).children; }
-
   uint64_t parent_key(PageId parent) const noexcept { return parent == kNoPage ? kRootKey : page(parent).key; }
+  std::size_t bucket_of(uint64_t key) const noexcept { return static_cast<std::size_t>(key) & (buckets.size() - 1); }
+
+  PageId lookup(uint64_t key) const noexcept {
+    if (buckets.empty()) return kNoPage;
+    PageId p = buckets[bucket_of(key)];
+    while (p != kNoPage && page(p).key != key) p = page(p).hash_next;
+    return p;
+  }
+  void hash_insert(PageId p) noexcept {
+    PageId& head = buckets[bucket_of(page(p).key)];
+    page(p).hash_next = head;
+    head = p;
+  }
+  void hash_erase(PageId p) noexcept {
+    PageId* link = &buckets[bucket_of(page(p).key)];
+    while (*link != p) link = &page(*link).hash_next;
+    *link = page(p).hash_next;
+    page(p).hash_next = kNoPage;
+  }
+  PageId first_child_of(PageId parent) const noexcept {
+    return parent == kNoPage ? root_first : page(parent).first_child;
+  }
+  void link_child(PageId parent, PageId p) noexcept {
+    PageId& first = parent == kNoPage ? root_first : page(parent).first_child;
+    PageId& last = parent == kNoPage ? root_last : page(parent).last_child;
+    page(p).prev_sibling = last;
+    page(p).next_sibling = kNoPage;
+    if (last != kNoPage) page(last).next_sibling = p; else first = p;
+    last = p;
+  }
+  void unlink_child(PageId p) noexcept {
+    Page& pg = page(p);
+    PageId& first = pg.parent == kNoPage ? root_first : page(pg.parent).first_child;
+    PageId& last = pg.parent == kNoPage ? root_last : page(pg.parent).last_child;
+    if (pg.prev_sibling != kNoPage) page(pg.prev_sibling).next_sibling = pg.next_sibling; else first = pg.next_sibling;
+    if (pg.next_sibling != kNoPage) page(pg.next_sibling).prev_sibling = pg.prev_sibling; else last = pg.prev_sibling;
+    pg.prev_sibling = pg.next_sibling = kNoPage;
+  }
 
   /// The registered page continuing `parent` with exactly these tokens, if any. Verifies the
   /// parent link and every token, so a hash collision is a miss, never a wrong hit.
   PageId find_page(uint64_t key, PageId parent, const TokenId* tokens) const noexcept {
-    auto it = prefix_map.find(key);
-    if (it == prefix_map.end()) return kNoPage;
-    const Page& pg = page(it->second);
+    const PageId hit = lookup(key);
+    if (hit == kNoPage) return kNoPage;
+    const Page& pg = page(hit);
     if (pg.parent != parent) return kNoPage;
-    if (std::memcmp(page_tokens(it->second), tokens, sizeof(TokenId) * page_size()) != 0) return kNoPage;
-    return it->second;
+    if (std::memcmp(page_tokens(hit), tokens, sizeof(TokenId) * page_size()) != 0) return kNoPage;
+    return hit;
   }
 
   /// Publishes a full page as a cacheable prefix. Fails (and leaves the page private) when its
   /// parent is not published or its key is taken by another history (a collision).
-  bool register_page(PageId p, PageId parent) {
+  bool register_page(PageId p, PageId parent) noexcept {
     if (parent != kNoPage && !page(parent).registered) return false;
     const uint64_t key = chain_key(parent_key(parent), page_tokens(p), page_size());
-    if (!prefix_map.emplace(key, p).second) return false;
+    if (lookup(key) != kNoPage) return false;
     Page& pg = page(p);
     pg.registered = true;
     pg.parent = parent;
     pg.key = key;
-    children_of(parent).push_back(p);
+    hash_insert(p);
+    link_child(parent, p);
+    ++registered_count;
     return true;
   }
 
   /// Evicts a cached page and, first, any cached descendants (they would be unreachable).
-  void evict(PageId p) {
-    // Copy: evicting a child edits this page's children list.
-    const std::vector<PageId> kids = page(p).children;
-    for (PageId child : kids) evict(child);
+  void evict(PageId p) noexcept {
+    while (page(p).first_child != kNoPage) evict(page(p).first_child);  // evicting unlinks it
     Page& pg = page(p);
-    std::vector<PageId>& siblings = children_of(pg.parent);
-    siblings.erase(std::find(siblings.begin(), siblings.end(), p));
-    prefix_map.erase(pg.key);
+    unlink_child(p);
+    hash_erase(p);
+    --registered_count;
     pg.registered = false;
     pg.parent = kNoPage;
     lru_remove(p);
@@ -187,26 +251,65 @@ struct KVCache::Impl {
   /// Pages an allocation could obtain right now (free ones, plus cached ones it may evict).
   std::size_t obtainable() const noexcept { return allocator.available() + cached_count; }
 
-  PageId allocate_page() {
+  template <class T>
+  static std::vector<T> grown_copy(const std::vector<T>& v, std::size_t want) {
+    std::vector<T> out;
+    if (want <= v.capacity()) return out;
+    out.reserve(std::max(want, 2 * v.capacity()));
+    out.assign(v.begin(), v.end());
+    return out;
+  }
+  static std::size_t pow2_at_least(std::size_t n) noexcept {
+    std::size_t b = 16;
+    while (b < n) b *= 2;
+    return b;
+  }
+
+  /// Allocates, changing nothing, the room `fresh` never-used page ids will need.
+  Growth prepare_growth(uint32_t fresh) const {
+    Growth g;
+    if (fresh == 0) return g;
+    const std::size_t high = static_cast<std::size_t>(allocator.high_water()) + fresh;
+    g.table = allocator.grown_table(fresh);
+    g.storage = grown_copy(storage, high * page_size());
+    g.pages = grown_copy(pages, high);
+    if (high > buckets.size()) g.buckets.assign(pow2_at_least(high), kNoPage);
+    return g;
+  }
+  /// Installs the room prepared by prepare_growth(); the first step of every commit.
+  void commit_growth(Growth& g) noexcept {
+    allocator.adopt_table(std::move(g.table));
+    if (g.storage.capacity() > storage.capacity()) storage.swap(g.storage);
+    if (g.pages.capacity() > pages.capacity()) pages.swap(g.pages);
+    if (!g.buckets.empty()) {  // rehash every registered page into the larger registry
+      buckets.swap(g.buckets);
+      for (std::size_t p = 0; p < pages.size(); ++p) {
+        if (pages[p].registered) hash_insert(static_cast<PageId>(p));
+      }
+    }
+  }
+
+  /// Needs the room of a commit_growth() (no allocation here; page ids, storage and registry
+  /// already have room for every page the operation takes).
+  PageId allocate_page() noexcept {
     if (allocator.available() == 0) evict(lru_head);  // the caller checked obtainable()
-    const PageId p = allocator.alloc_one();
-    const std::size_t needed = static_cast<std::size_t>(allocator.high_water()) * page_size();
-    if (storage.size() < needed) {
-      storage.resize(needed);
-      pages.resize(allocator.high_water());
+    const PageId p = allocator.alloc_one();  // cannot throw: the table has room
+    const std::size_t high = allocator.high_water();
+    if (pages.size() < high) {  // within capacity: no allocation
+      assert(pages.capacity() >= high && storage.capacity() >= high * page_size());
+      storage.resize(high * page_size());
+      pages.resize(high);
     }
     Page& pg = page(p);
+    pg = Page();
     pg.refcount = 1;
-    pg.fill = 0;
-    pg.registered = false;
-    pg.parent = kNoPage;
-    pg.children.clear();
     return p;
   }
 
   /// Writes tokens into the sequence's tail: fills the last page, then adds pages, publishing
-  /// every page it completes when the sequence allows sharing there.
-  void write_tail(Sequence& s, const TokenId* tokens, std::size_t n) {
+  /// every page it completes when the sequence allows sharing there. The block table has room
+  /// for every page added (the caller reserved it), so nothing here allocates.
+  void write_tail(Sequence& s, const TokenId* tokens, std::size_t n) noexcept {
     const uint32_t ps = page_size();
     std::size_t done = 0;
     while (done < n) {
@@ -226,9 +329,9 @@ struct KVCache::Impl {
     total_tokens += n;
   }
 
-  /// Leading full pages of `tokens` that are cached, verified token by token.
-  std::vector<PageId> match_pages(const TokenId* tokens, std::size_t full_pages) const {
-    std::vector<PageId> matched;
+  /// Appends to `matched` the leading full pages of `tokens` that are cached, verified token by
+  /// token (no allocation when `matched` has room for `full_pages` more).
+  void match_pages(const TokenId* tokens, std::size_t full_pages, std::vector<PageId>& matched) const {
     PageId parent = kNoPage;
     for (std::size_t i = 0; i < full_pages; ++i) {
       const TokenId* chunk = tokens + i * page_size();
@@ -237,7 +340,6 @@ struct KVCache::Impl {
       matched.push_back(hit);
       parent = hit;
     }
-    return matched;
   }
 
   std::size_t common_prefix(const TokenId* a, const TokenId* b, std::size_t n) const noexcept {
@@ -261,44 +363,51 @@ struct KVCache::Impl {
     }
     const uint32_t shareable = prefix_len < 0 ? kUnlimited : static_cast<uint32_t>(prefix_len / ps);
     const std::size_t lookups = sharing ? std::min<std::size_t>(n / ps, shareable) : 0;
-    const std::vector<PageId> matched = match_pages(tokens, lookups);
+    // The new block table, with room for every page: the matched prefix first.
+    std::vector<PageId> table;
+    table.reserve(needed);
+    match_pages(tokens, lookups, table);
+    const std::size_t matched = table.size();
 
     // Capacity check before any change: count what the replaced sequence would give back and
     // what reviving cached hits would take away from the evictable pool.
     std::size_t revived = 0;
-    for (PageId p : matched) revived += page(p).refcount == 0;
+    for (PageId p : table) revived += page(p).refcount == 0;
     std::size_t released = 0;
     auto old = sequences.find(seq);
     if (old != sequences.end()) {
       for (PageId p : old->second.pages) {
-        released += page(p).refcount == 1 && std::find(matched.begin(), matched.end(), p) == matched.end();
+        released += page(p).refcount == 1 && std::find(table.begin(), table.end(), p) == table.end();
       }
     }
-    const std::size_t fresh = needed - matched.size();
+    const std::size_t fresh = needed - matched;
     const std::size_t available = obtainable() - revived + released;
     if (fresh > available) {
       return capacity_exceeded("attach(" + seq_name(seq) + ") needs " + std::to_string(fresh) +
                                " new pages but only " + std::to_string(available) + " can be freed");
     }
 
-    for (PageId p : matched) acquire(p);
-    if (old != sequences.end()) {
-      release_all(old->second.pages);
-      total_tokens -= old->second.length;
-      sequences.erase(old);
-    }
-    Sequence s;
+    // Allocate everything else, still changing nothing observable: room for the new pages,
+    // then (last, so nothing can fail after it) the map node of a new sequence.
+    const std::size_t to_free = old == sequences.end() ? 0 : freed_by_release(old->second.pages, table);
+    Growth growth = prepare_growth(allocator.fresh_needed(fresh, to_free));
+    if (old == sequences.end()) old = sequences.emplace(seq, Sequence()).first;
+
+    // Commit: nothing below allocates.
+    commit_growth(growth);
+    Sequence& s = old->second;
+    for (PageId p : table) acquire(p);
+    release_all(s.pages);
+    total_tokens -= s.length;
+    s.pages.swap(table);  // the old table is freed on return
     s.shareable_pages = shareable;
-    s.pages = matched;
-    s.pages.reserve(needed);
-    const std::size_t reused = matched.size() * ps;
+    const std::size_t reused = matched * ps;
     s.length = reused;
     total_tokens += reused;
     write_tail(s, tokens + reused, n - reused);
-    prefix_hits += matched.size();
+    prefix_hits += matched;
     hit_tokens += reused;
-    prefix_misses += lookups - matched.size();
-    sequences.emplace(seq, std::move(s));
+    prefix_misses += lookups - matched;
     return Status::success();
   }
 
@@ -311,12 +420,23 @@ struct KVCache::Impl {
     const uint32_t tail_fill = s.pages.empty() ? ps : page(s.pages.back()).fill;
     const bool copy_tail = n > 0 && tail_fill < ps && page(s.pages.back()).refcount > 1;
     const std::size_t into_tail = std::min<std::size_t>(ps - tail_fill, n);
-    const std::size_t needed = copy_tail + pages_for(n - into_tail, ps);
+    const std::size_t added = pages_for(n - into_tail, ps);
+    const std::size_t needed = copy_tail + added;
     if (needed > obtainable()) {
       return capacity_exceeded("append(" + seq_name(seq) + ", " + std::to_string(n) + " tokens) needs " +
                                std::to_string(needed) + " new pages but only " + std::to_string(obtainable()) +
                                " can be freed");
     }
+    if (needed == 0) {  // the decode step's common case: the tail page has room, nothing to allocate
+      write_tail(s, tokens, n);
+      return Status::success();
+    }
+    // Allocate first (a larger block table, room for new pages), then commit without allocating.
+    std::vector<PageId> table = grown_copy(s.pages, s.pages.size() + added);
+    // The copied-from shared tail keeps its refcount > 0, so it frees nothing.
+    Growth growth = prepare_growth(allocator.fresh_needed(needed));
+    commit_growth(growth);
+    if (table.capacity() > s.pages.capacity()) s.pages.swap(table);
     if (copy_tail) {
       // Copy-on-write: the other holders keep the original page untouched.
       const PageId shared = s.pages.back();
@@ -335,14 +455,15 @@ struct KVCache::Impl {
     auto it = sequences.find(src);
     if (it == sequences.end()) return not_found("fork: unknown source " + seq_name(src));
     if (sequences.count(dst)) return duplicate_id("fork: destination " + seq_name(dst) + " already exists");
-    Sequence copy = it->second;
+    // The copy and its map node are the only allocations: make them before any refcount moves.
+    // (Rehashing keeps references to elements valid, so `it->second` is safe to copy from.)
+    const Sequence& copy = sequences.emplace(dst, it->second).first->second;
     for (PageId p : copy.pages) acquire(p);
     total_tokens += copy.length;
-    sequences.emplace(dst, std::move(copy));
     return Status::success();
   }
 
-  bool detach(SeqId seq) {
+  bool detach(SeqId seq) noexcept {
     auto it = sequences.find(seq);
     if (it == sequences.end()) return false;
     release_all(it->second.pages);
@@ -354,13 +475,16 @@ struct KVCache::Impl {
   std::size_t match_prefix(const TokenId* tokens, std::size_t n) const {
     if (!sharing) return 0;
     const uint32_t ps = page_size();
-    const std::vector<PageId> matched = match_pages(tokens, n / ps);
+    std::vector<PageId> matched;
+    match_pages(tokens, n / ps, matched);
     const std::size_t whole = matched.size() * ps;
     // Token granular: the rest may run partway into one of the next cached pages.
-    const std::vector<PageId>& next = matched.empty() ? root_children : page(matched.back()).children;
     const std::size_t rest = std::min<std::size_t>(n - whole, ps);
     std::size_t best = 0;
-    for (PageId child : next) best = std::max(best, common_prefix(page_tokens(child), tokens + whole, rest));
+    for (PageId child = first_child_of(matched.empty() ? kNoPage : matched.back()); child != kNoPage;
+         child = page(child).next_sibling) {
+      best = std::max(best, common_prefix(page_tokens(child), tokens + whole, rest));
+    }
     return whole + best;
   }
 };
@@ -437,11 +561,8 @@ KVCacheStats KVCache::stats() const noexcept {
   s.tokens = m.total_tokens;
   std::size_t seq_bytes = 0;
   for (const auto& kv : m.sequences) seq_bytes += sizeof(kv) + kv.second.pages.capacity() * sizeof(PageId);
-  std::size_t child_bytes = m.root_children.capacity() * sizeof(PageId);
-  for (const auto& pg : m.pages) child_bytes += pg.children.capacity() * sizeof(PageId);
-  s.bytes = m.storage.capacity() * sizeof(TokenId) + m.pages.capacity() * sizeof(Impl::Page) + child_bytes +
-            m.prefix_map.size() * (sizeof(uint64_t) + sizeof(PageId) + 2 * sizeof(void*)) + seq_bytes +
-            m.allocator.memory_bytes();
+  s.bytes = m.storage.capacity() * sizeof(TokenId) + m.pages.capacity() * sizeof(Impl::Page) +
+            m.buckets.capacity() * sizeof(PageId) + seq_bytes +             m.allocator.memory_bytes();
   return s;
 }
 

@@ -128,6 +128,15 @@ class HNSW {
   /// Inserts n = n_ids vectors (`vectors` is n × dim row-major, `len` floats in total) in order.
   /// All-or-nothing: every vector and id (including repeats inside the batch) is validated first.
   Status add_batch(const float* vectors, std::size_t len, const uint32_t* ids, std::size_t n_ids);
+  /// Out of memory: add() and add_batch() give the strong guarantee (a std::bad_alloc leaves the
+  /// graph, ids, vectors and random generator as they were; stats().bytes may count room
+  /// reserved by the failed call, as it counts the scratch every search grows).
+  ///
+  /// Allocates everything the next `n` vectors added need (n add() calls or one add_batch() of
+  /// n), so that those calls cannot throw std::bad_alloc; throws it itself (changing nothing
+  /// but reserved capacity) when memory is short. For callers that must update several
+  /// structures together: reserve here, change the others, then add.
+  void reserve(std::size_t n);
   /// Marks `id` removed (not_found if it is not present). May compact() (compact_threshold);
   /// if that runs out of memory the remove still succeeds and the tombstones stay.
   Status remove(uint32_t id);

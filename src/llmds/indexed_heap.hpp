@@ -15,6 +15,10 @@
 ///   the wrong way is `invalid_argument`, an equal score is a no-op;
 /// - `pop` / `peek` of an empty heap return an empty optional (JS: `undefined`), not an error:
 ///   "nothing left" is the normal end of a drain loop.
+///
+/// Out of memory: push and reserve allocate before they change anything (room_for / adopt),
+/// so a std::bad_alloc leaves the heap exactly as it was, memory_bytes() included; the other
+/// operations never allocate.
 #pragma once
 
 #include <cstddef>
@@ -36,6 +40,10 @@ namespace detail {
 class FlatIdMap {
  public:
   static constexpr uint32_t kNone = 0xFFFFFFFFu;  ///< "absent"; never a stored value
+  struct Slot {
+    uint32_t key;
+    uint32_t value;  // kNone marks an empty slot
+  };
 
   /// The value stored for `key`, or kNone.
   uint32_t find(uint32_t key) const noexcept {
@@ -63,12 +71,12 @@ class FlatIdMap {
   void clear() noexcept;
   void reserve(std::size_t n);
   std::size_t memory_bytes() const noexcept { return slots_.capacity() * sizeof(Slot); }
+  /// Out of memory in two steps: a larger table when `n` keys would not fit (an empty vector
+  /// otherwise), changing nothing; then adopt() moves every entry into it without allocating.
+  std::vector<Slot> table_for(std::size_t n) const;
+  void adopt(std::vector<Slot>&& table) noexcept;
 
  private:
-  struct Slot {
-    uint32_t key;
-    uint32_t value;  // kNone marks an empty slot
-  };
   std::size_t home(uint32_t key) const noexcept {
     return static_cast<std::size_t>((static_cast<uint64_t>(key) * 0x9E3779B97F4A7C15ull) >> shift_);
   }
@@ -128,13 +136,28 @@ class IndexedHeap {
   void reserve(std::size_t n);
   std::size_t memory_bytes() const noexcept;
 
- private:
+  /// An entry as stored (internal; public only so that Room can hold them).
   struct Node {
     double score;
     uint64_t seq;   // push order: the FIFO tie-breaker
     Id id;
     uint32_t slot;  // index into pos_, so a move updates an array, not the hash map
   };
+  /// Room for more entries, allocated ahead (see room_for); empty vectors mean "has room".
+  struct Room {
+    std::vector<Node> nodes;
+    std::vector<uint32_t> pos;
+    std::vector<detail::FlatIdMap::Slot> slots;
+  };
+  /// Allocates, changing nothing, what holding `n` entries in total needs; adopt() installs it
+  /// without allocating, after which pushes up to `n` entries cannot throw. Lets a caller that
+  /// updates several structures allocate for all of them before changing any.
+  Room room_for(std::size_t n, bool exact = false) const;
+  void adopt(Room&& room) noexcept;
+  /// Entries whose score is below `bound` (min-heaps; O(result)).
+  std::size_t count_below(double bound) const noexcept;
+
+ private:
 
   bool before(const Node& a, const Node& b) const noexcept {
     if (a.score != b.score) return max_heap_ ? a.score > b.score : a.score < b.score;
@@ -144,6 +167,7 @@ class IndexedHeap {
   void sift_up(std::size_t i) noexcept;
   void sift_down(std::size_t i) noexcept;
   void remove_at(std::size_t i) noexcept;
+  std::size_t count_below(std::size_t i, double bound) const noexcept;
 
   bool max_heap_;
   uint64_t next_seq_ = 0;

@@ -32,6 +32,12 @@
 /// relative 1e-9 so rounding can never prune a document that belongs in it, and every returned
 /// score is summed in a fixed term order, so it does not depend on which path found it.
 /// Ties are broken by ascending document id.
+///
+/// Out of memory: add_document tokenizes and reserves room for every change first (undoing new
+/// terms if that throws), then commits; remove_document and clear cannot fail half-way (list
+/// rebuilds and compaction, optimisations both, are skipped when memory is short). A
+/// std::bad_alloc leaves the contents and stats() as they were, except that stats().bytes may
+/// count the room reserved.
 #pragma once
 
 #include <cstddef>

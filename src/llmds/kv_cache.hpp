@@ -9,6 +9,9 @@
 /// is always verified against the stored tokens and the parent page, so a collision can never
 /// hand out wrong tokens. Unreferenced pages that hold a cached prefix stay findable until an
 /// allocation needs their memory, and are then evicted least-recently-used first.
+///
+/// Out of memory: every operation allocates first and then commits without allocating, so a
+/// std::bad_alloc leaves the cache exactly as it was, byte counts included.
 #pragma once
 
 #include <cstddef>

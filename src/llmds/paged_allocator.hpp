@@ -28,7 +28,12 @@ struct PagedAllocatorStats {
 };
 
 /// Hands out page ids 0..max_pages-1. Never-used ids come from a counter and returned ones
-/// from a LIFO free list, so nothing proportional to max_pages is touched up front.
+/// from a LIFO free list, so nothing proportional to max_pages is touched up front. The free
+/// list is threaded through the per-id table, so returning a page never allocates.
+///
+/// Out of memory: every call gives the strong guarantee (std::bad_alloc leaves the allocator
+/// as it was); free(), free_one() and an alloc_one() that has room (see grown_table()) never
+/// allocate.
 class PagedAllocator {
  public:
   static constexpr uint32_t kMaxPageSize = 1u << 24;
@@ -38,12 +43,22 @@ class PagedAllocator {
 
   /// `n` page ids, or capacity_exceeded with nothing allocated.
   Result<std::vector<PageId>> alloc(uint32_t n);
-  /// Allocates one page; the caller has checked available() first.
-  PageId alloc_one() noexcept;
+  /// Allocates one page; the caller has checked available() first. Allocates memory only when
+  /// it takes a never-used id and the per-id table is full (strong guarantee).
+  PageId alloc_one();
   /// Returns the pages; any unknown, unallocated or repeated id rejects the whole call.
   Status free(const PageId* ids, std::size_t n);
   /// Returns one page the caller knows to be allocated.
   void free_one(PageId id) noexcept;
+
+  /// How many never-used ids `n` alloc_one() calls would take if `extra_free` more pages
+  /// were returned first.
+  uint32_t fresh_needed(std::size_t n, std::size_t extra_free = 0) const noexcept;
+  /// For callers that must not fail half-way: a copy of the per-id table with room for `fresh`
+  /// more never-used ids, or an empty vector when it has room already. Changes nothing;
+  /// adopt_table() installs it (noexcept), after which that many alloc_one() calls cannot throw.
+  std::vector<PageId> grown_table(uint32_t fresh) const;
+  void adopt_table(std::vector<PageId>&& table) noexcept;
 
   uint32_t available() const noexcept { return max_pages_ - allocated_; }
   bool is_allocated(PageId id) const noexcept;
@@ -55,6 +70,9 @@ class PagedAllocator {
   std::size_t memory_bytes() const noexcept;
 
  private:
+  static constexpr PageId kEnd = -1;        // end of the free list
+  static constexpr PageId kAllocated = -2;  // table entry of an allocated page
+
   PagedAllocator(uint32_t page_size, uint32_t max_pages) : page_size_(page_size), max_pages_(max_pages) {}
 
   uint32_t page_size_;
@@ -63,8 +81,8 @@ class PagedAllocator {
   uint32_t allocated_ = 0;
   uint64_t allocation_count_ = 0;
   uint64_t free_count_ = 0;
-  std::vector<PageId> free_list_;
-  std::vector<uint8_t> allocated_flag_;  // indexed by page id, grows with next_fresh_
+  PageId free_head_ = kEnd;    // most recently returned page
+  std::vector<PageId> table_;  // by page id: kAllocated, or the next page of the free list
 };
 
 }  // namespace llmds

@@ -19,6 +19,11 @@
 /// add/remove. A Count-Min sketch counts queries: a cold query is cached only into free budget,
 /// a hot one (seen >= 2 times) may evict least-recently-used entries, so hot queries are kept
 /// preferentially.
+///
+/// Out of memory: add_document reserves the dense index's room before the BM25 side changes, so
+/// both change together or not at all; search allocates its answer and cache entry before it
+/// counts anything. A std::bad_alloc leaves documents, cache, counters and serialize() as they
+/// were; stats().bytes may count room reserved by the failed call.
 #pragma once
 
 #include <cstddef>

@@ -27,6 +27,9 @@
 ///
 /// Request ids count up from `first_request_id` (0 by default); id 0 is an ordinary id. After
 /// 2^32 submissions they wrap, skipping ids that are still queued or in flight.
+///
+/// Out of memory: submit and get_batch allocate the room they need in every queue and table
+/// first, so a std::bad_alloc leaves the scheduler exactly as it was, memory_bytes() included.
 #pragma once
 
 #include <cstddef>
@@ -148,7 +151,7 @@ class Scheduler {
   // Default order: order_[0] = requests with an SLO by deadline, order_[1] = the others by
   // tokens; custom order: order_[0] = all requests by priority (max-heap).
   IndexedHeap order_[3];  // by deadline (or custom priority), no-SLO by tokens, overdue by deadline
-  void demote_overdue(double now_ms);
+  void demote_overdue(double now_ms) noexcept;
   IndexedHeap arrivals_;  // queued requests by arrival time: the oldest one decides the wait
   detail::FlatIdMap table_;  // id -> index in records_ (queued and in-flight requests)
   std::vector<Record> records_;

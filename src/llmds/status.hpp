@@ -5,6 +5,14 @@
 /// The core never throws across its public API: exceptions cannot cross the wasm boundary
 /// cheaply (they drift the wasm stack pointer), so every fallible call returns a Status or a
 /// Result<T>, and the JS layer turns a non-ok code into an LlmdsError with the same code name.
+///
+/// Out of memory: the core never throws on purpose, but any allocation may throw std::bad_alloc
+/// (the wasm bindings catch it and report out_of_memory). Every mutating operation of every class
+/// gives the strong guarantee: if it throws, the object is exactly as it was (contents, stats(),
+/// serialize() bytes), so the caller can go on using it. One documented exception: the byte counts
+/// of HNSW, InvertedIndex, Tokenizer and RetrievalPipeline (stats().bytes, memory_bytes()) may
+/// include room that a failed call reserved ahead. tests/cpp/alloc_fault_test.cpp fails the 1st,
+/// 2nd, 3rd, ... allocation of every operation and checks this.
 #pragma once
 
 #include <cstdint>

@@ -39,9 +39,24 @@ class TokenLRU {
   /// Inserts or replaces `key` as the most recently used entry, then evicts least-recently-used
   /// entries until the budget holds (appending them, oldest first, to `evicted` when given).
   /// Returns false, changing nothing, when `tokens` alone exceeds the budget.
+  ///
+  /// Out of memory: strong guarantee (the cache and `evicted` are unchanged if it throws; only
+  /// `evicted`'s capacity may have grown). Room for the evicted items is reserved first.
   bool put(const Key& key, Value value, uint64_t tokens, std::vector<Item>* evicted = nullptr) {
     if (tokens > budget_) return false;
     auto found = index_.find(key);
+    if (evicted) {
+      // Count what shrink_to() will evict (the entry being put ends up most recent, so it is
+      // never among them) and make room for it before anything changes.
+      uint64_t total = total_ - (found != index_.end() ? found->second->tokens : 0) + tokens;
+      std::size_t count = 0;
+      for (auto it = order_.begin(); total > budget_ && it != order_.end(); ++it) {
+        if (found != index_.end() && it == found->second) continue;
+        total -= it->tokens;
+        ++count;
+      }
+      evicted->reserve(evicted->size() + count);
+    }
     if (found != index_.end()) {
       auto it = found->second;
       total_ -= it->tokens;
@@ -94,6 +109,10 @@ class TokenLRU {
   /// Evicts least-recently-used entries until total_tokens() <= target; returns them oldest first.
   std::vector<Item> evict_until_budget(uint64_t target) {
     std::vector<Item> out;
+    std::size_t count = 0;  // room first, so that a bad_alloc evicts nothing
+    uint64_t total = total_;
+    for (auto it = order_.begin(); total > target && it != order_.end(); ++it, ++count) total -= it->tokens;
+    out.reserve(count);
     shrink_to(target, &out);
     return out;
   }

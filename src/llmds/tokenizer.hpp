@@ -13,6 +13,9 @@
 /// U+0130 mapped to 'i' and final sigma folded to sigma. No stemming, no stop-words.
 /// Scripts written without spaces between words are split per character: every CJK ideograph
 /// and every hiragana character is a term of its own (no dictionary segmentation).
+///
+/// Out of memory: encode / encode_into undo the terms they added (and what they appended to
+/// `out`) when an allocation fails; only memory_bytes() may count room reserved by the failed call.
 #pragma once
 
 #include <cstddef>

@@ -182,9 +182,11 @@ struct RetrievalPipeline::Impl {
   }
 
   /// Admission that keeps hot queries preferentially: a cold query only uses free budget.
-  void remember(const std::string& key, const std::string& digest, const PipelineHits& hits, std::string_view text) {
+  /// `counted`: the sketch is about to count this query once more (its estimate will be one higher).
+  void remember(const std::string& key, const std::string& digest, const PipelineHits& hits, std::string_view text,
+                bool counted) {
     const uint64_t tokens = count_terms(text) + hits.ids.size() + 1;
-    const bool hot = query_counts.is_hot(digest, kHotQueryCount);
+    const bool hot = static_cast<double>(query_counts.estimate(digest) + (counted ? 1 : 0)) >= kHotQueryCount;
     if (!hot && cache.total_tokens() + tokens > cache.token_budget()) return;
     cache.put(key, hits, tokens);
   }
@@ -241,6 +243,10 @@ Status RetrievalPipeline::add_document(uint32_t doc_id, std::string_view text, c
       return capacity_exceeded("addDocument: the vector index is full");
     }
   }
+  // Out of memory: the dense index allocates what the add needs before the BM25 side changes
+  // (reserve() throws or changes nothing), so neither the add nor the removal below can run out
+  // of memory after the BM25 side committed: both sides change together or not at all.
+  if (embedding) m.dense.reserve(1);
   if (Status st = m.sparse.add_document(doc_id, text); !st) return st;
   if (m.dense.has(doc_id)) (void)m.dense.remove(doc_id);
   if (embedding) (void)m.dense.add(embedding, len, doc_id);
@@ -263,18 +269,30 @@ uint32_t RetrievalPipeline::candidate_depth(uint32_t top_k) noexcept { return st
 Result<PipelineHits> RetrievalPipeline::search(const PipelineQuery& q) {
   Impl& m = *impl_;
   if (Status st = m.check_query(q); !st) return st;
-  ++m.searches;
-  if (m.options.token_budget == 0) return m.run(q, false);
+  // Out of memory: everything that allocates (the key, the answer, the cache entry) happens
+  // before the counters, the sketch and the cache's recency change; those cannot fail.
+  if (m.options.token_budget == 0) {  // no cache: no key, no sketch
+    auto hits = m.run(q, false);
+    ++m.searches;
+    return hits;
+  }
   const std::string key = cache_key(q);
   const std::string digest = sketch_item(key);
-  (void)m.query_counts.add(digest);
-  if (const PipelineHits* cached = m.cache.get(key)) {
+  if (const PipelineHits* cached = m.cache.peek(key)) {
+    PipelineHits hits = *cached;
+    ++m.searches;
+    (void)m.query_counts.add(digest);
+    (void)m.cache.get(key);  // refreshes its recency
     ++m.cache_hits;
-    return *cached;
+    return hits;
   }
-  ++m.cache_misses;
   auto hits = m.run(q, false);
-  if (hits) m.remember(key, digest, *hits, q.text);
+  // The sketch counts this query before the cache decides on it (as if added first).
+  const bool counted = m.query_counts.total_count() < CountMinSketch::kMaxTotal;
+  if (hits) m.remember(key, digest, *hits, q.text, counted);
+  ++m.searches;
+  (void)m.query_counts.add(digest);
+  ++m.cache_misses;
   return hits;
 }
 

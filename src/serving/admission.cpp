@@ -114,7 +114,8 @@ double AdmissionController::wait_ms(double request_level, double token_level, do
 }
 
 void AdmissionController::push_window(double now_ms, double tokens, bool request) {
-  window_.push_back(Admission{now_ms, tokens, next_seq_++, request});
+  window_.push_back(Admission{now_ms, tokens, next_seq_, request});  // may throw: nothing changed yet
+  ++next_seq_;
   if (request) window_requests_ += 1.0;
   window_tokens_ += tokens;
 }
@@ -138,12 +139,22 @@ Result<AdmissionDecision> AdmissionController::should_admit(double now_ms, doubl
     ++rejected_;
     return d;
   }
+  // Out of memory: both deques may need a new block, so push onto both first (undoing the
+  // first if the second throws); everything after cannot fail.
+  window_.push_back(Admission{now_ms, estimated_tokens, next_seq_, true});
+  try {
+    pending_.push_back(Pending{next_seq_, estimated_tokens});
+  } catch (...) {
+    window_.pop_back();
+    throw;
+  }
+  ++next_seq_;
+  window_requests_ += 1.0;
+  window_tokens_ += estimated_tokens;
+  if (pending_.size() > options_.max_pending_estimates) pending_.pop_front();  // oldest estimate becomes final
   request_level_ -= 1.0;
   token_level_ -= estimated_tokens;
   ++admitted_;
-  if (pending_.size() >= options_.max_pending_estimates) pending_.pop_front();  // oldest estimate becomes final
-  pending_.push_back(Pending{next_seq_, estimated_tokens});
-  push_window(now_ms, estimated_tokens, true);
   return d;
 }
 
@@ -154,8 +165,8 @@ Status AdmissionController::record_request(double now_ms, double tokens) {
   }
   advance(now_ms);
   if (pending_.empty()) {
+    push_window(now_ms, tokens, false);  // the only allocation, first
     token_level_ -= tokens;
-    push_window(now_ms, tokens, false);
     return Status::success();
   }
   const Pending p = pending_.front();

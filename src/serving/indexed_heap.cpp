@@ -2,6 +2,8 @@
 #include "llmds/indexed_heap.hpp"
 
 #include <cmath>
+
+#include "common/growth.hpp"
 #include <string>
 
 namespace llmds {
@@ -13,13 +15,26 @@ constexpr std::size_t kMinCapacity = 16;
 }  // namespace
 
 void FlatIdMap::rehash(std::size_t capacity) {
-  std::vector<Slot> old(capacity, Slot{0, kNone});  // allocate first: a bad_alloc leaves the map intact
-  old.swap(slots_);
+  adopt(std::vector<Slot>(capacity, Slot{0, kNone}));  // allocate first: a bad_alloc leaves the map intact
+}
+
+std::vector<FlatIdMap::Slot> FlatIdMap::table_for(std::size_t n) const {
+  // Load factor <= 1/2 keeps linear-probe chains short.
+  if (n * 2 <= slots_.size()) return {};
+  std::size_t capacity = slots_.empty() ? kMinCapacity : slots_.size();
+  while (capacity < n * 2) capacity *= 2;
+  return std::vector<Slot>(capacity, Slot{0, kNone});
+}
+
+void FlatIdMap::adopt(std::vector<Slot>&& table) noexcept {
+  if (table.empty()) return;
+  table.swap(slots_);
+  const std::size_t capacity = slots_.size();
   mask_ = capacity - 1;
   unsigned bits = 0;
   while ((std::size_t{1} << bits) < capacity) ++bits;
   shift_ = 64 - bits;
-  for (const Slot& s : old) {
+  for (const Slot& s : table) {
     if (s.value == kNone) continue;
     std::size_t i = home(s.key);
     while (slots_[i].value != kNone) i = (i + 1) & mask_;
@@ -28,8 +43,7 @@ void FlatIdMap::rehash(std::size_t capacity) {
 }
 
 void FlatIdMap::insert(uint32_t key, uint32_t value) {
-  // Load factor <= 1/2 keeps linear-probe chains short.
-  if ((size_ + 1) * 2 > slots_.size()) rehash(slots_.empty() ? kMinCapacity : slots_.size() * 2);
+  adopt(table_for(size_ + 1));  // the only allocation: a bad_alloc leaves the map intact
   std::size_t i = home(key);
   while (slots_[i].value != kNone) i = (i + 1) & mask_;
   slots_[i] = Slot{key, value};
@@ -76,37 +90,62 @@ void FlatIdMap::clear() noexcept {
   shift_ = 64;
 }
 
-void FlatIdMap::reserve(std::size_t n) {
-  std::size_t capacity = kMinCapacity;
-  while (capacity < n * 2) capacity *= 2;
-  if (capacity > slots_.size()) rehash(capacity);
-}
+void FlatIdMap::reserve(std::size_t n) { adopt(table_for(n)); }
 
 }  // namespace detail
 
 namespace {
 
-// Room for one more element with geometric growth (reserve(size()+1) would grow linearly).
-template <class V>
-void make_room(V& v) {
-  if (v.size() == v.capacity()) v.reserve(v.capacity() < 8 ? 8 : v.capacity() * 2);
-}
-
 std::string id_text(uint32_t id) { return std::to_string(id); }
 
 }  // namespace
 
+IndexedHeap::Room IndexedHeap::room_for(std::size_t n, bool exact) const {
+  Room room;
+  if (n <= nodes_.size()) return room;
+  // Every slot of pos_ is either some node's or free: pos_ needs max(its size, n) slots.
+  if (exact) {
+    if (n > nodes_.capacity()) {
+      room.nodes.reserve(n);
+      room.nodes.assign(nodes_.begin(), nodes_.end());
+    }
+    if (n > pos_.capacity()) {
+      room.pos.reserve(n);
+      room.pos.assign(pos_.begin(), pos_.end());
+    }
+  } else {
+    room.nodes = detail::grown_copy(nodes_, n);
+    room.pos = detail::grown_copy(pos_, n);
+  }
+  room.slots = index_.table_for(n);
+  return room;
+}
+
+void IndexedHeap::adopt(Room&& room) noexcept {
+  detail::adopt_grown(nodes_, room.nodes);
+  detail::adopt_grown(pos_, room.pos);
+  index_.adopt(std::move(room.slots));
+}
+
+std::size_t IndexedHeap::count_below(double bound) const noexcept { return count_below(0, bound); }
+
+std::size_t IndexedHeap::count_below(std::size_t i, double bound) const noexcept {
+  // A subtree whose root is not below `bound` has nothing below it (min-heap); recursion depth
+  // is the heap's height, so no allocation.
+  if (i >= nodes_.size() || !(nodes_[i].score < bound)) return 0;
+  return 1 + count_below(2 * i + 1, bound) + count_below(2 * i + 2, bound);
+}
+
 Status IndexedHeap::push(Id id, double score) {
   if (std::isnan(score)) return invalid_argument("push: score must not be NaN (id " + id_text(id) + ")");
   if (contains(id)) return duplicate_id("push: id " + id_text(id) + " is already in the heap");
-  // Grow everything that can throw first, so a failed allocation leaves the heap unchanged.
-  make_room(nodes_);
-  if (free_head_ == kNoSlot) make_room(pos_);
+  // Allocate everything first, so a failed allocation leaves the heap unchanged (capacities too).
+  adopt(room_for(nodes_.size() + 1));
   uint32_t slot = free_head_;
   if (slot == kNoSlot) {
     slot = static_cast<uint32_t>(pos_.size());
   }
-  index_.insert(id, slot);
+  index_.insert(id, slot);  // has room: cannot throw
   if (slot == pos_.size()) {
     pos_.push_back(0);
   } else {
@@ -219,11 +258,7 @@ void IndexedHeap::clear() noexcept {
   next_seq_ = 0;
 }
 
-void IndexedHeap::reserve(std::size_t n) {
-  nodes_.reserve(n);
-  pos_.reserve(n);
-  index_.reserve(n);
-}
+void IndexedHeap::reserve(std::size_t n) { adopt(room_for(n, true)); }
 
 std::size_t IndexedHeap::memory_bytes() const noexcept {
   return nodes_.capacity() * sizeof(Node) + pos_.capacity() * sizeof(uint32_t) + index_.memory_bytes();

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <string>
 
+#include "common/growth.hpp"
+
 namespace llmds {
 
 namespace {
@@ -99,6 +101,19 @@ Result<RequestId> Scheduler::enqueue(uint32_t tokens, double now_ms, double slo_
   const bool has_slo = slo_ms > 0;
   const Record rec{now_ms, has_slo ? now_ms + slo_ms : std::numeric_limits<double>::infinity(), has_slo ? slo_ms : 0.0,
                    tokens, RequestState::queued};
+  // Allocate first (a record, the id table, both heaps), then commit without allocating: a
+  // bad_alloc leaves the scheduler unchanged.
+  std::vector<Record> records;
+  if (free_record_ == kNone) records = detail::grown_copy(records_, records_.size() + 1);
+  auto table = table_.table_for(table_.size() + 1);
+  IndexedHeap& queue = queue_of(rec);
+  IndexedHeap::Room queue_room = queue.room_for(queue.size() + 1);
+  IndexedHeap::Room arrival_room = arrivals_.room_for(arrivals_.size() + 1);
+  detail::adopt_grown(records_, records);
+  table_.adopt(std::move(table));
+  queue.adopt(std::move(queue_room));
+  arrivals_.adopt(std::move(arrival_room));
+
   uint32_t slot = free_record_;
   if (slot != kNone) {
     free_record_ = records_[slot].tokens;
@@ -108,14 +123,15 @@ Result<RequestId> Scheduler::enqueue(uint32_t tokens, double now_ms, double slo_
     records_.push_back(rec);
   }
   table_.insert(id, slot);
-  // Scores cannot be NaN here (validated above), so these pushes cannot fail; the id is fresh.
+  // Scores cannot be NaN here (validated above) and the id is fresh, so these pushes cannot
+  // fail; they have room, so they do not allocate.
   double score;
   if (custom_order_) {
     score = priority;
   } else {
     score = has_slo ? rec.deadline_ms : static_cast<double>(tokens);
   }
-  (void)queue_of(rec).push(id, score);
+  (void)queue.push(id, score);
   (void)arrivals_.push(id, now_ms);
   ++queued_;
   queued_tokens_ += tokens;
@@ -150,16 +166,28 @@ Result<std::vector<RequestId>> Scheduler::get_batch(double now_ms, bool force) {
 
 Status Scheduler::get_batch(double now_ms, bool force, std::vector<RequestId>& batch) {
   if (!std::isfinite(now_ms)) return invalid_argument("getBatch: the clock reading now must be finite, got " + num(now_ms));
-  batch.clear();
-  if (queued_ == 0) return Status::success();
+  if (queued_ == 0) {
+    batch.clear();
+    return Status::success();
+  }
   // The prototype compared the oldest id for truthiness, so request 0 never waited; here the
   // oldest *queued* arrival decides, whatever its id, and in-flight requests play no part.
   // Written as ready_at() computes it (arrival + wait, not now - arrival): the two roundings
   // differ, and get_batch(ready_at(t)) must release what ready_at promised.
   const bool waited = now_ms >= arrivals_.peek()->score + options_.max_wait_ms;
-  if (!(force || full() || waited)) return Status::success();
-  demote_overdue(now_ms);
+  if (!(force || full() || waited)) {
+    batch.clear();
+    return Status::success();
+  }
+  // Allocate first (the batch, room in the overdue queue for the requests about to be
+  // demoted), then commit without allocating: a bad_alloc leaves the scheduler unchanged.
   batch.reserve(std::min<std::size_t>(queued_, options_.max_batch_size));
+  if (!custom_order_ && options_.demote_overdue) {
+    const std::size_t late = order_[0].count_below(now_ms);
+    if (late > 0) order_[2].adopt(order_[2].room_for(order_[2].size() + late));
+  }
+  batch.clear();
+  demote_overdue(now_ms);
   const uint64_t token_cap = options_.max_batch_tokens;
   uint64_t batch_tokens = 0;
   while (batch.size() < options_.max_batch_size) {
@@ -182,7 +210,7 @@ Status Scheduler::get_batch(double now_ms, bool force, std::vector<RequestId>& b
   return Status::success();
 }
 
-void Scheduler::demote_overdue(double now_ms) {
+void Scheduler::demote_overdue(double now_ms) noexcept {  // order_[2] has room (see get_batch)
   if (custom_order_ || !options_.demote_overdue) return;
   // Each request moves at most once, so this is O(log n) amortised per request.
   while (!order_[0].empty() && order_[0].peek()->score < now_ms) {
@@ -197,29 +225,39 @@ Status Scheduler::complete_batch(const RequestId* ids, std::size_t n, double now
     return invalid_argument("completeBatch: the clock reading now must be finite, got " + num(now_ms));
   }
   // Validate all ids before changing anything; mark each seen one so a repeat is caught, then
-  // restore the marks.
+  // restore the marks. The error message (an allocation) is built after the restore, so running
+  // out of memory there leaves no marks behind either.
+  enum class Problem { none, unknown, queued, repeated } problem = Problem::none;
   std::size_t checked = 0;
-  Status status;
   for (; checked < n; ++checked) {
     const uint32_t slot = table_.find(ids[checked]);
     if (slot == kNone) {
-      status = not_found("completeBatch: request " + std::to_string(ids[checked]) + " is not in flight (unknown, completed or cancelled)");
+      problem = Problem::unknown;
       break;
     }
     Record& rec = records_[slot];
     if (rec.state == RequestState::queued) {
-      status = invalid_argument("completeBatch: request " + std::to_string(ids[checked]) +
-                                " is still queued (it was never returned by getBatch)");
+      problem = Problem::queued;
       break;
     }
     if (rec.state == RequestState::unknown) {
-      status = invalid_argument("completeBatch: request " + std::to_string(ids[checked]) + " appears twice");
+      problem = Problem::repeated;
       break;
     }
     rec.state = RequestState::unknown;
   }
   for (std::size_t i = 0; i < checked; ++i) records_[table_.find(ids[i])].state = RequestState::in_flight;
-  if (!status) return status;
+  switch (problem) {
+    case Problem::none: break;
+    case Problem::unknown:
+      return not_found("completeBatch: request " + std::to_string(ids[checked]) +
+                       " is not in flight (unknown, completed or cancelled)");
+    case Problem::queued:
+      return invalid_argument("completeBatch: request " + std::to_string(ids[checked]) +
+                              " is still queued (it was never returned by getBatch)");
+    case Problem::repeated:
+      return invalid_argument("completeBatch: request " + std::to_string(ids[checked]) + " appears twice");
+  }
   for (std::size_t i = 0; i < n; ++i) {
     const uint32_t slot = table_.find(ids[i]);
     const Record& rec = records_[slot];

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <new>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -98,31 +99,49 @@ struct InvertedIndex::Impl {
     }
   }
 
-  /// Re-encodes a list without its dead postings, renumbering slots through `slot_map` when
-  /// given (an increasing map, so the order survives); recomputes the bound.
-  void rebuild_list(PostingList& list, const std::vector<uint32_t>* slot_map) {
+  /// A list re-encoded without its dead postings, renumbering slots through `slot_map` when
+  /// given (an increasing map, so the order survives), with its bound recomputed. Built aside:
+  /// `list` is not touched.
+  PostingList rebuilt(const PostingList& list, const std::vector<uint32_t>* slot_map,
+                      uint32_t also_dead = kNoSlot) const {
     PostingList fresh;
     if (list.df > 0) {
       fresh.bytes.reserve(list.bytes.size());
       Cursor c;
       c.reset(list);
       for (; c.doc() != Cursor::kEnd; c.advance()) {
-        if (slot_alive[c.doc()] == 0) continue;
+        if (slot_alive[c.doc()] == 0 || c.doc() == also_dead) continue;
         const uint32_t slot = slot_map != nullptr ? (*slot_map)[c.doc()] : c.doc();
         fresh.append(slot, c.tf(), slot_len[c.doc()]);
       }
       fresh.bytes.shrink_to_fit();
       fresh.skips.shrink_to_fit();
     }
-    dead_postings -= list.count - list.df;
     fresh.df = fresh.count;
-    list = std::move(fresh);
+    return fresh;
   }
 
-  void remove_slot(uint32_t slot) {
+  /// Lists rebuilt ahead of a remove_slot(), by term in ascending order.
+  using Rebuilt = std::vector<std::pair<uint32_t, PostingList>>;
+
+  /// The rebuilds remove_slot(slot) will do, made aside (may throw; changes nothing).
+  Rebuilt rebuilds_for_removal(uint32_t slot) const {
+    Rebuilt out;
+    for_each_forward(slot, [&](uint32_t term, uint32_t) {
+      const PostingList& list = lists[term];
+      const uint32_t df = list.df - 1;
+      if (list.count - df > df) out.emplace_back(term, rebuilt(list, nullptr, slot));
+    });
+    return out;
+  }
+
+  /// Never fails. With `prebuilt` (from rebuilds_for_removal) it installs those lists;
+  /// without, it rebuilds here and skips a rebuild when memory is short (it is an optimisation).
+  void remove_slot(uint32_t slot, Rebuilt* prebuilt = nullptr) noexcept {
     slot_alive[slot] = 0;
     --live_docs;
     live_tokens -= slot_len[slot];
+    std::size_t next = 0;
     for_each_forward(slot, [&](uint32_t term, uint32_t) {
       PostingList& list = lists[term];
       --list.df;
@@ -131,14 +150,34 @@ struct InvertedIndex::Impl {
       if (list.df == 0) --live_terms;
       // Once dead postings outnumber live ones the list is at least half garbage: rebuilding it
       // costs O(its length), which the removals that killed those postings have paid for.
-      if (list.count - list.df > list.df) rebuild_list(list, nullptr);
+      if (list.count - list.df <= list.df) return;
+      if (prebuilt != nullptr) {
+        if (next < prebuilt->size() && (*prebuilt)[next].first == term) {
+          dead_postings -= list.count - list.df;
+          list = std::move((*prebuilt)[next++].second);
+        }
+        return;
+      }
+      try {
+        PostingList fresh = rebuilt(list, nullptr);  // a bad_alloc here changes nothing
+        dead_postings -= list.count - list.df;
+        list = std::move(fresh);
+      } catch (const std::bad_alloc&) {
+      }
     });
   }
 
-  void maybe_compact() {
+  /// Compacts when enough is dead. Never fails: compaction builds the new index aside and is
+  /// skipped (to be retried by a later call) when memory is short.
+  void maybe_compact() noexcept {
     const std::size_t dead_slots = slot_ext.size() - live_docs;
     const std::size_t dead_terms = dict.size() - live_terms;
-    if (dead_slots > std::size_t{live_docs} + 1024 || dead_terms > std::size_t{live_terms} + 4096) compact();
+    if (dead_slots > std::size_t{live_docs} + 1024 || dead_terms > std::size_t{live_terms} + 4096) {
+      try {
+        compact();
+      } catch (const std::bad_alloc&) {
+      }
+    }
   }
 
   /// Renumbers live slots 0..live_docs-1 and live terms 0..live_terms-1 (both in their old
@@ -157,8 +196,7 @@ struct InvertedIndex::Impl {
     for (uint32_t t = 0; t < dict.size(); ++t) {
       if (lists[t].df == 0) continue;
       term_map[t] = new_dict.insert(dict.term(t));
-      rebuild_list(lists[t], &slot_map);
-      new_lists.push_back(std::move(lists[t]));
+      new_lists.push_back(rebuilt(lists[t], &slot_map));  // the old lists stay intact until the commit
     }
     std::vector<uint32_t> new_ext(live_docs), new_len(live_docs);
     std::vector<uint8_t> new_fwd;
@@ -170,7 +208,6 @@ struct InvertedIndex::Impl {
       const uint32_t ns = slot_map[s];
       new_ext[ns] = slot_ext[s];
       new_len[ns] = slot_len[s];
-      slot_of[slot_ext[s]] = ns;
       uint32_t prev = 0;
       bool first = true;
       for_each_forward(s, [&](uint32_t term, uint32_t tf) {
@@ -182,11 +219,14 @@ struct InvertedIndex::Impl {
       });
       new_off.push_back(new_fwd.size());
     }
+    std::vector<uint8_t> new_alive(live_docs, 1);
+    // Commit: nothing below allocates.
+    for (auto& entry : slot_of) entry.second = slot_map[entry.second];
     dict = std::move(new_dict);
     lists = std::move(new_lists);
     slot_ext = std::move(new_ext);
     slot_len = std::move(new_len);
-    slot_alive.assign(live_docs, 1);
+    slot_alive = std::move(new_alive);
     fwd = std::move(new_fwd);
     fwd_off = std::move(new_off);
     dead_postings = 0;
@@ -225,20 +265,51 @@ Status InvertedIndex::add_document(uint32_t doc_id, std::string_view text) {
                              " terms) cannot take the new terms of a " + std::to_string(text.size()) +
                              "-byte text");
   }
-  // Nothing below can fail. New terms enter the dictionary with df 0 until their postings land.
+  // Out of memory: first tokenize and reserve room for every change (undoing the new terms if
+  // that throws), then commit with operations that cannot allocate. New terms enter the
+  // dictionary with df 0 until their postings land. Capacities grown ahead stay grown.
   std::vector<uint32_t>& ids = m.scratch_ids;
-  ids.clear();
-  TermScanner scanner(text);
-  while (scanner.next()) ids.push_back(m.dict.find_or_insert(scanner.term()));
-  if (m.lists.size() < m.dict.size()) m.lists.resize(m.dict.size());
-  std::sort(ids.begin(), ids.end());
-  const uint32_t len = static_cast<uint32_t>(ids.size());
-
-  if (replacing) {
-    m.remove_slot(existing->second);
-    m.slot_of.erase(existing);
-  }
+  const text::TermDictionary::Mark mark = m.dict.mark();
+  const std::size_t lists_before = m.lists.size();
   const uint32_t slot = static_cast<uint32_t>(m.slot_ext.size());
+  auto entry = existing;
+  Impl::Rebuilt rebuilt;  // lists the removal of a replaced document rebuilds
+  try {
+    if (replacing) rebuilt = m.rebuilds_for_removal(existing->second);
+    ids.clear();
+    TermScanner scanner(text);
+    while (scanner.next()) ids.push_back(m.dict.find_or_insert(scanner.term()));
+    if (m.lists.size() < m.dict.size()) m.lists.resize(m.dict.size());
+    std::sort(ids.begin(), ids.end());
+    std::size_t fwd_bytes = 0;
+    uint32_t prev = 0;
+    for (std::size_t i = 0, distinct = 0; i < ids.size(); ++distinct) {
+      std::size_t j = i + 1;
+      while (j < ids.size() && ids[j] == ids[i]) ++j;
+      const uint32_t tf = static_cast<uint32_t>(j - i);
+      fwd_bytes += text::varint_size(distinct == 0 ? ids[i] : ids[i] - prev) + text::varint_size(tf - 1);
+      auto pre = std::lower_bound(rebuilt.begin(), rebuilt.end(), ids[i],
+                                  [](const auto& r, uint32_t term) { return r.first < term; });
+      (pre != rebuilt.end() && pre->first == ids[i] ? pre->second : m.lists[ids[i]]).reserve_append(slot, tf);
+      prev = ids[i];
+      i = j;
+    }
+    text::reserve_more(m.fwd, fwd_bytes);
+    text::reserve_more(m.fwd_off, 1);
+    text::reserve_more(m.slot_ext, 1);
+    text::reserve_more(m.slot_len, 1);
+    text::reserve_more(m.slot_alive, 1);
+    if (!replacing) entry = m.slot_of.emplace(doc_id, slot).first;  // last: nothing fails after it
+  } catch (...) {
+    m.lists.resize(lists_before);  // shrinks: no allocation
+    m.dict.rollback(mark);
+    throw;
+  }
+
+  // Commit: nothing below allocates.
+  const uint32_t len = static_cast<uint32_t>(ids.size());
+  if (replacing) m.remove_slot(entry->second, &rebuilt);
+  entry->second = slot;
   m.slot_ext.push_back(doc_id);
   m.slot_len.push_back(len);
   m.slot_alive.push_back(1);
@@ -260,7 +331,6 @@ Status InvertedIndex::add_document(uint32_t doc_id, std::string_view text) {
     i = j;
   }
   m.fwd_off.push_back(m.fwd.size());
-  m.slot_of.emplace(doc_id, slot);
   ++m.live_docs;
   m.live_tokens += len;
   m.live_postings += distinct;

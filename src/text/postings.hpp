@@ -18,6 +18,20 @@ inline void put_varint(std::vector<uint8_t>& out, uint64_t v) {
   out.push_back(static_cast<uint8_t>(v));
 }
 
+/// Bytes put_varint() writes for `v`.
+inline std::size_t varint_size(uint64_t v) noexcept {
+  std::size_t n = 1;
+  for (; v >= 0x80; v >>= 7) ++n;
+  return n;
+}
+
+/// Room for `extra` more elements, growing geometrically (may throw; changes only capacity).
+template <class T>
+void reserve_more(std::vector<T>& v, std::size_t extra) {
+  if (v.size() + extra <= v.capacity()) return;
+  v.reserve(std::max(v.size() + extra, 2 * v.capacity()));
+}
+
 /// Decodes a varint the index wrote itself (in memory, trusted): no bounds checks.
 inline uint64_t get_varint(const uint8_t*& p) noexcept {
   uint64_t v = *p & 0x7f;
@@ -119,6 +133,13 @@ struct PostingList {
   uint32_t df = 0;          // live postings
   uint32_t last_doc = 0;    // slot of the last encoded posting (count > 0)
   TfBound bound;
+
+  /// Makes room so that append(doc, tf, len) cannot allocate (may throw; changes only capacity).
+  void reserve_append(uint32_t doc, uint32_t tf) {
+    const uint64_t gap = count == 0 ? doc : doc - last_doc - 1;
+    reserve_more(bytes, tf == 1 ? varint_size(gap << 1 | 1) : varint_size(gap << 1) + varint_size(tf - 2));
+    if ((count + 1) % kBlock == 0) reserve_more(skips, 1);
+  }
 
   /// `doc` must be greater than every slot already in the list.
   void append(uint32_t doc, uint32_t tf, uint32_t len) {

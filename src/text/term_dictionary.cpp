@@ -56,6 +56,19 @@ uint32_t TermDictionary::insert(std::string_view term) {
   return id;
 }
 
+void TermDictionary::rollback(Mark m) noexcept {
+  if (offsets_.size() > std::size_t{m.terms} + 1) {
+    // Terms inserted since the mark were placed after every older one, so no older term's
+    // probe run passes through their slots: emptying them keeps every lookup working.
+    for (uint64_t& slot : slots_) {
+      if (slot != 0 && static_cast<uint32_t>(slot) - 1 >= m.terms) slot = 0;
+    }
+    offsets_.erase(offsets_.begin() + m.terms + 1, offsets_.end());
+  }
+  // insert() appends the characters before the offset: trim them even if the offset is missing.
+  if (chars_.size() > m.chars) chars_.erase(chars_.begin() + static_cast<std::ptrdiff_t>(m.chars), chars_.end());
+}
+
 std::size_t TermDictionary::memory_bytes() const noexcept {
   return chars_.capacity() + offsets_.capacity() * sizeof(uint32_t) + slots_.capacity() * sizeof(uint64_t);
 }

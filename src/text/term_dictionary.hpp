@@ -33,6 +33,16 @@ class TermDictionary {
     return terms <= kMaxTerms - size() && chars <= kMaxChars - chars_.size();
   }
 
+  /// Out of memory: a batch of inserts (one text) is undone with rollback(mark()) when one of
+  /// them throws. Capacities stay as grown.
+  struct Mark {
+    uint32_t terms;
+    std::size_t chars;
+  };
+  Mark mark() const noexcept { return {size(), chars_.size()}; }
+  /// Removes every term inserted since `m` (no allocation).
+  void rollback(Mark m) noexcept;
+
   std::string_view term(uint32_t id) const noexcept {
     return {chars_.data() + offsets_[id], offsets_[id + 1] - offsets_[id]};
   }

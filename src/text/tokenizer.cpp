@@ -185,8 +185,17 @@ Status Tokenizer::encode_into(std::string_view text, std::vector<TermId>& out) {
                              " terms) cannot take the new terms of a " + std::to_string(text.size()) +
                              "-byte text");
   }
-  TermScanner s(text);
-  while (s.next()) out.push_back(static_cast<TermId>(dict.find_or_insert(s.term())));
+  // Out of memory: undo the new terms and the ids appended so far, then let bad_alloc go on.
+  const text::TermDictionary::Mark mark = dict.mark();
+  const std::size_t out_size = out.size();
+  try {
+    TermScanner s(text);
+    while (s.next()) out.push_back(static_cast<TermId>(dict.find_or_insert(s.term())));
+  } catch (...) {
+    dict.rollback(mark);
+    out.resize(out_size);
+    throw;
+  }
   return Status::success();
 }
 
