@@ -25,7 +25,7 @@ class RawIndexedHeap {
   bool pop() { return store(heap_.pop()); }
   bool peek() { return store(heap_.peek()); }
   bool erase(uint32_t id) { return heap_.erase(id); }
-  bool has(uint32_t id) const { return heap_.contains(id); }
+  bool has(uint32_t id) const { return heap_.has(id); }
   /// NaN when absent (scores are never NaN).
   double score_of(uint32_t id) const { return heap_.score_of(id).value_or(std::numeric_limits<double>::quiet_NaN()); }
   uint32_t size() const { return static_cast<uint32_t>(heap_.size()); }

@@ -50,7 +50,7 @@ class RawKVCache {
   }
   int32_t fork(uint32_t src, uint32_t dst) { return report(cache_.fork(src, dst)); }
   bool detach(uint32_t seq) { return cache_.detach(seq); }
-  bool has(uint32_t seq) const { return cache_.contains(seq); }
+  bool has(uint32_t seq) const { return cache_.has(seq); }
   /// null for an unknown sequence: an answer, not a failure.
   val get(uint32_t seq) const {
     auto tokens = cache_.get(seq);

@@ -39,8 +39,8 @@ llmds::InvertedIndex build(const std::vector<std::string>& docs) {
   return index;
 }
 
-std::vector<llmds::SearchHits> search_all(const llmds::InvertedIndex& index, const std::vector<std::string>& queries) {
-  std::vector<llmds::SearchHits> out;
+std::vector<llmds::RankedHits> search_all(const llmds::InvertedIndex& index, const std::vector<std::string>& queries) {
+  std::vector<llmds::RankedHits> out;
   out.reserve(queries.size());
   for (const auto& q : queries) {
     auto r = index.search(q, kTopK);
@@ -90,7 +90,7 @@ std::map<std::string, std::vector<Bm25Row>> run_bm25_suite(const std::string& co
 
   const int reps = quick ? 2 : 3;
   double best = 1e300;
-  std::vector<llmds::SearchHits> results;
+  std::vector<llmds::RankedHits> results;
   for (int r = 0; r < reps; ++r) {
     const auto s0 = Clock::now();
     results = search_all(index, queries);

@@ -520,7 +520,7 @@ Status KVCache::attach(SeqId seq, const TokenId* tokens, std::size_t n, const To
 Status KVCache::append(SeqId seq, const TokenId* tokens, std::size_t n) { return impl_->append(seq, tokens, n); }
 Status KVCache::fork(SeqId src, SeqId dst) { return impl_->fork(src, dst); }
 bool KVCache::detach(SeqId seq) { return impl_->detach(seq); }
-bool KVCache::contains(SeqId seq) const noexcept { return impl_->sequences.count(seq) != 0; }
+bool KVCache::has(SeqId seq) const noexcept { return impl_->sequences.count(seq) != 0; }
 
 Result<std::vector<TokenId>> KVCache::get(SeqId seq) const {
   auto it = impl_->sequences.find(seq);

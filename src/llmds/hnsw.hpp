@@ -179,7 +179,9 @@ class HNSW {
   Metric metric() const noexcept;
   uint64_t seed() const noexcept;
 
+  /// Walks every node (edges, degrees): not for a hot path.
   HnswStats stats() const noexcept;
+  /// stats().bytes without the walk: the one memory figure, in O(1).
   std::size_t memory_bytes() const noexcept;
 
   /// Versioned, checksummed little-endian bytes (see serialize.hpp for the envelope, magic

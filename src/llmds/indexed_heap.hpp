@@ -125,7 +125,7 @@ class IndexedHeap {
   Status increase_key(Id id, double score);
   /// Removes `id`; false if it was not present.
   bool erase(Id id);
-  bool contains(Id id) const noexcept { return index_.find(id) != detail::FlatIdMap::kNone; }
+  bool has(Id id) const noexcept { return index_.find(id) != detail::FlatIdMap::kNone; }
   /// The score of `id`, or an empty optional.
   std::optional<double> score_of(Id id) const noexcept;
 

@@ -46,6 +46,7 @@
 #include <string_view>
 #include <vector>
 
+#include "llmds/ranked_hits.hpp"
 #include "llmds/status.hpp"
 
 namespace llmds {
@@ -68,11 +69,6 @@ struct InvertedIndexStats {
 };
 
 /// Search results as parallel arrays, best first.
-struct SearchHits {
-  std::vector<uint32_t> ids;
-  std::vector<double> scores;
-};
-
 class InvertedIndex {
  public:
   static constexpr char kMagic[9] = "LLMDSBM2";
@@ -96,10 +92,10 @@ class InvertedIndex {
 
   /// The `top_k` best documents for `query`, best first (ties: smaller id first), exact.
   /// invalid_argument unless top_k >= 1.
-  Result<SearchHits> search(std::string_view query, uint32_t top_k = 10) const;
+  Result<RankedHits> search(std::string_view query, uint32_t top_k = 10) const;
   /// Same result computed by scoring every posting of every query term (no pruning): the
   /// reference for tests and benchmarks.
-  Result<SearchHits> search_exhaustive(std::string_view query, uint32_t top_k = 10) const;
+  Result<RankedHits> search_exhaustive(std::string_view query, uint32_t top_k = 10) const;
 
   /// Occurrences of `term` in document `doc_id` (0 if either is unknown). `term` is normalised
   /// like document text and must hold exactly one term, else invalid_argument.
@@ -124,7 +120,7 @@ class InvertedIndex {
  private:
   struct Impl;
   explicit InvertedIndex(std::unique_ptr<Impl> impl);
-  Result<SearchHits> run_search(std::string_view query, uint32_t top_k, bool prune) const;
+  Result<RankedHits> run_search(std::string_view query, uint32_t top_k, bool prune) const;
   std::unique_ptr<Impl> impl_;
 };
 

@@ -70,7 +70,7 @@ class KVCache {
   /// Releases the sequence's pages; unknown ids are a no-op (returns false).
   bool detach(SeqId seq);
 
-  bool contains(SeqId seq) const noexcept;
+  bool has(SeqId seq) const noexcept;
   /// The sequence's tokens, or not_found.
   Result<std::vector<TokenId>> get(SeqId seq) const;
   /// The sequence's page ids in order, or not_found.

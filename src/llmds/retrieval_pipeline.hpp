@@ -61,11 +61,6 @@ struct PipelineQuery {
   Fusion fusion = Fusion::weighted;
 };
 
-struct PipelineHits {
-  std::vector<uint32_t> ids;
-  std::vector<double> scores;
-};
-
 struct RetrievalPipelineStats {
   uint32_t documents = 0;        ///< documents in the pipeline (all are BM25-indexed)
   uint32_t dense_documents = 0;  ///< documents with an embedding
@@ -97,11 +92,11 @@ class RetrievalPipeline {
   bool has_document(uint32_t doc_id) const noexcept;
 
   /// Fused top-k (see the file comment). Not const: it updates the cache and the sketch.
-  Result<PipelineHits> search(const PipelineQuery& query);
+  Result<RankedHits> search(const PipelineQuery& query);
   /// The same fusion with an exact dense list (a search beam over every node instead of HNSW's
   /// approximation; BM25 top-k is exact either way) and no cache: the reference search() is
   /// measured against.
-  Result<PipelineHits> search_exhaustive(const PipelineQuery& query) const;
+  Result<RankedHits> search_exhaustive(const PipelineQuery& query) const;
 
   RetrievalPipelineStats stats() const noexcept;
   const RetrievalPipelineOptions& options() const noexcept;

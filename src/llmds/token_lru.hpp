@@ -5,7 +5,7 @@
 /// Each entry carries a token cost given at `put`; the cache keeps the sum of costs within
 /// `token_budget` by evicting least-recently-used entries. An entry whose cost alone exceeds
 /// the budget is refused (`put` returns false) without evicting anything, and an existing
-/// entry under that key is left as it was. `get` refreshes recency; `peek` / `contains` do
+/// entry under that key is left as it was. `get` refreshes recency; `peek` / `has` do
 /// not. All operations are O(1) on average (hash map + intrusive recency list).
 ///
 /// This is the C++ core version (used by RetrievalPipeline's result cache). The JS `TokenLRU`
@@ -91,7 +91,7 @@ class TokenLRU {
     auto found = index_.find(key);
     return found == index_.end() ? nullptr : &found->second->value;
   }
-  bool contains(const Key& key) const { return index_.find(key) != index_.end(); }
+  bool has(const Key& key) const { return index_.find(key) != index_.end(); }
   /// The token cost recorded for `key`, or 0 when absent.
   uint64_t tokens_of(const Key& key) const {
     auto found = index_.find(key);

@@ -64,7 +64,7 @@ struct Candidate {
   int64_t dense_rank = 0;
 };
 
-PipelineHits fuse(const std::unordered_map<uint32_t, Candidate>& candidates, double best_bm25, const PipelineQuery& q,
+RankedHits fuse(const std::unordered_map<uint32_t, Candidate>& candidates, double best_bm25, const PipelineQuery& q,
                   bool has_dense) {
   const double w = has_dense ? q.fusion_weight : 0.0;
   // Dense similarities of real embeddings crowd into a narrow band (e.g. 0.6-0.75), which would
@@ -95,7 +95,7 @@ PipelineHits fuse(const std::unordered_map<uint32_t, Candidate>& candidates, dou
   const std::size_t k = std::min<std::size_t>(q.top_k, scored.size());
   auto better = [](const auto& a, const auto& b) { return a.first != b.first ? a.first > b.first : a.second < b.second; };
   std::partial_sort(scored.begin(), scored.begin() + static_cast<std::ptrdiff_t>(k), scored.end(), better);
-  PipelineHits hits;
+  RankedHits hits;
   for (std::size_t i = 0; i < k; ++i) {
     hits.ids.push_back(scored[i].second);
     hits.scores.push_back(scored[i].first);
@@ -109,11 +109,11 @@ struct RetrievalPipeline::Impl {
   RetrievalPipelineOptions options;
   HNSW dense;
   InvertedIndex sparse;
-  TokenLRU<std::string, PipelineHits> cache;
+  TokenLRU<std::string, RankedHits> cache;
   CountMinSketch query_counts;
   uint64_t searches = 0, cache_hits = 0, cache_misses = 0;
 
-  Impl(RetrievalPipelineOptions o, HNSW h, InvertedIndex i, TokenLRU<std::string, PipelineHits> c, CountMinSketch s)
+  Impl(RetrievalPipelineOptions o, HNSW h, InvertedIndex i, TokenLRU<std::string, RankedHits> c, CountMinSketch s)
       : options(o), dense(std::move(h)), sparse(std::move(i)), cache(std::move(c)), query_counts(std::move(s)) {}
 
   Status check_query(const PipelineQuery& q) const {
@@ -173,7 +173,7 @@ struct RetrievalPipeline::Impl {
     }
   }
 
-  Result<PipelineHits> run(const PipelineQuery& q, bool exact) const {
+  Result<RankedHits> run(const PipelineQuery& q, bool exact) const {
     if (Status st = check_query(q); !st) return st;
     double best_bm25 = 0.0;
     auto c = candidates(q, exact, &best_bm25);
@@ -183,7 +183,7 @@ struct RetrievalPipeline::Impl {
 
   /// Admission that keeps hot queries preferentially: a cold query only uses free budget.
   /// `counted`: the sketch is about to count this query once more (its estimate will be one higher).
-  void remember(const std::string& key, const std::string& digest, const PipelineHits& hits, std::string_view text,
+  void remember(const std::string& key, const std::string& digest, const RankedHits& hits, std::string_view text,
                 bool counted) {
     const uint64_t tokens = count_terms(text) + hits.ids.size() + 1;
     const bool hot = static_cast<double>(query_counts.estimate(digest) + (counted ? 1 : 0)) >= kHotQueryCount;
@@ -216,7 +216,7 @@ Result<RetrievalPipeline> RetrievalPipeline::create(const RetrievalPipelineOptio
 Result<RetrievalPipeline> RetrievalPipeline::assemble(const RetrievalPipelineOptions& o, HNSW dense,
                                                       InvertedIndex sparse) {
   // A budget of 0 turns the cache off: search() then never consults it, so it only needs to exist.
-  auto cache = TokenLRU<std::string, PipelineHits>::create(std::max<uint64_t>(o.token_budget, 1));
+  auto cache = TokenLRU<std::string, RankedHits>::create(std::max<uint64_t>(o.token_budget, 1));
   if (!cache) return cache.status();
   auto sketch = CountMinSketch::create({});
   if (!sketch) return sketch.status();
@@ -266,7 +266,7 @@ bool RetrievalPipeline::has_document(uint32_t doc_id) const noexcept { return im
 
 uint32_t RetrievalPipeline::candidate_depth(uint32_t top_k) noexcept { return std::max<uint32_t>(3 * top_k, 50); }
 
-Result<PipelineHits> RetrievalPipeline::search(const PipelineQuery& q) {
+Result<RankedHits> RetrievalPipeline::search(const PipelineQuery& q) {
   Impl& m = *impl_;
   if (Status st = m.check_query(q); !st) return st;
   // Out of memory: everything that allocates (the key, the answer, the cache entry) happens
@@ -278,8 +278,8 @@ Result<PipelineHits> RetrievalPipeline::search(const PipelineQuery& q) {
   }
   const std::string key = cache_key(q);
   const std::string digest = sketch_item(key);
-  if (const PipelineHits* cached = m.cache.peek(key)) {
-    PipelineHits hits = *cached;
+  if (const RankedHits* cached = m.cache.peek(key)) {
+    RankedHits hits = *cached;
     ++m.searches;
     (void)m.query_counts.add(digest);
     (void)m.cache.get(key);  // refreshes its recency
@@ -296,7 +296,7 @@ Result<PipelineHits> RetrievalPipeline::search(const PipelineQuery& q) {
   return hits;
 }
 
-Result<PipelineHits> RetrievalPipeline::search_exhaustive(const PipelineQuery& q) const { return impl_->run(q, true); }
+Result<RankedHits> RetrievalPipeline::search_exhaustive(const PipelineQuery& q) const { return impl_->run(q, true); }
 
 RetrievalPipelineStats RetrievalPipeline::stats() const noexcept {
   const Impl& m = *impl_;

@@ -138,7 +138,7 @@ std::size_t IndexedHeap::count_below(std::size_t i, double bound) const noexcept
 
 Status IndexedHeap::push(Id id, double score) {
   if (std::isnan(score)) return invalid_argument("push: score must not be NaN (id " + id_text(id) + ")");
-  if (contains(id)) return duplicate_id("push: id " + id_text(id) + " is already in the heap");
+  if (has(id)) return duplicate_id("push: id " + id_text(id) + " is already in the heap");
   // Allocate everything first, so a failed allocation leaves the heap unchanged (capacities too).
   adopt(room_for(nodes_.size() + 1));
   uint32_t slot = free_head_;

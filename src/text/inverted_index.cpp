@@ -351,18 +351,18 @@ bool InvertedIndex::remove_document(uint32_t doc_id) {
 
 bool InvertedIndex::has_document(uint32_t doc_id) const noexcept { return impl_->slot_of.count(doc_id) != 0; }
 
-Result<SearchHits> InvertedIndex::search(std::string_view query, uint32_t top_k) const {
+Result<RankedHits> InvertedIndex::search(std::string_view query, uint32_t top_k) const {
   return run_search(query, top_k, true);
 }
 
-Result<SearchHits> InvertedIndex::search_exhaustive(std::string_view query, uint32_t top_k) const {
+Result<RankedHits> InvertedIndex::search_exhaustive(std::string_view query, uint32_t top_k) const {
   return run_search(query, top_k, false);
 }
 
-Result<SearchHits> InvertedIndex::run_search(std::string_view query, uint32_t top_k, bool prune) const {
+Result<RankedHits> InvertedIndex::run_search(std::string_view query, uint32_t top_k, bool prune) const {
   if (top_k == 0) return invalid_argument("topK must be an integer >= 1, got 0");
   const Impl& m = *impl_;
-  SearchHits hits;
+  RankedHits hits;
   if (m.live_docs == 0) return hits;
 
   // Distinct known query terms in term-id order (the fixed order scores are summed in).

@@ -198,7 +198,7 @@ std::string snap_kv(const KVCache& kv) {
     << " cow=" << s.cow_copies << " evictions=" << s.evictions << " tokens=" << s.tokens << " bytes=" << s.bytes
     << "\nstates=" << join(kv.page_states()) << '\n';
   for (SeqId seq = 0; seq < 16; ++seq) {
-    if (!kv.contains(seq)) continue;
+    if (!kv.has(seq)) continue;
     o << "seq " << seq << ": " << join(kv.get(seq).value()) << " pages " << join(kv.block_table(seq).value()) << '\n';
   }
   for (TokenId start : {0, 100, 200, 300, 400}) {
@@ -800,7 +800,7 @@ std::string snap_index(const InvertedIndex& ix) {
   o << s.documents << ' ' << s.terms << ' ' << s.postings << ' ' << s.tokens << ' ' << s.avg_doc_length << ' '
     << s.dead_postings << ' ' << s.compressed_bytes << ' ' << s.uncompressed_bytes << '\n';  // not bytes: see below
   for (const char* q : {"cats dogs", "yard green", "quick fox clever"}) {
-    const SearchHits h = ix.search(q, 5).value();
+    const RankedHits h = ix.search(q, 5).value();
     o << join(h.ids) << '/' << join(h.scores) << '\n';
   }
   o << hex(ix.serialize());
@@ -930,7 +930,7 @@ std::string snap_pipeline(const RetrievalPipeline& p) {
   query.embedding = q.data();
   query.embedding_len = q.size();
   query.top_k = 4;
-  const PipelineHits h = p.search_exhaustive(query).value();
+  const RankedHits h = p.search_exhaustive(query).value();
   o << join(h.ids) << '/' << join(h.scores) << '\n' << hex(p.serialize());
   return o.str();
 }

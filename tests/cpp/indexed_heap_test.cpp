@@ -122,8 +122,8 @@ TEST_CASE("indexed_heap: erase, contains and score_of", "[indexed_heap]") {
   for (uint32_t id = 0; id < 100; id += 3) CHECK(h.erase(id));
   CHECK_FALSE(h.erase(0));
   CHECK_FALSE(h.erase(1000));
-  CHECK_FALSE(h.contains(0));
-  CHECK(h.contains(1));
+  CHECK_FALSE(h.has(0));
+  CHECK(h.has(1));
   CHECK_FALSE(h.score_of(3));
   CHECK(h.size() == 66);
   double prev = -1;
@@ -166,15 +166,15 @@ TEST_CASE("indexed_heap: empty pop / peek return nothing; extreme ids work", "[i
   const uint32_t big = std::numeric_limits<uint32_t>::max();
   REQUIRE(h.push(big, 1.0).ok());
   REQUIRE(h.push(0, 2.0).ok());
-  CHECK(h.contains(big));
-  CHECK(h.contains(0));
+  CHECK(h.has(big));
+  CHECK(h.has(0));
   CHECK(h.pop()->id == big);
   CHECK(h.pop()->id == 0);
   CHECK_FALSE(h.pop());
   REQUIRE(h.push(7, 1.0).ok());
   h.clear();
   CHECK(h.empty());
-  CHECK_FALSE(h.contains(7));
+  CHECK_FALSE(h.has(7));
   REQUIRE(h.push(7, 1.0).ok());
 }
 

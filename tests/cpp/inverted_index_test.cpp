@@ -17,7 +17,7 @@
 
 using llmds::Errc;
 using llmds::InvertedIndex;
-using llmds::SearchHits;
+using llmds::RankedHits;
 
 namespace {
 
@@ -85,7 +85,7 @@ struct ReferenceBm25 {
 };
 
 /// Hits agree with the oracle: same scores within tol; ids equal except among near-ties.
-void check_against(const SearchHits& hits, const std::vector<std::pair<double, uint32_t>>& ref, std::size_t k,
+void check_against(const RankedHits& hits, const std::vector<std::pair<double, uint32_t>>& ref, std::size_t k,
                    double tol = 1e-6) {
   const std::size_t expected = std::min(k, ref.size());
   REQUIRE(hits.ids.size() == expected);

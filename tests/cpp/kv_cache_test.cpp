@@ -47,7 +47,7 @@ struct Snapshot {
 Snapshot snapshot(const KVCache& c, const std::vector<SeqId>& ids) {
   Snapshot s;
   for (SeqId id : ids) {
-    if (c.contains(id)) s.sequences[id] = {c.get(id).value(), c.block_table(id).value()};
+    if (c.has(id)) s.sequences[id] = {c.get(id).value(), c.block_table(id).value()};
   }
   const auto st = c.stats();
   s.used = st.used_pages;
@@ -366,7 +366,7 @@ TEST_CASE("kv_cache: randomized operations match a reference model", "[kv_cache]
       std::map<PageId, uint32_t> refs;
       uint64_t tokens = 0;
       for (SeqId s : ids) {
-        REQUIRE(c.contains(s) == (model.count(s) == 1));
+        REQUIRE(c.has(s) == (model.count(s) == 1));
         if (!model.count(s)) continue;
         REQUIRE(c.get(s).value() == model[s]);
         const auto table = c.block_table(s).value();

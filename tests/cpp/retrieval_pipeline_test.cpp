@@ -25,7 +25,7 @@ RetrievalPipeline make(uint32_t dim = 4, uint64_t budget = 100000, Metric metric
   return std::move(p.value());
 }
 
-PipelineHits search(RetrievalPipeline& p, const std::string& text, const std::vector<float>* emb = nullptr,
+RankedHits search(RetrievalPipeline& p, const std::string& text, const std::vector<float>* emb = nullptr,
                     double w = 0.5, Fusion f = Fusion::weighted, uint32_t k = 10) {
   PipelineQuery q;
   q.text = text;

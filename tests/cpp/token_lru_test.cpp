@@ -41,7 +41,7 @@ TEST_CASE("token_lru: evicts least recently used entries to stay within the budg
   CHECK(evicted[0].second == 2);
   CHECK(c.total_tokens() == 70);
   CHECK(c.size() == 2);
-  CHECK_FALSE(c.contains("b"));
+  CHECK_FALSE(c.has("b"));
   CHECK(keys_lru_first(c) == std::vector<std::string>{"a", "c"});
 }
 
@@ -81,7 +81,7 @@ TEST_CASE("token_lru: get refreshes recency, peek and contains do not", "[token_
   Lru c = make(1000);
   for (int i = 0; i < 5; ++i) REQUIRE(c.put("k" + std::to_string(i), i, 1));
   CHECK(c.peek("k0"));
-  CHECK(c.contains("k1"));
+  CHECK(c.has("k1"));
   CHECK(keys_lru_first(c).front() == "k0");
   REQUIRE(c.get("k1"));
   CHECK(*c.get("k0") == 0);

@@ -24,7 +24,7 @@ constexpr SeqId kSeqs = 6;
 Observed observe(const KVCache& c) {
   Observed o;
   for (SeqId s = 0; s < kSeqs; ++s) {
-    if (!c.contains(s)) continue;
+    if (!c.has(s)) continue;
     o.tokens[s] = c.get(s).value();
     o.tables[s] = c.block_table(s).value();
   }
