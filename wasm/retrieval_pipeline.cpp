@@ -35,14 +35,11 @@ class RawRetrievalPipeline {
     return adopt<RawRetrievalPipeline>(RetrievalPipeline::deserialize(heap_ptr<uint8_t>(bytes), n));
   }
 
+  /// The pipeline's own limits; its HNSW options take RawHNSW.limits().
   static val limits() {
     val o = val::object();
     o.set("maxDocId", RetrievalPipeline::kMaxDocId);
     o.set("maxTopK", RetrievalPipeline::kMaxTopK);
-    o.set("maxDim", HNSW::kMaxDim);
-    o.set("minM", HNSW::kMinM);
-    o.set("maxM", HNSW::kMaxM);
-    o.set("maxEf", HNSW::kMaxEf);
     return o;
   }
 

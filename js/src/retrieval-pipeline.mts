@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 import { check, checked, engine, limits, type RawHandle } from './engine.mjs';
-import type { HNSWMetric } from './hnsw.mjs';
+import { hnswLimits, type HNSWMetric } from './hnsw.mjs';
 import { withHeap, withHeapAll } from './memory.mjs';
 import { adoptOr, deserializeRaw, Owned } from './owned.mjs';
 import * as v from './validate.mjs';
@@ -21,7 +21,7 @@ interface PipelineEngine {
   RawRetrievalPipeline: {
     create(dim: number, m: number, efc: number, efs: number, budget: number, seed: number, metric: number, k1: number, b: number): RawRetrievalPipeline | null;
     deserialize(bytes: number, n: number): RawRetrievalPipeline | null;
-    limits(): { maxDocId: number; maxTopK: number; maxDim: number; minM: number; maxM: number; maxEf: number };
+    limits(): { maxDocId: number; maxTopK: number };
   };
 }
 
@@ -75,7 +75,7 @@ function createRaw(options: unknown): RawRetrievalPipeline {
   const o = v.options(options, 'RetrievalPipeline options', OPTIONS);
   const metric = o.metric ?? 'cosine';
   if (!METRICS.includes(metric as HNSWMetric)) v.fail(`metric must be 'l2', 'cosine' or 'ip', got ${v.show(metric)}`);
-  const l = pipelineLimits();
+  const l = hnswLimits();
   const raw = engine<PipelineEngine>().RawRetrievalPipeline.create(
     v.integer(o.embeddingDim ?? 384, 'embeddingDim', 1, l.maxDim),
     v.integer(o.hnswM ?? 16, 'hnswM', l.minM, l.maxM),

@@ -15,15 +15,8 @@ export async function launch() {
   return puppeteer.launch({ browser: 'firefox', executablePath, headless: true, protocolTimeout: 30000 });
 }
 
-/** Opens url in a new page; returns { page, errors } where errors collects console errors. */
-export async function open(browser, url) {
-  const page = await browser.newPage();
-  const errors = [];
-  page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
-  page.on('pageerror', (e) => errors.push(String(e)));
-  await page.goto(url);
-  return { page, errors };
-}
+// puppeteer's Page has the same goto/on('console')/on('pageerror') as playwright's.
+export { open } from './chromium.mjs';
 
 /** Waits for the page to publish window.__result. */
 export async function result(page, timeout = 20000) {
