@@ -52,6 +52,9 @@ class RawHNSW {
   int32_t add_batch(uintptr_t vectors, uint32_t len, uintptr_t ids, uint32_t n) {
     return report(index_.add_batch(heap_ptr<float>(vectors), len, heap_ptr<uint32_t>(ids), n));
   }
+  /// Allocates all that the next `n` insertions need (an allocation failure reaches JS as
+  /// out_of_memory with nothing changed), so a batch sent in chunks cannot fail half-way.
+  void reserve(uint32_t n) { index_.reserve(n); }
   int32_t remove(uint32_t id) { return report(index_.remove(id)); }
   int32_t compact() { return report(index_.compact()); }
   double compact_threshold() const { return index_.compact_threshold(); }
@@ -128,6 +131,7 @@ EMSCRIPTEN_BINDINGS(llmds_hnsw) {
       .class_function("limits", &RawHNSW::limits)
       .function("add", LLMDS_GUARD(&RawHNSW::add))
       .function("addBatch", LLMDS_GUARD(&RawHNSW::add_batch))
+      .function("reserve", LLMDS_GUARD(&RawHNSW::reserve))
       .function("remove", LLMDS_GUARD(&RawHNSW::remove))
       .function("compact", LLMDS_GUARD(&RawHNSW::compact))
       .function("compactThreshold", LLMDS_GUARD(&RawHNSW::compact_threshold))

@@ -9,6 +9,7 @@ import * as v from './validate.mjs';
 interface RawHNSW extends RawHandle {
   add(vector: number, len: number, id: number): number;
   addBatch(vectors: number, len: number, ids: number, n: number): number;
+  reserve(n: number): void;
   remove(id: number): number;
   compact(): number;
   compactThreshold(): number;
@@ -292,6 +293,9 @@ export class HNSW extends Owned<RawHNSW> {
       seen.add(id);
       checkRow(flat, i, dim, cosine, `addBatch: vector ${i}`);
     }
+    // Room for the whole batch first: past this point no chunk can run out of memory, so a batch
+    // is all or nothing under memory pressure too (out_of_memory here changes nothing).
+    raw.reserve(n);
     const rows = Math.max(1, Math.floor(ADD_BATCH_CHUNK_BYTES / (4 * (dim + 1))));
     const m = engine();
     for (let from = 0; from < n; from += rows) {

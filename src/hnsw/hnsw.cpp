@@ -11,7 +11,6 @@
 #include <random>
 #include <string>
 #include <string_view>
-#include <unordered_set>
 
 #include "llmds/indexed_heap.hpp"  // detail::FlatIdMap
 #include "llmds/serialize.hpp"
@@ -265,6 +264,7 @@ struct HNSW::Impl {
   // ([count, m targets] from its top layer down), the levels and upper-layer arrays of a batch.
   std::vector<float> insert_query;
   std::vector<uint32_t> plan_buf;
+  std::vector<uint32_t> batch_ids;  // add_batch's sorted copy of its ids (duplicate check)
   std::vector<std::unique_ptr<uint32_t[]>> pending_upper;  // see prepare()
   std::size_t pending_front = 0;
   mutable std::vector<uint32_t> fresh_buf;  // search_layer: the unvisited links of a node (m0)
@@ -351,19 +351,22 @@ struct HNSW::Impl {
   // `what` is a view so that checking builds no string (a std::string of "add: vector" allocates
   // in wasm32's libc++, whose short-string buffer holds 10 chars): an add that reserve() made
   // room for must not allocate even here.
-  Status validate_vector(const float* v, std::size_t len, std::string_view what) const {
+  // `index` (when not npos) is appended to `what` in a message: only a failure builds one.
+  Status validate_vector(const float* v, std::size_t len, std::string_view what,
+                         std::size_t index = std::string::npos) const {
+    auto name = [&] { return std::string(what) + (index == std::string::npos ? "" : " " + u(index)); };
     if (len != dim) {
-      return dimension_mismatch(std::string(what) + " has " + u(len) + " elements but the index dim is " + u(dim));
+      return dimension_mismatch(name() + " has " + u(len) + " elements but the index dim is " + u(dim));
     }
     const std::ptrdiff_t bad = first_non_finite(v, len);
     if (bad >= 0) {
-      return invalid_argument(std::string(what) + "[" + u(static_cast<uint64_t>(bad)) + "] must be finite, got " +
+      return invalid_argument(name() + "[" + u(static_cast<uint64_t>(bad)) + "] must be finite, got " +
                               describe_float(v[bad]));
     }
     if (metric == Metric::cosine) {
       bool zero = true;
       for (std::size_t i = 0; i < len && zero; ++i) zero = v[i] == 0.0f;
-      if (zero) return invalid_argument(std::string(what) + " is the zero vector, which has no direction (metric 'cosine')");
+      if (zero) return invalid_argument(name() + " is the zero vector, which has no direction (metric 'cosine')");
     }
     return Status::success();
   }
@@ -595,6 +598,7 @@ struct HNSW::Impl {
     if (plan_buf.size() < plan_words) plan_buf.resize(plan_words);
     if (metric == Metric::cosine) insert_query.resize(dim);
     if (bound_candidates) cand_heap.reserve(total);
+    batch_ids.reserve(n);  // so that the add_batch() calls reserve() made room for check ids in place
   }
 
   // Appends n nodes (vectors already validated, ids fresh and distinct) and links them in.
@@ -760,19 +764,24 @@ Status HNSW::add_batch(const float* vectors, std::size_t len, const uint32_t* id
   if (n_ids > static_cast<std::size_t>(kMaxNodes - x.slots())) {
     return capacity_exceeded("addBatch: " + u(n_ids) + " vectors would exceed the maximum of 2147483647 nodes");
   }
-  std::unordered_set<uint32_t> batch_ids;
-  batch_ids.reserve(n_ids);
+  // Checked in call order (the first bad id or vector is the one reported). Nothing here
+  // allocates unless it fails, so after reserve() a batch sent in chunks cannot fail part way
+  // on memory (the JS addBatch relies on it).
   for (std::size_t i = 0; i < n_ids; ++i) {
     const uint32_t id = ids[i];
     if (id > kMaxId) {
       return invalid_argument("addBatch: ids[" + u(i) + "] must be an integer in [0, 2147483647], got " + u(id));
     }
     if (x.has(id)) return duplicate_id("addBatch: ids[" + u(i) + "] = " + u(id) + " is already in the index");
-    if (!batch_ids.insert(id).second) {
-      return duplicate_id("addBatch: ids[" + u(i) + "] = " + u(id) + " appears more than once in the batch");
-    }
-    Status st = x.validate_vector(vectors + i * x.dim, x.dim, "addBatch: vector " + u(i));
+    Status st = x.validate_vector(vectors + i * x.dim, x.dim, "addBatch: vector", i);
     if (!st.ok()) return st;
+  }
+  x.batch_ids.assign(ids, ids + n_ids);
+  std::sort(x.batch_ids.begin(), x.batch_ids.end());
+  const auto repeat = std::adjacent_find(x.batch_ids.begin(), x.batch_ids.end());
+  if (repeat != x.batch_ids.end()) {
+    const std::size_t second = static_cast<std::size_t>(std::find(std::find(ids, ids + n_ids, *repeat) + 1, ids + n_ids, *repeat) - ids);
+    return duplicate_id("addBatch: ids[" + u(second) + "] = " + u(*repeat) + " appears more than once in the batch");
   }
   x.add_nodes(vectors, ids, n_ids);  // all-or-nothing, also when memory runs out
   return Status::success();
@@ -901,7 +910,7 @@ std::size_t HNSW::memory_bytes() const noexcept {
            sizeof(Cand) +
        (x.query_buf.capacity() + x.select_buf.capacity() + x.keep_buf.capacity() + x.pruned_buf.capacity()) * 4;
   // unordered_map: one node (key, value, next pointer, cached hash) per entry plus the buckets.
-  b += x.slot_of.memory_bytes() + (x.insert_query.capacity() + x.plan_buf.capacity()) * 4 +
+  b += x.slot_of.memory_bytes() + (x.insert_query.capacity() + x.plan_buf.capacity() + x.batch_ids.capacity()) * 4 +
        x.pending_upper.capacity() * sizeof(x.pending_upper[0]);
   return b;
 }

@@ -716,6 +716,24 @@ TEST_CASE("alloc fault: HNSW operations are all-or-nothing", "[alloc_fault][hnsw
         disarm_alloc_faults();
         return describe(st) + (allocated ? " but allocated" : "");
       });
+      check_all_or_nothing("reserve, then add_batch in chunks (JS addBatch)" + tag, make, snap_hnsw, [](HNSW& h) {
+        std::vector<float> vs;
+        std::vector<uint32_t> ids;
+        for (uint32_t i = 300; i < 360; ++i) {
+          const auto v = vec(i);
+          vs.insert(vs.end(), v.begin(), v.end());
+          ids.push_back(i);
+        }
+        h.reserve(ids.size());
+        FailAfter none(1);  // the chunks after reserve() must not allocate at all
+        Status st;
+        for (std::size_t from = 0; from < ids.size() && st.ok(); from += 20) {
+          st = h.add_batch(vs.data() + from * kDim, 20 * kDim, ids.data() + from, 20);
+        }
+        const bool allocated = none.fired();
+        disarm_alloc_faults();
+        return describe(st) + (allocated ? " but allocated" : "");
+      });
       if (count == 0) continue;
       check_all_or_nothing("remove the entry point" + tag, make, snap_hnsw, [](HNSW& h) {
         auto st = h.remove(static_cast<uint32_t>(h.stats().entry_point));
