@@ -200,6 +200,26 @@ KVTraceRow replay(const std::vector<Request>& reqs, uint32_t max_pages, double i
           {"evictions", double(cache.stats().evictions)}};
 }
 
+/// stats().bytes per stored token for a cache filled with exactly `pages` distinct full pages.
+KVTraceRow memory_at(uint32_t pages) {
+  llmds::KVCacheOptions opt;
+  opt.page_size = kBlock;
+  opt.max_pages = pages;
+  llmds::KVCache cache = llmds::KVCache::create(opt).value();
+  std::vector<int32_t> tokens(64 * kBlock);  // 64 pages per sequence
+  uint32_t done = 0;
+  for (uint32_t seq = 0; done < pages; ++seq) {
+    const uint32_t n = std::min<uint32_t>(64, pages - done);
+    for (uint32_t i = 0; i < n * kBlock; ++i) tokens[i] = static_cast<int32_t>(done * kBlock + i);
+    if (!cache.attach(seq, tokens.data(), n * kBlock)) die("memory fill failed");
+    done += n;
+  }
+  const double stored = double(pages) * kBlock;
+  const double bytes = double(cache.stats().bytes);
+  return {{"pages", double(pages)}, {"pageSize", double(kBlock)}, {"bytes", bytes},
+          {"bytesPerStoredToken", bytes / stored}, {"overTokenBytes", bytes / (stored * 4)}};
+}
+
 }  // namespace
 
 std::map<std::string, std::vector<KVTraceRow>> run_kv_trace_suite(const std::string& trace_path, bool quick) {
@@ -209,7 +229,9 @@ std::map<std::string, std::vector<KVTraceRow>> run_kv_trace_suite(const std::str
   const double ideal_tokens = ideal_hit_rate(reqs, false);
   std::vector<KVTraceRow> rows;
   for (uint32_t max_pages : {5000u, 20000u, 100000u}) rows.push_back(replay(reqs, max_pages, ideal, ideal_tokens));
-  return {{"kvTrace", rows}};
+  std::vector<KVTraceRow> memory;
+  for (uint32_t pages : {5000u, 20000u, 100000u}) memory.push_back(memory_at(pages));
+  return {{"kvTrace", rows}, {"kvMemory", memory}};
 }
 
 }  // namespace llmds_bench
