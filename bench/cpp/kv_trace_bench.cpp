@@ -135,10 +135,12 @@ double ideal_hit_rate(const std::vector<Request>& reqs, bool page_granular) {
   return static_cast<double>(hit) / static_cast<double>(total);
 }
 
-KVTraceRow replay(const std::vector<Request>& reqs, uint32_t max_pages, double ideal, double ideal_tokens) {
+KVTraceRow replay(const std::vector<Request>& reqs, uint32_t max_pages, double ideal, double ideal_tokens,
+                  bool events) {
   llmds::KVCacheOptions opt;
   opt.page_size = kBlock;
   opt.max_pages = max_pages;
+  opt.events = events;
   auto created = llmds::KVCache::create(opt);
   if (!created.ok()) die("create: " + created.status().message());
   llmds::KVCache cache = std::move(created).value();
@@ -146,6 +148,7 @@ KVTraceRow replay(const std::vector<Request>& reqs, uint32_t max_pages, double i
   std::priority_queue<Departure, std::vector<Departure>, std::greater<Departure>> departures;
   std::vector<int32_t> tokens;
   llmds::KVPlan plan;  // reused: its vectors keep their capacity
+  uint64_t event_count = 0;
   uint64_t input = 0, cached = 0, partial = 0, rejected = 0, peak_pages = 0;
   double attach_ns = 0, detach_ns = 0;
   auto depart_until = [&](double t) {
@@ -164,6 +167,7 @@ KVTraceRow replay(const std::vector<Request>& reqs, uint32_t max_pages, double i
     const auto t0 = Clock::now();
     const llmds::Status st = cache.attach(i, tokens.data(), tokens.size(), -1, &plan);
     attach_ns += std::chrono::duration<double, std::nano>(Clock::now() - t0).count();
+    if (events) event_count += cache.drain_events().size();
     input += r.input_length;
     if (!st) {
       ++rejected;
@@ -185,6 +189,7 @@ KVTraceRow replay(const std::vector<Request>& reqs, uint32_t max_pages, double i
   depart_until(1e300);
   const double in = static_cast<double>(input);
   return {{"maxPages", double(max_pages)},
+          {"events", events ? double(event_count) : -1.0},
           {"requests", double(reqs.size())},
           {"inputTokens", in},
           {"rejected", double(rejected)},
@@ -228,7 +233,8 @@ std::map<std::string, std::vector<KVTraceRow>> run_kv_trace_suite(const std::str
   const double ideal = ideal_hit_rate(reqs, true);
   const double ideal_tokens = ideal_hit_rate(reqs, false);
   std::vector<KVTraceRow> rows;
-  for (uint32_t max_pages : {5000u, 20000u, 100000u}) rows.push_back(replay(reqs, max_pages, ideal, ideal_tokens));
+  for (uint32_t max_pages : {5000u, 20000u, 100000u}) rows.push_back(replay(reqs, max_pages, ideal, ideal_tokens, false));
+  rows.push_back(replay(reqs, 20000, ideal, ideal_tokens, true));  // the cost of recording events
   std::vector<KVTraceRow> memory;
   for (uint32_t pages : {5000u, 20000u, 100000u}) memory.push_back(memory_at(pages));
   return {{"kvTrace", rows}, {"kvMemory", memory}};

@@ -102,7 +102,13 @@ class KVCache {
   /// Stores `tokens` as sequence `seq`, replacing it if it exists. When `prefix_len` is given
   /// (>= 0) the caller declares tokens[0, prefix_len) as the shareable prefix: only pages lying
   /// wholly inside it are shared or published to the cache; -1 makes every full page shareable.
-  /// `plan` (may be null) receives what a runtime must compute; on failure it is left cleared.
+  ///
+  /// `plan` (may be null) receives what a runtime must compute: reuse is page granular, through
+  /// the block hash chain, from live or cached pages of any sequence (on a re-attach, the
+  /// sequence's own published pages count); attach never copies. On failure the plan is left
+  /// cleared (and nothing changed, no event recorded). With events on, the pages the call
+  /// publishes make one `stored` event, preceded by one `removed` event for the cached pages it
+  /// evicted to make room.
   Status attach(SeqId seq, const TokenId* tokens, std::size_t n, int64_t prefix_len, KVPlan* plan);
   Status attach(SeqId seq, const TokenId* tokens, std::size_t n, int64_t prefix_len = -1) {
     return attach(seq, tokens, n, prefix_len, nullptr);
