@@ -9,6 +9,9 @@
 //   llmds_bench --suite hnsw-compact
 //     (HNSW::compact() after removing half of an index: bytes, time, QPS and recall; needs no
 //     files; also part of `all`)
+//   llmds_bench --suite kv-trace [--kv-trace bench/data/mooncake-synthetic-trace.jsonl]
+//     (the Mooncake synthetic trace replayed through KVCache: hit rates, attach ns/token, bytes;
+//     also part of `all` when the file is found)
 //   llmds_bench --suite retrieval-build
 //     (RetrievalPipeline build rate at 5k and 50k documents; needs no files; also part of `all`
 //     and of `retrieval`)
@@ -27,7 +30,8 @@
 
 #include "bench_common.hpp"
 #include "llmds/kv_cache.hpp"
-#include "hnsw_bench.hpp"  // HNSW suite (bench/cpp/hnsw_bench.cpp)
+#include "hnsw_bench.hpp"
+#include "kv_trace_bench.hpp"  // kv-trace suite (bench/cpp/kv_trace_bench.cpp)  // HNSW suite (bench/cpp/hnsw_bench.cpp)
 // bm25 / serving / retrieval suites (bench/cpp/{bm25,serving,retrieval}_bench.cpp)
 #include "bm25_bench.hpp"
 #include "retrieval_bench.hpp"
@@ -137,19 +141,21 @@ int main(int argc, char** argv) {
   std::string suite = "all", json;
   std::string hnsw_manifest;  // HNSW suite
   std::string bm25_corpus, bm25_queries, retrieval_data;  // bm25 / retrieval suites
+  std::string kv_trace = "bench/data/mooncake-synthetic-trace.jsonl";  // kv-trace suite
   bool quick = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--quick") quick = true;
     else if (a == "--suite" && i + 1 < argc) suite = argv[++i];
     else if (a == "--json" && i + 1 < argc) json = argv[++i];
+    else if (a == "--kv-trace" && i + 1 < argc) kv_trace = argv[++i];        // kv-trace suite
     else if (a == "--hnsw-manifest" && i + 1 < argc) hnsw_manifest = argv[++i];  // HNSW suite
     else if (a == "--bm25-corpus" && i + 1 < argc) bm25_corpus = argv[++i];        // bm25 suite
     else if (a == "--bm25-queries" && i + 1 < argc) bm25_queries = argv[++i];      // bm25 suite
     else if (a == "--retrieval-data" && i + 1 < argc) retrieval_data = argv[++i];  // retrieval suite
     else {
-      std::fprintf(stderr, "usage: llmds_bench [--suite kv|hnsw|hnsw-compact|serving|bm25|retrieval|retrieval-build|all] [--quick] [--json out.json]\n"
-                           "  [--hnsw-manifest file] [--bm25-corpus file --bm25-queries file] [--retrieval-data file]\n");
+      std::fprintf(stderr, "usage: llmds_bench [--suite kv|kv-trace|hnsw|hnsw-compact|serving|bm25|retrieval|retrieval-build|all] [--quick] [--json out.json]\n"
+                           "  [--kv-trace file] [--hnsw-manifest file] [--bm25-corpus file --bm25-queries file] [--retrieval-data file]\n");
       return 2;
     }
   }
@@ -158,6 +164,11 @@ int main(int argc, char** argv) {
   if (suite == "kv" || suite == "all") {
     results["kvLatency"] = {bench_kv_latency(n, 1000, 512), bench_kv_latency(n, 1000, 16)};
     results["kvMatch"] = {bench_prefix_match(65536, 16, quick ? 20 : 100), bench_prefix_match(65536, 512, quick ? 20 : 100)};
+  }
+  if (suite == "kv-trace" || (suite == "all" && std::ifstream(kv_trace).good())) {
+    for (auto& [name, rows] : llmds_bench::run_kv_trace_suite(kv_trace, quick)) results[name] = std::move(rows);
+  } else if (suite == "all") {
+    std::printf("(kv-trace suite skipped: %s not found)\n", kv_trace.c_str());
   }
   // HNSW suite: only when asked for (it needs the data files bench/hnsw/hnsw.mjs writes).
   if (suite == "hnsw") {

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "llmds/kv_cache.hpp"
 
+#include "llmds/block_hash.hpp"
+
 #include <algorithm>
 #include <cassert>
 #include <cstring>
@@ -14,34 +16,17 @@ namespace {
 
 constexpr PageId kNoPage = -1;
 constexpr uint32_t kUnlimited = std::numeric_limits<uint32_t>::max();
-constexpr uint64_t kRootKey = 0x243F6A8885A308D3ull;  // digits of pi: any fixed non-zero seed
-
-uint64_t finalize(uint64_t h) noexcept {  // splitmix64 finaliser: spreads every input bit
-  h ^= h >> 30;
-  h *= 0xBF58476D1CE4E5B9ull;
-  h ^= h >> 27;
-  h *= 0x94D049BB133111EBull;
-  return h ^ (h >> 31);
-}
-
-/// Key of a full page = hash(parent's key, the page's tokens). Chaining makes the key cover the
-/// whole history from position 0, so equal keys mean (barring collisions) equal histories.
-uint64_t chain_key(uint64_t parent_key, const TokenId* tokens, uint32_t n) noexcept {
-  uint64_t h = parent_key;
-  uint32_t i = 0;
-  for (; i + 2 <= n; i += 2) {  // two tokens per multiply halves the serial dependency chain
-    uint64_t word;
-    std::memcpy(&word, tokens + i, sizeof word);
-    h = (h ^ word) * 0x9E3779B97F4A7C15ull;
-    h ^= h >> 29;
-  }
-  if (i < n) h = (h ^ static_cast<uint32_t>(tokens[i])) * 0x9E3779B97F4A7C15ull;
-  return finalize(h ^ n);
-}
+/// Token storage comes in blocks of about this many bytes (a power-of-two number of pages, at
+/// least one): small enough that the last, partly used block wastes little, and blocks never
+/// move, so the storage never holds two copies of itself while growing.
+constexpr std::size_t kStorageBlockBytes = 4096;
 
 std::string seq_name(SeqId seq) { return "seqId " + std::to_string(seq); }
 
 Status check_tokens(const TokenId* tokens, std::size_t n, const char* what) {
+  TokenId any = 0;  // the sign bit of the OR says whether any token is negative (vectorizes)
+  for (std::size_t i = 0; i < n; ++i) any |= tokens[i];
+  if (any >= 0) return Status::success();
   for (std::size_t i = 0; i < n; ++i) {
     if (tokens[i] < 0) {
       return invalid_argument(std::string(what) + "[" + std::to_string(i) + "] must be a token id in [0, 2^31), got " +
@@ -50,6 +35,7 @@ Status check_tokens(const TokenId* tokens, std::size_t n, const char* what) {
   }
   return Status::success();
 }
+
 
 std::size_t pages_for(std::size_t tokens, uint32_t page_size) noexcept {
   return (tokens + page_size - 1) / page_size;
@@ -62,7 +48,8 @@ std::size_t pages_for(std::size_t tokens, uint32_t page_size) noexcept {
 /// node), changing nothing, and then commits with operations that cannot allocate. A
 /// std::bad_alloc therefore leaves the cache exactly as it was. The prefix registry and the
 /// page-to-children links are intrusive (threaded through Page) so publishing or evicting a
-/// page never allocates.
+/// page never allocates. Events are recorded into an EventRoom whose vectors were reserved for
+/// the worst case before the commit, and moved into a queue that already has room.
 struct KVCache::Impl {
   struct Page {
     uint32_t refcount = 0;
@@ -83,21 +70,40 @@ struct KVCache::Impl {
     std::size_t length = 0;
     uint32_t shareable_pages = kUnlimited;  // pages past this index are private to the sequence
   };
+  using Block = std::unique_ptr<TokenId[]>;
   /// Room allocated ahead of a commit (see prepare_growth); empty vectors mean "no growth".
   struct Growth {
     std::vector<PageId> table;  // the allocator's per-id table
-    std::vector<TokenId> storage;
+    std::vector<Block> block_index;  // empty, with room for every block (when it must grow)
+    std::vector<Block> new_blocks;
     std::vector<Page> pages;
     std::vector<PageId> buckets;
   };
+  /// The events one call may record, reserved before its commit: evictions first (one
+  /// `removed` event), then the one contiguous run of pages it publishes (one `stored` event).
+  struct EventRoom {
+    KVEvent removed{KVEvent::Type::removed, {}, false, 0, {}};
+    KVEvent stored;
+  };
 
-  explicit Impl(PagedAllocator alloc, bool sharing) : allocator(std::move(alloc)), sharing(sharing) {}
+  Impl(PagedAllocator alloc, bool sharing, bool events_on)
+      : allocator(std::move(alloc)), sharing(sharing), events_on(events_on) {
+    // Pages per storage block: a power of two near kStorageBlockBytes, no more than max_pages needs.
+    const std::size_t page_bytes = static_cast<std::size_t>(page_size()) * sizeof(TokenId);
+    while ((std::size_t{2} << block_shift) * page_bytes <= kStorageBlockBytes &&
+           (std::size_t{1} << block_shift) < allocator.max_pages()) {
+      ++block_shift;
+    }
+  }
 
   PagedAllocator allocator;
   bool sharing;
+  bool events_on;
+  uint32_t block_shift = 0;  // a storage block holds 1 << block_shift pages
   uint32_t page_size() const noexcept { return allocator.page_size(); }
+  std::size_t block_tokens() const noexcept { return static_cast<std::size_t>(page_size()) << block_shift; }
 
-  std::vector<TokenId> storage;  // page p holds storage[p * page_size, (p + 1) * page_size)
+  std::vector<Block> blocks;  // page p's tokens: blocks[p >> block_shift], slot p & (2^block_shift - 1)
   std::vector<Page> pages;
   std::vector<PageId> buckets;   // prefix registry: chained hash by key; size a power of two >= pages
   PageId root_first = kNoPage, root_last = kNoPage;  // registered pages with no parent
@@ -109,10 +115,12 @@ struct KVCache::Impl {
   uint32_t registered_count = 0;
   uint64_t total_tokens = 0;
   uint64_t prefix_hits = 0, prefix_misses = 0, hit_tokens = 0, cow_copies = 0, evictions = 0;
+  std::vector<KVEvent> events;  // recorded, not yet drained
+  EventRoom* room = nullptr;    // where the running commit records its events (null: events off)
 
-  TokenId* page_tokens(PageId p) noexcept { return storage.data() + static_cast<std::size_t>(p) * page_size(); }
-  const TokenId* page_tokens(PageId p) const noexcept {
-    return storage.data() + static_cast<std::size_t>(p) * page_size();
+  TokenId* page_tokens(PageId p) const noexcept {
+    const auto i = static_cast<std::size_t>(p);
+    return blocks[i >> block_shift].get() + (i & ((std::size_t{1} << block_shift) - 1)) * page_size();
   }
   Page& page(PageId p) noexcept { return pages[static_cast<std::size_t>(p)]; }
   const Page& page(PageId p) const noexcept { return pages[static_cast<std::size_t>(p)]; }
@@ -166,7 +174,11 @@ struct KVCache::Impl {
   }
 
   // ---- prefix registry ----------------------------------------------------------------
-  uint64_t parent_key(PageId parent) const noexcept { return parent == kNoPage ? kRootKey : page(parent).key; }
+  /// The page's block hash from its parent's (Dynamo's chain: s_0 = h_0, s_i = H(s_{i-1}, h_i)).
+  uint64_t page_key(PageId parent, const TokenId* tokens) const noexcept {
+    const uint64_t h = page_content_hash(tokens, page_size());
+    return parent == kNoPage ? h : chain_block_hash(page(parent).key, h);
+  }
   std::size_t bucket_of(uint64_t key) const noexcept { return static_cast<std::size_t>(key) & (buckets.size() - 1); }
 
   PageId lookup(uint64_t key) const noexcept {
@@ -221,7 +233,7 @@ struct KVCache::Impl {
   /// parent is not published or its key is taken by another history (a collision).
   bool register_page(PageId p, PageId parent) noexcept {
     if (parent != kNoPage && !page(parent).registered) return false;
-    const uint64_t key = chain_key(parent_key(parent), page_tokens(p), page_size());
+    const uint64_t key = page_key(parent, page_tokens(p));
     if (lookup(key) != kNoPage) return false;
     Page& pg = page(p);
     pg.registered = true;
@@ -230,6 +242,15 @@ struct KVCache::Impl {
     hash_insert(p);
     link_child(parent, p);
     ++registered_count;
+    if (room != nullptr) {  // within the capacity reserved by prepare_events()
+      KVEvent& e = room->stored;
+      if (e.block_hashes.empty()) {
+        e.has_parent = parent != kNoPage;
+        e.parent_hash = e.has_parent ? page(parent).key : 0;
+      }
+      e.block_hashes.push_back(key);
+      e.tokens.insert(e.tokens.end(), page_tokens(p), page_tokens(p) + page_size());
+    }
     return true;
   }
 
@@ -240,6 +261,7 @@ struct KVCache::Impl {
     unlink_child(p);
     hash_erase(p);
     --registered_count;
+    if (room != nullptr) room->removed.block_hashes.push_back(pg.key);
     pg.registered = false;
     pg.parent = kNoPage;
     lru_remove(p);
@@ -271,7 +293,13 @@ struct KVCache::Impl {
     if (fresh == 0) return g;
     const std::size_t high = static_cast<std::size_t>(allocator.high_water()) + fresh;
     g.table = allocator.grown_table(fresh);
-    g.storage = grown_copy(storage, high * page_size());
+    const std::size_t want_blocks = (high + (std::size_t{1} << block_shift) - 1) >> block_shift;
+    if (want_blocks > blocks.size()) {
+      if (want_blocks > blocks.capacity()) g.block_index.reserve(std::max(want_blocks, 2 * blocks.capacity()));
+      g.new_blocks.reserve(want_blocks - blocks.size());
+      // Uninitialised: only written positions are ever read.
+      while (blocks.size() + g.new_blocks.size() < want_blocks) g.new_blocks.emplace_back(new TokenId[block_tokens()]);
+    }
     g.pages = grown_copy(pages, high);
     if (high > buckets.size()) g.buckets.assign(pow2_at_least(high), kNoPage);
     return g;
@@ -279,7 +307,11 @@ struct KVCache::Impl {
   /// Installs the room prepared by prepare_growth(); the first step of every commit.
   void commit_growth(Growth& g) noexcept {
     allocator.adopt_table(std::move(g.table));
-    if (g.storage.capacity() > storage.capacity()) storage.swap(g.storage);
+    if (g.block_index.capacity() > blocks.capacity()) {  // moving unique_ptrs cannot throw
+      for (Block& b : blocks) g.block_index.push_back(std::move(b));
+      blocks.swap(g.block_index);
+    }
+    for (Block& b : g.new_blocks) blocks.push_back(std::move(b));  // within capacity
     if (g.pages.capacity() > pages.capacity()) pages.swap(g.pages);
     if (!g.buckets.empty()) {  // rehash every registered page into the larger registry
       buckets.swap(g.buckets);
@@ -292,12 +324,15 @@ struct KVCache::Impl {
   /// Needs the room of a commit_growth() (no allocation here; page ids, storage and registry
   /// already have room for every page the operation takes).
   PageId allocate_page() noexcept {
-    if (allocator.available() == 0) evict(lru_head);  // the caller checked obtainable()
+    if (allocator.available() == 0) {  // the caller checked obtainable()
+      // Pages return to the LRU tail first, so the least recently used page is a leaf.
+      assert(page(lru_head).first_child == kNoPage);
+      evict(lru_head);
+    }
     const PageId p = allocator.alloc_one();  // cannot throw: the table has room
     const std::size_t high = allocator.high_water();
     if (pages.size() < high) {  // within capacity: no allocation
-      assert(pages.capacity() >= high && storage.capacity() >= high * page_size());
-      storage.resize(high * page_size());
+      assert(pages.capacity() >= high && (blocks.size() << block_shift) >= high);
       pages.resize(high);
     }
     Page& pg = page(p);
@@ -335,7 +370,7 @@ struct KVCache::Impl {
     PageId parent = kNoPage;
     for (std::size_t i = 0; i < full_pages; ++i) {
       const TokenId* chunk = tokens + i * page_size();
-      const PageId hit = find_page(chain_key(parent_key(parent), chunk, page_size()), parent, chunk);
+      const PageId hit = find_page(page_key(parent, chunk), parent, chunk);
       if (hit == kNoPage) break;
       matched.push_back(hit);
       parent = hit;
@@ -348,7 +383,47 @@ struct KVCache::Impl {
     return i;
   }
 
-  Status attach(SeqId seq, const TokenId* tokens, std::size_t n, int64_t prefix_len) {
+  // ---- plans and events ------------------------------------------------------------------
+  template <class T>
+  static void reserve_at_least(std::vector<T>& v, std::size_t n) {
+    if (v.capacity() < n) v.reserve(std::max(n, 2 * v.capacity()));
+  }
+  /// Clears the plan and gives it room for a table of `table_pages` pages (may throw; a
+  /// failure leaves it cleared).
+  static void prepare_plan(KVPlan* plan, std::size_t table_pages, bool copy) {
+    if (plan == nullptr) return;
+    plan->clear();
+    reserve_at_least(plan->block_table, table_pages);
+    reserve_at_least(plan->new_pages, table_pages);
+    if (copy) reserve_at_least(plan->copies, 2);
+  }
+  void fill_plan(KVPlan* plan, const Sequence& s, std::size_t cached, std::size_t from) const noexcept {
+    if (plan == nullptr) return;
+    plan->cached_tokens = static_cast<uint32_t>(cached);
+    plan->compute_from = static_cast<uint32_t>(from);
+    plan->block_table.assign(s.pages.begin(), s.pages.end());  // within the reserved capacity
+    if (from < s.length) plan->new_pages.assign(s.pages.begin() + static_cast<std::ptrdiff_t>(from / page_size()), s.pages.end());
+  }
+  /// Reserves room for the events of a call that evicts at most `evicted` pages and publishes
+  /// at most `stored` pages, changing nothing observable.
+  void prepare_events(EventRoom& r, std::size_t evicted, std::size_t stored) {
+    if (!events_on) return;
+    reserve_at_least(events, events.size() + 2);
+    r.removed.block_hashes.reserve(evicted);
+    r.stored.block_hashes.reserve(stored);
+    r.stored.tokens.reserve(stored * page_size());
+  }
+  void begin_events(EventRoom& r) noexcept { room = events_on ? &r : nullptr; }
+  /// Queues what the commit recorded: evictions first, then the published run (a page evicted
+  /// by a call is never one it publishes, so this order replays correctly).
+  void end_events(EventRoom& r) noexcept {
+    room = nullptr;
+    if (!r.removed.block_hashes.empty()) events.push_back(std::move(r.removed));  // room reserved
+    if (!r.stored.block_hashes.empty()) events.push_back(std::move(r.stored));
+  }
+
+  Status attach(SeqId seq, const TokenId* tokens, std::size_t n, int64_t prefix_len, KVPlan* plan) {
+    if (plan != nullptr) plan->clear();
     if (Status st = check_tokens(tokens, n, "kvTokens"); !st) return st;
     if (prefix_len < -1 || prefix_len > static_cast<int64_t>(n)) {
       return invalid_argument("prefixTokens must be a prefix of kvTokens: its length " + std::to_string(prefix_len) +
@@ -387,14 +462,20 @@ struct KVCache::Impl {
                                " new pages but only " + std::to_string(available) + " can be freed");
     }
 
-    // Allocate everything else, still changing nothing observable: room for the new pages,
-    // then (last, so nothing can fail after it) the map node of a new sequence.
+    // Allocate everything else, still changing nothing observable: room for the new pages, the
+    // plan and the events, then (last, so nothing can fail after it) the map node of a new
+    // sequence.
     const std::size_t to_free = old == sequences.end() ? 0 : freed_by_release(old->second.pages, table);
     Growth growth = prepare_growth(allocator.fresh_needed(fresh, to_free));
+    prepare_plan(plan, needed, false);
+    EventRoom ev;
+    const std::size_t free_now = allocator.available() + to_free;
+    prepare_events(ev, fresh > free_now ? fresh - free_now : 0, lookups - matched);
     if (old == sequences.end()) old = sequences.emplace(seq, Sequence()).first;
 
     // Commit: nothing below allocates.
     commit_growth(growth);
+    begin_events(ev);
     Sequence& s = old->second;
     for (PageId p : table) acquire(p);
     release_all(s.pages);
@@ -408,10 +489,21 @@ struct KVCache::Impl {
     prefix_hits += matched;
     hit_tokens += reused;
     prefix_misses += lookups - matched;
+    end_events(ev);
+    fill_plan(plan, s, reused, reused);
     return Status::success();
   }
 
-  Status append(SeqId seq, const TokenId* tokens, std::size_t n) {
+  /// Pages an append of `n` tokens to `s` completes at indices the sequence may publish.
+  std::size_t publishable(const Sequence& s, std::size_t n) const noexcept {
+    if (!sharing) return 0;
+    const std::size_t from = std::min<std::size_t>(s.length / page_size(), s.shareable_pages);
+    const std::size_t to = std::min<std::size_t>((s.length + n) / page_size(), s.shareable_pages);
+    return to - from;
+  }
+
+  Status append(SeqId seq, const TokenId* tokens, std::size_t n, KVPlan* plan) {
+    if (plan != nullptr) plan->clear();
     auto it = sequences.find(seq);
     if (it == sequences.end()) return not_found("append: unknown " + seq_name(seq));
     if (Status st = check_tokens(tokens, n, "tokens"); !st) return st;
@@ -427,8 +519,15 @@ struct KVCache::Impl {
                                std::to_string(needed) + " new pages but only " + std::to_string(obtainable()) +
                                " can be freed");
     }
+    const std::size_t old_length = s.length;
+    EventRoom ev;
+    prepare_plan(plan, s.pages.size() + added, copy_tail);
+    prepare_events(ev, needed > allocator.available() ? needed - allocator.available() : 0, publishable(s, n));
     if (needed == 0) {  // the decode step's common case: the tail page has room, nothing to allocate
+      begin_events(ev);
       write_tail(s, tokens, n);
+      end_events(ev);
+      fill_plan(plan, s, old_length, old_length);
       return Status::success();
     }
     // Allocate first (a larger block table, room for new pages), then commit without allocating.
@@ -436,6 +535,7 @@ struct KVCache::Impl {
     // The copied-from shared tail keeps its refcount > 0, so it frees nothing.
     Growth growth = prepare_growth(allocator.fresh_needed(needed));
     commit_growth(growth);
+    begin_events(ev);
     if (table.capacity() > s.pages.capacity()) s.pages.swap(table);
     if (copy_tail) {
       // Copy-on-write: the other holders keep the original page untouched.
@@ -446,9 +546,26 @@ struct KVCache::Impl {
       release(shared);
       s.pages.back() = copy;
       ++cow_copies;
+      if (plan != nullptr) plan->copies.assign({shared, copy});  // within the reserved capacity
     }
     write_tail(s, tokens, n);
+    end_events(ev);
+    fill_plan(plan, s, old_length, old_length);
     return Status::success();
+  }
+
+  void clear() {
+    if (events_on) reserve_at_least(events, events.size() + 1);  // the only allocation
+    for (std::size_t p = 0; p < pages.size(); ++p) {
+      if (allocator.is_allocated(static_cast<PageId>(p))) allocator.free_one(static_cast<PageId>(p));
+      pages[p] = Page();
+    }
+    std::fill(buckets.begin(), buckets.end(), kNoPage);
+    root_first = root_last = lru_head = lru_tail = kNoPage;
+    cached_count = shared_count = registered_count = 0;
+    total_tokens = 0;
+    sequences.clear();
+    if (events_on) events.push_back(KVEvent{KVEvent::Type::cleared, {}, false, 0, {}});  // room reserved
   }
 
   Status fork(SeqId src, SeqId dst) {
@@ -492,7 +609,7 @@ struct KVCache::Impl {
 Result<KVCache> KVCache::create(const KVCacheOptions& options) {
   auto alloc = PagedAllocator::create({options.page_size, options.max_pages});
   if (!alloc) return alloc.status();
-  return KVCache(std::make_unique<Impl>(std::move(alloc.value()), options.enable_prefix_sharing));
+  return KVCache(std::make_unique<Impl>(std::move(alloc.value()), options.enable_prefix_sharing, options.events));
 }
 
 KVCache::KVCache(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -500,11 +617,12 @@ KVCache::KVCache(KVCache&&) noexcept = default;
 KVCache& KVCache::operator=(KVCache&&) noexcept = default;
 KVCache::~KVCache() = default;
 
-Status KVCache::attach(SeqId seq, const TokenId* tokens, std::size_t n, int64_t prefix_len) {
-  return impl_->attach(seq, tokens, n, prefix_len);
+Status KVCache::attach(SeqId seq, const TokenId* tokens, std::size_t n, int64_t prefix_len, KVPlan* plan) {
+  return impl_->attach(seq, tokens, n, prefix_len, plan);
 }
 Status KVCache::attach(SeqId seq, const TokenId* tokens, std::size_t n, const TokenId* prefix,
-                      std::size_t prefix_n) {
+                      std::size_t prefix_n, KVPlan* plan) {
+  if (plan != nullptr) plan->clear();
   if (prefix_n > n) {
     return invalid_argument("prefixTokens must be a prefix of kvTokens: it has " + std::to_string(prefix_n) +
                             " tokens, kvTokens only " + std::to_string(n));
@@ -515,9 +633,29 @@ Status KVCache::attach(SeqId seq, const TokenId* tokens, std::size_t n, const To
                               " (" + std::to_string(prefix[i]) + " vs " + std::to_string(tokens[i]) + ")");
     }
   }
-  return impl_->attach(seq, tokens, n, static_cast<int64_t>(prefix_n));
+  return impl_->attach(seq, tokens, n, static_cast<int64_t>(prefix_n), plan);
 }
-Status KVCache::append(SeqId seq, const TokenId* tokens, std::size_t n) { return impl_->append(seq, tokens, n); }
+Status KVCache::append(SeqId seq, const TokenId* tokens, std::size_t n, KVPlan* plan) {
+  return impl_->append(seq, tokens, n, plan);
+}
+void KVCache::clear() { impl_->clear(); }
+
+std::vector<KVEvent> KVCache::drain_events() {
+  std::vector<KVEvent> out;
+  out.swap(impl_->events);
+  return out;
+}
+std::size_t KVCache::pending_events() const noexcept { return impl_->events.size(); }
+
+std::vector<uint64_t> KVCache::findable_hashes() const {
+  std::vector<uint64_t> out;
+  out.reserve(impl_->registered_count);
+  for (const auto& pg : impl_->pages) {
+    if (pg.registered) out.push_back(pg.key);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
 Status KVCache::fork(SeqId src, SeqId dst) { return impl_->fork(src, dst); }
 bool KVCache::detach(SeqId seq) { return impl_->detach(seq); }
 bool KVCache::has(SeqId seq) const noexcept { return impl_->sequences.count(seq) != 0; }
@@ -561,8 +699,9 @@ KVCacheStats KVCache::stats() const noexcept {
   s.tokens = m.total_tokens;
   std::size_t seq_bytes = 0;
   for (const auto& kv : m.sequences) seq_bytes += sizeof(kv) + kv.second.pages.capacity() * sizeof(PageId);
-  s.bytes = m.storage.capacity() * sizeof(TokenId) + m.pages.capacity() * sizeof(Impl::Page) +
-            m.buckets.capacity() * sizeof(PageId) + seq_bytes +             m.allocator.memory_bytes();
+  s.bytes = m.blocks.size() * m.block_tokens() * sizeof(TokenId) + m.blocks.capacity() * sizeof(Impl::Block) +
+            m.pages.capacity() * sizeof(Impl::Page) + m.buckets.capacity() * sizeof(PageId) + seq_bytes +
+            m.allocator.memory_bytes();
   return s;
 }
 

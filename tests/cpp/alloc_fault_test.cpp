@@ -196,7 +196,8 @@ std::string snap_kv(const KVCache& kv) {
     << " free=" << s.free_pages << " cached=" << s.cached_pages << " shared=" << s.shared_pages
     << " hits=" << s.prefix_hits << " misses=" << s.prefix_misses << " hit_tokens=" << s.hit_tokens
     << " cow=" << s.cow_copies << " evictions=" << s.evictions << " tokens=" << s.tokens << " bytes=" << s.bytes
-    << "\nstates=" << join(kv.page_states()) << '\n';
+    << "\nstates=" << join(kv.page_states()) << "\nfindable=" << join(kv.findable_hashes())
+    << " pending_events=" << kv.pending_events() << '\n';
   for (SeqId seq = 0; seq < 16; ++seq) {
     if (!kv.has(seq)) continue;
     o << "seq " << seq << ": " << join(kv.get(seq).value()) << " pages " << join(kv.block_table(seq).value()) << '\n';
@@ -208,10 +209,35 @@ std::string snap_kv(const KVCache& kv) {
   return o.str();
 }
 
+std::string describe(const KVPlan& p) {
+  return "plan cached=" + std::to_string(p.cached_tokens) + " from=" + std::to_string(p.compute_from) +
+         " table=" + join(p.block_table) + " new=" + join(p.new_pages) + " copies=" + join(p.copies);
+}
+std::string describe(const std::vector<KVEvent>& events) {
+  std::string out = "events:";
+  for (const KVEvent& e : events) {
+    out += " type=" + std::to_string(static_cast<int>(e.type)) + " hashes=" + join(e.block_hashes) +
+           " parent=" + (e.has_parent ? std::to_string(e.parent_hash) : "none") + " tokens=" + join(e.tokens) + ';';
+  }
+  return out;
+}
+/// What a planned call returns: its status, its plan, and the events it recorded (drained
+/// after the run, with faults disarmed).
+std::string planned(KVCache& kv, const Status& st, const KVPlan& plan) {
+  disarm_alloc_faults();
+  return describe(st) + ' ' + describe(plan) + ' ' + describe(kv.drain_events());
+}
+
 /// page_size 4, `max_pages` pages: seq 1 = 0..9, seq 2 = 0..13 (shares seq 1's two full
-/// pages), seq 3 = 100..111 detached (three cached pages), seq 4 forked from seq 2.
-KVCache make_kv(uint32_t max_pages, bool sharing = true) {
-  auto r = KVCache::create({4, max_pages, sharing});
+/// pages), seq 3 = 100..111 detached (three cached pages), seq 4 forked from seq 2. With
+/// `events`, the setup's events stay pending.
+KVCache make_kv(uint32_t max_pages, bool sharing = true, bool events = false) {
+  KVCacheOptions options;
+  options.page_size = 4;
+  options.max_pages = max_pages;
+  options.enable_prefix_sharing = sharing;
+  options.events = events;
+  auto r = KVCache::create(options);
   REQUIRE(r.ok());
   KVCache kv = std::move(r).value();
   const auto a = seq_tokens(0, 14);
@@ -229,10 +255,18 @@ TEST_CASE("alloc fault: KVCache operations are all-or-nothing", "[alloc_fault][k
   const auto a = seq_tokens(0, 40);
   const auto b = seq_tokens(100, 40);
   const auto c = seq_tokens(200, 40);
-  for (const auto& [max_pages, sharing] : {std::pair{64u, true}, {9u, true}, {64u, false}}) {
+  struct Config {
+    uint32_t max_pages;
+    bool sharing, events;
+  };
+  for (const Config& cfg : {Config{64, true, false}, Config{9, true, false}, Config{64, false, false},
+                            Config{64, true, true}, Config{9, true, true}, Config{64, false, true}}) {
     // 9 pages: none free after make_kv, so attaches evict cached prefixes.
-    auto make = [max_pages = max_pages, sharing = sharing] { return make_kv(max_pages, sharing); };
-    const std::string tag = " (max_pages " + std::to_string(max_pages) + (sharing ? ")" : ", no sharing)");
+    const uint32_t max_pages = cfg.max_pages;
+    const bool sharing = cfg.sharing, events = cfg.events;
+    auto make = [max_pages, sharing, events] { return make_kv(max_pages, sharing, events); };
+    const std::string tag = " (max_pages " + std::to_string(max_pages) + (sharing ? "" : ", no sharing") +
+                            (events ? ", events)" : ")");
     auto kv_op = [&](const char* what, auto op) { check_all_or_nothing(what + tag, make, snap_kv, op); };
     kv_op("attach new", [&](KVCache& kv) { auto st = kv.attach(7, c.data(), 14); disarm_alloc_faults(); return describe(st); });
     kv_op("attach new, cached prefix hit", [&](KVCache& kv) {
@@ -294,6 +328,43 @@ TEST_CASE("alloc fault: KVCache operations are all-or-nothing", "[alloc_fault][k
       bool ok = kv.detach(2);
       disarm_alloc_faults();
       return describe(ok);
+    });
+    // With a plan (reused: it has capacity from an earlier call, or none) and its events.
+    for (bool warm : {false, true}) {
+      const std::string w = warm ? ", warm plan" : "";
+      auto plan_op = [&](const std::string& what, auto op) {
+        kv_op((what + w).c_str(), [&, op](KVCache& kv) {
+          KVPlan plan;
+          if (warm) {
+            plan.block_table.reserve(64);
+            plan.new_pages.reserve(64);
+            plan.copies.reserve(2);
+          }
+          const Status st = op(kv, plan);
+          return planned(kv, st, plan);
+        });
+      };
+      plan_op("planned attach new", [&](KVCache& kv, KVPlan& p) { return kv.attach(7, c.data(), 14, -1, &p); });
+      plan_op("planned attach, cached prefix hit", [&](KVCache& kv, KVPlan& p) { return kv.attach(7, b.data(), 18, -1, &p); });
+      plan_op("planned attach with prefix tokens", [&](KVCache& kv, KVPlan& p) {
+        return kv.attach(7, a.data(), 21, a.data(), 9, &p);
+      });
+      plan_op("planned re-attach over a sequence", [&](KVCache& kv, KVPlan& p) { return kv.attach(2, a.data(), 22, -1, &p); });
+      plan_op("planned attach beyond capacity", [&](KVCache& kv, KVPlan& p) { return kv.attach(7, c.data(), 40, -1, &p); });
+      plan_op("planned append to a private tail", [&](KVCache& kv, KVPlan& p) { return kv.append(1, c.data(), 7, &p); });
+      plan_op("planned append completing the tail", [&](KVCache& kv, KVPlan& p) { return kv.append(1, c.data(), 2, &p); });
+      plan_op("planned append to a shared tail", [&](KVCache& kv, KVPlan& p) { return kv.append(2, c.data(), 9, &p); });
+      plan_op("planned append one token", [&](KVCache& kv, KVPlan& p) { return kv.append(4, c.data(), 1, &p); });
+    }
+    kv_op("clear", [&](KVCache& kv) {
+      kv.clear();
+      disarm_alloc_faults();
+      return describe(kv.drain_events());
+    });
+    kv_op("drain_events", [&](KVCache& kv) {
+      auto ev = kv.drain_events();
+      disarm_alloc_faults();
+      return describe(ev);
     });
   }
 }
