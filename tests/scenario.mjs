@@ -29,6 +29,31 @@ export async function runScenario(llmds) {
     cache.dispose();
   }
 
+  // The block manager: plans and KV events (bigints as strings: the result is JSON).
+  const manager = new llmds.KVCache({ pageSize: 4, maxPages: 6, events: true });
+  try {
+    const plain = (plan) => ({ ...plan, blockTable: Array.from(plan.blockTable), newPages: Array.from(plan.newPages), copies: Array.from(plan.copies) });
+    const plans = [manager.attach(1, [1, 2, 3, 4, 5, 6, 7, 8, 9]), manager.attach(2, [1, 2, 3, 4, 5, 6, 7, 8, 40, 41])];
+    manager.fork(2, 3);
+    plans.push(manager.append(3, [42]));
+    manager.detach(1);
+    manager.detach(2);
+    manager.detach(3);
+    manager.attach(4, [60, 61, 62, 63, 64, 65, 66, 67, 68, 69, 70, 71, 72, 73, 74, 75, 76]); // evicts
+    manager.clear();
+    out.blockManager = {
+      plans: plans.map(plain),
+      events: manager.drainEvents().map((e) => ({
+        ...e,
+        ...(e.blockHashes && { blockHashes: Array.from(e.blockHashes, String) }),
+        ...(e.tokens && { tokens: Array.from(e.tokens) }),
+        ...(e.parentHash !== undefined && { parentHash: e.parentHash === null ? null : String(e.parentHash) }),
+      })),
+    };
+  } finally {
+    manager.dispose();
+  }
+
   // HNSW: a seeded build must give the same graph (hence serialized bytes) in every runtime.
   const dim = 16;
   let seed = 7;

@@ -1,5 +1,9 @@
 // SPDX-License-Identifier: MIT
 // embind surface of KVCache and PagedAllocator: pointers and counts in, codes and copies out.
+// attach/append leave their plan in the result slot (int32: cached tokens, compute-from, the
+// three list lengths, then the block table, new pages and copies), which JS copies out: a
+// decode step's append stays one call and builds no JS object here.
+#include <algorithm>
 #include <memory>
 
 #include "common.hpp"
@@ -23,8 +27,13 @@ class RawKVCache {
  public:
   explicit RawKVCache(KVCache cache) : cache_(std::move(cache)) {}
 
-  static std::unique_ptr<RawKVCache> create(uint32_t page_size, uint32_t max_pages, bool sharing) {
-    return adopt<RawKVCache>(KVCache::create({page_size, max_pages, sharing}));
+  static std::unique_ptr<RawKVCache> create(uint32_t page_size, uint32_t max_pages, bool sharing, bool events) {
+    KVCacheOptions o;
+    o.page_size = page_size;
+    o.max_pages = max_pages;
+    o.enable_prefix_sharing = sharing;
+    o.events = events;
+    return adopt<RawKVCache>(KVCache::create(o));
   }
   static val limits() { return allocator_limits(); }
 
@@ -39,14 +48,38 @@ class RawKVCache {
     return copy_out(reinterpret_cast<const uint32_t*>(hashes->data()), 2 * hashes->size());
   }
 
-  /// prefix_n < 0: no declared prefix.
+  /// prefix_n < 0: no declared prefix. 0 with the plan in the result slot, or kFailed.
   int32_t attach(uint32_t seq, uintptr_t tokens, uint32_t n, uintptr_t prefix, int32_t prefix_n) {
     const TokenId* t = heap_ptr<TokenId>(tokens);
-    if (prefix_n < 0) return report(cache_.attach(seq, t, n));
-    return report(cache_.attach(seq, t, n, heap_ptr<TokenId>(prefix), static_cast<std::size_t>(prefix_n)));
+    const Status st = prefix_n < 0 ? cache_.attach(seq, t, n, -1, &plan_)
+                                   : cache_.attach(seq, t, n, heap_ptr<TokenId>(prefix),
+                                                   static_cast<std::size_t>(prefix_n), &plan_);
+    return plan_out(st);
   }
   int32_t append(uint32_t seq, uintptr_t tokens, uint32_t n) {
-    return report(cache_.append(seq, heap_ptr<TokenId>(tokens), n));
+    return plan_out(cache_.append(seq, heap_ptr<TokenId>(tokens), n, &plan_));
+  }
+  uintptr_t result_address() const { return result_.address(); }
+  void clear() { cache_.clear(); }
+
+  /// Oldest first: { type, hashes: Uint32Array word pairs, parent: Uint32Array(2) | null,
+  /// tokens: Int32Array } (JS turns the words into BigUint64Array / bigint).
+  val drain_events() {
+    const std::vector<KVEvent> events = cache_.drain_events();
+    val out = val::array();
+    for (const KVEvent& e : events) {
+      val o = val::object();
+      o.set("type", e.type == KVEvent::Type::stored ? "stored" : e.type == KVEvent::Type::removed ? "removed" : "cleared");
+      o.set("hashes", copy_out(reinterpret_cast<const uint32_t*>(e.block_hashes.data()), 2 * e.block_hashes.size()));
+      o.set("parent", e.has_parent ? copy_out(reinterpret_cast<const uint32_t*>(&e.parent_hash), 2) : val::null());
+      o.set("tokens", copy_out(e.tokens));
+      out.call<void>("push", o);
+    }
+    return out;
+  }
+  val findable_hashes() const {
+    const std::vector<uint64_t> hashes = cache_.findable_hashes();
+    return copy_out(reinterpret_cast<const uint32_t*>(hashes.data()), 2 * hashes.size());
   }
   int32_t fork(uint32_t src, uint32_t dst) { return report(cache_.fork(src, dst)); }
   bool detach(uint32_t seq) { return cache_.detach(seq); }
@@ -61,6 +94,7 @@ class RawKVCache {
     return static_cast<uint32_t>(cache_.match_prefix(heap_ptr<TokenId>(tokens), n));
   }
   val page_states() const { return copy_out(cache_.page_states()); }
+  double pending_events() const { return static_cast<double>(cache_.pending_events()); }
   val stats() const {
     const KVCacheStats s = cache_.stats();
     val o = val::object();
@@ -81,7 +115,24 @@ class RawKVCache {
   }
 
  private:
+  int32_t plan_out(const Status& st) {
+    if (!st.ok()) return report(st);
+    const std::size_t words = 5 + plan_.block_table.size() + plan_.new_pages.size() + plan_.copies.size();
+    int32_t* out = result_.as<int32_t>(words);
+    out[0] = static_cast<int32_t>(plan_.cached_tokens);
+    out[1] = static_cast<int32_t>(plan_.compute_from);
+    out[2] = static_cast<int32_t>(plan_.block_table.size());
+    out[3] = static_cast<int32_t>(plan_.new_pages.size());
+    out[4] = static_cast<int32_t>(plan_.copies.size());
+    int32_t* at = std::copy(plan_.block_table.begin(), plan_.block_table.end(), out + 5);
+    at = std::copy(plan_.new_pages.begin(), plan_.new_pages.end(), at);
+    std::copy(plan_.copies.begin(), plan_.copies.end(), at);
+    return 0;
+  }
+
   KVCache cache_;
+  KVPlan plan_;  // reused by every attach/append: no allocation once grown
+  ResultSlot result_;
 };
 
 class RawPagedAllocator {
@@ -122,6 +173,11 @@ EMSCRIPTEN_BINDINGS(llmds_kv_cache) {
       .class_function("blockHashes", LLMDS_GUARD(&RawKVCache::block_hashes))
       .function("attach", LLMDS_GUARD(&RawKVCache::attach))
       .function("append", LLMDS_GUARD(&RawKVCache::append))
+      .function("resultAddress", LLMDS_GUARD(&RawKVCache::result_address))
+      .function("clear", LLMDS_GUARD(&RawKVCache::clear))
+      .function("drainEvents", LLMDS_GUARD(&RawKVCache::drain_events))
+      .function("pendingEvents", LLMDS_GUARD(&RawKVCache::pending_events))
+      .function("findableHashes", LLMDS_GUARD(&RawKVCache::findable_hashes))
       .function("fork", LLMDS_GUARD(&RawKVCache::fork))
       .function("detach", LLMDS_GUARD(&RawKVCache::detach))
       .function("has", LLMDS_GUARD(&RawKVCache::has))

@@ -9,6 +9,8 @@ export {
   PagedAllocator,
   type KVCacheOptions,
   type KVCacheStats,
+  type KVEvent,
+  type KVPlan,
   type PagedAllocatorOptions,
   type PagedAllocatorStats,
   type TokenArray,

@@ -8,6 +8,11 @@ import * as v from './validate.mjs';
 interface RawKVCache extends RawHandle {
   attach(seq: number, tokens: number, n: number, prefix: number, prefixN: number): number;
   append(seq: number, tokens: number, n: number): number;
+  resultAddress(): number;
+  clear(): void;
+  drainEvents(): RawKVEvent[];
+  pendingEvents(): number;
+  findableHashes(): Uint32Array;
   fork(src: number, dst: number): number;
   detach(seq: number): boolean;
   has(seq: number): boolean;
@@ -28,7 +33,7 @@ interface RawPagedAllocator extends RawHandle {
 /** @internal */
 interface KVCacheEngine {
   RawKVCache: {
-    create(pageSize: number, maxPages: number, sharing: boolean): RawKVCache | null;
+    create(pageSize: number, maxPages: number, sharing: boolean, events: boolean): RawKVCache | null;
     limits(): PageLimits;
     blockHashes(tokens: number, n: number, pageSize: number): Uint32Array | null;
   };
@@ -43,6 +48,44 @@ interface PageLimits {
 
 const pageLimits = () => limits('KVCache', (m) => (m as unknown as KVCacheEngine).RawKVCache.limits());
 
+/** @internal */
+interface RawKVEvent {
+  type: 'stored' | 'removed' | 'cleared';
+  hashes: Uint32Array;
+  parent: Uint32Array | null;
+  tokens: Int32Array;
+}
+
+/**
+ * What a runtime that keeps the K/V tensors must do after `attach` / `append`: skip the
+ * prefill of `cachedTokens`, copy K/V for each `copies` pair, then compute and write the
+ * positions from `computeFrom` on into `newPages`.
+ */
+export interface KVPlan {
+  /** Leading tokens whose K/V already exist (pages reused from live or cached sequences). */
+  cachedTokens: number;
+  /** First position to compute and write: `cachedTokens` for attach, the old length for append. */
+  computeFrom: number;
+  /** The sequence's pages after the call, in order. */
+  blockTable: Int32Array;
+  /** The pages that hold positions >= computeFrom (fresh, or freshly copied), in order. */
+  newPages: Int32Array;
+  /** `[src, dst, src, dst, ...]`: copy each src page's K/V into dst before writing (copy-on-write). */
+  copies: Int32Array;
+}
+
+/**
+ * A change to the set of findable pages, in the shape of vLLM's KV events (BlockStored,
+ * BlockRemoved, AllBlocksCleared) so one consumer handles both. Hashes are NVIDIA Dynamo's
+ * chained block hashes (see {@link KVCache.blockHashes}).
+ */
+export type KVEvent =
+  | { type: 'stored'; blockHashes: BigUint64Array; parentHash: bigint | null; tokens: Int32Array; pageSize: number }
+  | { type: 'removed'; blockHashes: BigUint64Array }
+  | { type: 'cleared' };
+
+const words64 = (words: Uint32Array) => new BigUint64Array(words.buffer, words.byteOffset, words.length / 2);
+
 /** Token ids: `number[]`, `Int32Array` or `Uint32Array`, each an integer in [0, 2^31). */
 export type TokenArray = readonly number[] | Int32Array | Uint32Array;
 
@@ -53,6 +96,8 @@ export interface KVCacheOptions {
   maxPages?: number;
   /** Share full pages whose whole token history matches. Default true. */
   enablePrefixSharing?: boolean;
+  /** Record KV events for {@link KVCache.drainEvents}. Default false. */
+  events?: boolean;
 }
 
 export interface KVCacheStats {
@@ -82,7 +127,7 @@ export interface KVCacheStats {
   bytes: number;
 }
 
-const KV_OPTIONS = ['pageSize', 'maxPages', 'enablePrefixSharing'] as const;
+const KV_OPTIONS = ['pageSize', 'maxPages', 'enablePrefixSharing', 'events'] as const;
 
 /**
  * Paged token cache with prefix sharing, copy-on-write, fork and LRU retention of cached
@@ -98,13 +143,17 @@ const KV_OPTIONS = ['pageSize', 'maxPages', 'enablePrefixSharing'] as const;
  * @see llmds::KVCache
  */
 export class KVCache extends Owned<RawKVCache> {
+  readonly #pageSize: number;
+
   constructor(options?: KVCacheOptions) {
     const o = v.options(options, 'KVCache options', KV_OPTIONS);
     const l = pageLimits();
     const pageSize = v.integer(o.pageSize ?? 512, 'pageSize', 1, l.maxPageSize);
     const maxPages = v.integer(o.maxPages ?? 10000, 'maxPages', 1, l.maxPages);
     const sharing = v.boolean(o.enablePrefixSharing ?? true, 'enablePrefixSharing');
-    super(checked(engine<KVCacheEngine>().RawKVCache.create(pageSize, maxPages, sharing)));
+    const events = v.boolean(o.events ?? false, 'events');
+    super(checked(engine<KVCacheEngine>().RawKVCache.create(pageSize, maxPages, sharing, events)));
+    this.#pageSize = pageSize;
   }
 
   /**
@@ -114,7 +163,7 @@ export class KVCache extends Owned<RawKVCache> {
    * values KV events carry, and what a router indexes. Needs no KVCache instance.
    */
   static blockHashes(tokens: TokenArray, pageSize: number): BigUint64Array {
-    const t = v.tokens(tokens, 'tokens');
+    const t = v.tokens(tokens, 'tokens', 'token id', true);
     const size = v.integer(pageSize, 'pageSize', 1, pageLimits().maxPageSize);
     const e = engine<KVCacheEngine>();
     const words = checked(withHeap(e, t, (p, n) => e.RawKVCache.blockHashes(p, n, size)));
@@ -126,24 +175,74 @@ export class KVCache extends Owned<RawKVCache> {
    * whole history matches. `prefixTokens`, when given, must be a prefix of `kvTokens`; it
    * declares the shareable part: pages beyond it stay private to this sequence.
    */
-  attach(seqId: number, kvTokens: TokenArray, prefixTokens?: TokenArray): void {
+  attach(seqId: number, kvTokens: TokenArray, prefixTokens?: TokenArray): KVPlan {
     const raw = this.raw;
     const seq = v.id(seqId, 'seqId');
-    const t = v.tokens(kvTokens, 'kvTokens');
+    const t = v.tokens(kvTokens, 'kvTokens', 'token id', true);
     if (prefixTokens === undefined) {
       withHeap(engine(), t, (p, n) => check(raw.attach(seq, p, n, 0, -1)));
-      return;
+    } else {
+      const prefix = v.tokens(prefixTokens, 'prefixTokens');
+      withHeapAll(engine(), [t, prefix], ([p, q], [n, qn]) => check(raw.attach(seq, p!, n!, q!, qn!)));
     }
-    const prefix = v.tokens(prefixTokens, 'prefixTokens');
-    withHeapAll(engine(), [t, prefix], ([p, q], [n, qn]) => check(raw.attach(seq, p!, n!, q!, qn!)));
+    return this.#plan();
   }
 
-  /** Decode-step growth: fills the tail page (copying it first if shared), then new pages. */
-  append(seqId: number, tokens: TokenArray): void {
+  /**
+   * Decode-step growth: fills the tail page (copying it first if shared: the pair is in the
+   * plan's `copies`), then new pages. `computeFrom` is the old length.
+   */
+  append(seqId: number, tokens: TokenArray): KVPlan {
     const raw = this.raw;
     const seq = v.id(seqId, 'seqId');
-    const t = v.tokens(tokens, 'tokens');
+    const t = v.tokens(tokens, 'tokens', 'token id', true);
     withHeap(engine(), t, (p, n) => check(raw.append(seq, p, n)));
+    return this.#plan();
+  }
+
+  /** Drops every sequence and every cached page; records a `cleared` event. */
+  clear(): void {
+    this.raw.clear();
+  }
+
+  /**
+   * The events recorded since the last call (with `events: true`), oldest first, and forgets
+   * them. Replaying them into an empty map from hash to tokens gives exactly the findable pages.
+   */
+  drainEvents(): KVEvent[] {
+    const pageSize = this.#pageSize;
+    return this.raw.drainEvents().map((e): KVEvent => {
+      if (e.type === 'cleared') return { type: 'cleared' };
+      if (e.type === 'removed') return { type: 'removed', blockHashes: words64(e.hashes) };
+      const parentHash = e.parent === null ? null : words64(e.parent)[0]!;
+      return { type: 'stored', blockHashes: words64(e.hashes), parentHash, tokens: e.tokens, pageSize };
+    });
+  }
+
+  /** Events recorded and not yet drained. */
+  get pendingEvents(): number {
+    return this.raw.pendingEvents();
+  }
+
+  /** The chained block hash of every findable page (live or cached), ascending. */
+  findableHashes(): BigUint64Array {
+    return words64(this.raw.findableHashes());
+  }
+
+  #plan(): KVPlan {
+    const heap = engine().HEAP32; // after the call: it may have grown the memory
+    const at = this.raw.resultAddress() >>> 2;
+    const nTable = heap[at + 2]!;
+    const nNew = heap[at + 3]!;
+    const nCopies = heap[at + 4]!;
+    const table = at + 5;
+    return {
+      cachedTokens: heap[at]!,
+      computeFrom: heap[at + 1]!,
+      blockTable: heap.slice(table, table + nTable),
+      newPages: heap.slice(table + nTable, table + nTable + nNew),
+      copies: heap.slice(table + nTable + nNew, table + nTable + nNew + nCopies),
+    };
   }
 
   /** `dstSeqId` shares all pages of `srcSeqId`; nothing is copied until one of them writes. */

@@ -117,8 +117,11 @@ const TOKEN_LIMIT = 0x7fffffff;
  * @internal Token ids as an Int32Array: accepts number[], Int32Array or Uint32Array whose
  * values are integers in [0, 2^31).
  */
-export function tokens(value: unknown, name: string, kind = 'token id'): Int32Array {
+export function tokens(value: unknown, name: string, kind = 'token id', engineChecksSign = false): Int32Array {
   if (value instanceof Int32Array || value instanceof Uint32Array) attached(value, name);
+  // The engine rejects negative ids itself with the same message, in one vectorised pass: a
+  // second pass here would cost more than the call (KVCache attach of long prompts).
+  if (value instanceof Int32Array && engineChecksSign) return value;
   if (value instanceof Int32Array) {
     for (let i = 0; i < value.length; i++) {
       if (value[i]! < 0) fail(`${name}[${i}] must be a ${kind} in [0, 2^31), got ${value[i]}`);
