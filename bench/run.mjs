@@ -13,6 +13,7 @@ const installed = (dir) => existsSync(fileURLToPath(new URL(`./${dir}/node_modul
 const skipped = (what, dir) => console.log(`\n(${what} skipped: cd bench/${dir} && npm install, or run npm run bench)`);
 
 const js = { kv: await runKVCacheBench() };
+js.kvTrace = await (await import('./kv-trace.mjs')).runKVTraceBench();
 js.retrieval = await (await import('./retrieval.mjs')).runRetrievalBench();
 if (installed('bm25')) js.bm25 = await (await import('./bm25/bm25.mjs')).runBm25Bench();
 else skipped('BM25 vs wink/minisearch/flexsearch', 'bm25');

@@ -31,7 +31,7 @@
 #include "bench_common.hpp"
 #include "llmds/kv_cache.hpp"
 #include "hnsw_bench.hpp"
-#include "kv_trace_bench.hpp"  // kv-trace suite (bench/cpp/kv_trace_bench.cpp)  // HNSW suite (bench/cpp/hnsw_bench.cpp)
+#include "kv_trace_bench.hpp"  // kv-trace suite (bench/cpp/kv_trace_bench.cpp)
 // bm25 / serving / retrieval suites (bench/cpp/{bm25,serving,retrieval}_bench.cpp)
 #include "bm25_bench.hpp"
 #include "retrieval_bench.hpp"
