@@ -221,6 +221,14 @@ std::string describe(const std::vector<KVEvent>& events) {
   }
   return out;
 }
+/// The outcome of a call made with a fault armed: the hook is disarmed first, since describing
+/// the outcome allocates.
+template <class Outcome>
+std::string disarmed(const Outcome& outcome) {
+  disarm_alloc_faults();
+  return describe(outcome);
+}
+
 /// What a planned call returns: its status, its plan, and the events it recorded (drained
 /// after the run, with faults disarmed).
 std::string planned(KVCache& kv, const Status& st, const KVPlan& plan) {
@@ -270,59 +278,37 @@ TEST_CASE("alloc fault: KVCache operations are all-or-nothing", "[alloc_fault][k
     auto kv_op = [&](const char* what, auto op) { check_all_or_nothing(what + tag, make, snap_kv, op); };
     kv_op("attach new", [&](KVCache& kv) { auto st = kv.attach(7, c.data(), 14); disarm_alloc_faults(); return describe(st); });
     kv_op("attach new, cached prefix hit", [&](KVCache& kv) {
-      auto st = kv.attach(7, b.data(), 18);
-      disarm_alloc_faults();
-      return describe(st);
+      return disarmed(kv.attach(7, b.data(), 18));
     });
     kv_op("attach new, live prefix hit", [&](KVCache& kv) {
-      auto st = kv.attach(7, a.data(), 17);
-      disarm_alloc_faults();
-      return describe(st);
+      return disarmed(kv.attach(7, a.data(), 17));
     });
     kv_op("attach with prefix_len", [&](KVCache& kv) {
-      auto st = kv.attach(7, a.data(), 21, 9);
-      disarm_alloc_faults();
-      return describe(st);
+      return disarmed(kv.attach(7, a.data(), 21, 9));
     });
     kv_op("attach with prefix tokens", [&](KVCache& kv) {
-      auto st = kv.attach(7, b.data(), 16, b.data(), 8);
-      disarm_alloc_faults();
-      return describe(st);
+      return disarmed(kv.attach(7, b.data(), 16, b.data(), 8));
     });
     kv_op("re-attach over a sequence", [&](KVCache& kv) {
-      auto st = kv.attach(1, c.data(), 13);
-      disarm_alloc_faults();
-      return describe(st);
+      return disarmed(kv.attach(1, c.data(), 13));
     });
     kv_op("re-attach over a sequence, sharing its own pages", [&](KVCache& kv) {
-      auto st = kv.attach(2, a.data(), 22);
-      disarm_alloc_faults();
-      return describe(st);
+      return disarmed(kv.attach(2, a.data(), 22));
     });
     kv_op("attach beyond capacity", [&](KVCache& kv) {
-      auto st = kv.attach(7, c.data(), 40);
-      disarm_alloc_faults();
-      return describe(st);
+      return disarmed(kv.attach(7, c.data(), 40));
     });
     kv_op("append to a private tail", [&](KVCache& kv) {
-      auto st = kv.append(1, c.data(), 7);
-      disarm_alloc_faults();
-      return describe(st);
+      return disarmed(kv.append(1, c.data(), 7));
     });
     kv_op("append to a shared tail (copy on write)", [&](KVCache& kv) {
-      auto st = kv.append(2, c.data(), 9);
-      disarm_alloc_faults();
-      return describe(st);
+      return disarmed(kv.append(2, c.data(), 9));
     });
     kv_op("append one token", [&](KVCache& kv) {
-      auto st = kv.append(4, c.data(), 1);
-      disarm_alloc_faults();
-      return describe(st);
+      return disarmed(kv.append(4, c.data(), 1));
     });
     kv_op("fork", [&](KVCache& kv) {
-      auto st = kv.fork(1, 9);
-      disarm_alloc_faults();
-      return describe(st);
+      return disarmed(kv.fork(1, 9));
     });
     kv_op("detach", [&](KVCache& kv) {
       bool ok = kv.detach(2);
@@ -362,9 +348,7 @@ TEST_CASE("alloc fault: KVCache operations are all-or-nothing", "[alloc_fault][k
       return describe(kv.drain_events());
     });
     kv_op("drain_events", [&](KVCache& kv) {
-      auto ev = kv.drain_events();
-      disarm_alloc_faults();
-      return describe(ev);
+      return disarmed(kv.drain_events());
     });
   }
 }
@@ -413,15 +397,11 @@ TEST_CASE("alloc fault: PagedAllocator operations are all-or-nothing", "[alloc_f
   }
   check_all_or_nothing("free", make, snap_pages, [](PagedAllocator& a) {
     const PageId ids[] = {0, 1, 6};
-    auto st = a.free(ids, 3);
-    disarm_alloc_faults();
-    return describe(st);
+    return disarmed(a.free(ids, 3));
   });
   for (const std::vector<PageId>& bad : {std::vector<PageId>{0, 1, 1}, {0, 1, 2}, {0, 1, 99}}) {
     check_all_or_nothing("free refused (" + join(bad) + ")", make, snap_pages, [bad](PagedAllocator& a) {
-      auto st = a.free(bad.data(), bad.size());
-      disarm_alloc_faults();
-      return describe(st);
+      return disarmed(a.free(bad.data(), bad.size()));
     });
   }
   check_all_or_nothing("free_one", make, snap_pages, [](PagedAllocator& a) {
@@ -536,9 +516,7 @@ TEST_CASE("alloc fault: Scheduler operations are all-or-nothing", "[alloc_fault]
           break;
         }
       }
-      auto st = s.complete_batch(ids, 25.0);
-      disarm_alloc_faults();
-      return describe(st);
+      return disarmed(s.complete_batch(ids, 25.0));
     });
     check_all_or_nothing("complete_batch with a repeat" + tag, make, snap_sched, [](Scheduler& s) {
       std::vector<RequestId> ids;
@@ -546,9 +524,7 @@ TEST_CASE("alloc fault: Scheduler operations are all-or-nothing", "[alloc_fault]
         if (s.state(id) == RequestState::in_flight) ids.push_back(id);
       }
       ids.push_back(ids.front());
-      auto st = s.complete_batch(ids, 25.0);
-      disarm_alloc_faults();
-      return describe(st);
+      return disarmed(s.complete_batch(ids, 25.0));
     });
     for (RequestId id : {0u, 3u, 10u, 30u}) {  // in flight or queued, depending on the order; unknown
       check_all_or_nothing("cancel " + std::to_string(id) + tag, make, snap_sched, [id](Scheduler& s) {
@@ -600,9 +576,7 @@ TEST_CASE("alloc fault: AdmissionController operations are all-or-nothing", "[al
                          });
     check_all_or_nothing("record_request after " + std::to_string(n), make_this, snap_admission,
                          [](AdmissionController& c) {
-                           auto st = c.record_request(150.0, 30.0);
-                           disarm_alloc_faults();
-                           return describe(st);
+                           return disarmed(c.record_request(150.0, 30.0));
                          });
   }
   check_all_or_nothing("stats", make, snap_admission, [](AdmissionController& c) {
@@ -630,30 +604,20 @@ TEST_CASE("alloc fault: IndexedHeap operations are all-or-nothing", "[alloc_faul
   auto make = [&] { return make_n(13); };
   for (uint32_t n = 0; n < 40; ++n) {  // every size, so some pushes grow the arrays and the id map
     check_all_or_nothing("push after " + std::to_string(n), [&] { return make_n(n); }, snap_heap, [](IndexedHeap& h) {
-      auto st = h.push(1000, 2.5);
-      disarm_alloc_faults();
-      return describe(st);
+      return disarmed(h.push(1000, 2.5));
     });
   }
   check_all_or_nothing("update", make, snap_heap, [](IndexedHeap& h) {
-    auto st = h.update(21, -1.0);
-    disarm_alloc_faults();
-    return describe(st);
+    return disarmed(h.update(21, -1.0));
   });
   check_all_or_nothing("decrease_key", make, snap_heap, [](IndexedHeap& h) {
-    auto st = h.decrease_key(28, -2.0);
-    disarm_alloc_faults();
-    return describe(st);
+    return disarmed(h.decrease_key(28, -2.0));
   });
   check_all_or_nothing("increase_key", make, snap_heap, [](IndexedHeap& h) {
-    auto st = h.increase_key(35, 50.0);
-    disarm_alloc_faults();
-    return describe(st);
+    return disarmed(h.increase_key(35, 50.0));
   });
   check_all_or_nothing("decrease_key refused", make, snap_heap, [](IndexedHeap& h) {
-    auto st = h.decrease_key(35, 50.0);
-    disarm_alloc_faults();
-    return describe(st);
+    return disarmed(h.decrease_key(35, 50.0));
   });
   for (uint32_t id : {0u, 77u}) {
     check_all_or_nothing("erase " + std::to_string(id), make, snap_heap, [id](IndexedHeap& h) {
@@ -762,9 +726,7 @@ TEST_CASE("alloc fault: HNSW operations are all-or-nothing", "[alloc_fault][hnsw
       auto make = [=] { return make_hnsw(metric, count); };
       check_all_or_nothing("add" + tag, make, snap_hnsw, [](HNSW& h) {
         const auto v = vec(100);
-        auto st = h.add(v.data(), v.size(), 100);
-        disarm_alloc_faults();
-        return describe(st);
+        return disarmed(h.add(v.data(), v.size(), 100));
       });
       check_all_or_nothing("add_batch" + tag, make, snap_hnsw, [](HNSW& h) {
         std::vector<float> vs;
@@ -774,9 +736,7 @@ TEST_CASE("alloc fault: HNSW operations are all-or-nothing", "[alloc_fault][hnsw
           vs.insert(vs.end(), v.begin(), v.end());
           ids.push_back(i);
         }
-        auto st = h.add_batch(vs.data(), vs.size(), ids.data(), ids.size());
-        disarm_alloc_faults();
-        return describe(st);
+        return disarmed(h.add_batch(vs.data(), vs.size(), ids.data(), ids.size()));
       });
       check_all_or_nothing("reserve, then add" + tag, make, snap_hnsw, [](HNSW& h) {
         h.reserve(1);
@@ -812,21 +772,15 @@ TEST_CASE("alloc fault: HNSW operations are all-or-nothing", "[alloc_fault][hnsw
         return describe(st);
       });
       check_all_or_nothing("remove" + tag, make, snap_hnsw, [](HNSW& h) {
-        auto st = h.remove(10);
-        disarm_alloc_faults();
-        return describe(st);
+        return disarmed(h.remove(10));
       });
       check_all_or_nothing("compact" + tag, make, snap_hnsw, [](HNSW& h) {
-        auto st = h.compact();
-        disarm_alloc_faults();
-        return describe(st);
+        return disarmed(h.compact());
       });
     }
   }
   check_all_or_nothing("set_ef_search", [] { return make_hnsw(); }, snap_hnsw, [](HNSW& h) {
-    auto st = h.set_ef_search(300);
-    disarm_alloc_faults();
-    return describe(st);
+    return disarmed(h.set_ef_search(300));
   });
   const std::vector<uint8_t> bytes = make_hnsw().serialize();
   check_all_or_nothing("deserialize", [] { return make_hnsw(); }, snap_hnsw, [&](HNSW& h) {
@@ -905,14 +859,10 @@ InvertedIndex make_index() {
 
 TEST_CASE("alloc fault: InvertedIndex operations are all-or-nothing", "[alloc_fault][inverted_index]") {
   check_all_or_nothing("add_document", make_index, snap_index, [](InvertedIndex& ix) {
-    auto st = ix.add_document(20, "brand new words join the cats and the dogs in the yard again and again");
-    disarm_alloc_faults();
-    return describe(st);
+    return disarmed(ix.add_document(20, "brand new words join the cats and the dogs in the yard again and again"));
   });
   check_all_or_nothing("add_document (re-add a removed id)", make_index, snap_index, [](InvertedIndex& ix) {
-    auto st = ix.add_document(4, "cats and dogs living together again");
-    disarm_alloc_faults();
-    return describe(st);
+    return disarmed(ix.add_document(4, "cats and dogs living together again"));
   });
   for (uint32_t id : {1u, 8u, 4u}) {
     check_all_or_nothing("remove_document " + std::to_string(id), make_index, snap_index, [id](InvertedIndex& ix) {
@@ -921,9 +871,7 @@ TEST_CASE("alloc fault: InvertedIndex operations are all-or-nothing", "[alloc_fa
     });
   }
   check_all_or_nothing("add_document (replace a live document)", make_index, snap_index, [](InvertedIndex& ix) {
-    auto st = ix.add_document(1, "dogs chase cats around the green yard and the cats chase back");
-    disarm_alloc_faults();
-    return describe(st);
+    return disarmed(ix.add_document(1, "dogs chase cats around the green yard and the cats chase back"));
   });
   {
     // 1100 documents, 1062 removed: one more removal makes dead slots outnumber live ones by
@@ -988,15 +936,11 @@ TEST_CASE("alloc fault: CountMinSketch operations are all-or-nothing", "[alloc_f
   };
   const std::string long_item(100, 'x');
   check_all_or_nothing("add", make, snap_cms, [&](CountMinSketch& s) {
-    auto st = s.add(long_item, 5);
-    disarm_alloc_faults();
-    return describe(st);
+    return disarmed(s.add(long_item, 5));
   });
   const CountMinSketch other = make();
   check_all_or_nothing("merge", make, snap_cms, [&](CountMinSketch& s) {
-    auto st = s.merge(other);
-    disarm_alloc_faults();
-    return describe(st);
+    return disarmed(s.merge(other));
   });
 }
 
@@ -1044,14 +988,10 @@ RetrievalPipeline make_pipeline() {
 TEST_CASE("alloc fault: RetrievalPipeline operations are all-or-nothing", "[alloc_fault][retrieval_pipeline]") {
   check_all_or_nothing("add_document with embedding", make_pipeline, snap_pipeline, [](RetrievalPipeline& p) {
     const auto e = emb(30);
-    auto st = p.add_document(30, "fresh words about cats in a green yard", e.data(), e.size());
-    disarm_alloc_faults();
-    return describe(st);
+    return disarmed(p.add_document(30, "fresh words about cats in a green yard", e.data(), e.size()));
   });
   check_all_or_nothing("add_document without embedding", make_pipeline, snap_pipeline, [](RetrievalPipeline& p) {
-    auto st = p.add_document(31, "text only, with words never seen before");
-    disarm_alloc_faults();
-    return describe(st);
+    return disarmed(p.add_document(31, "text only, with words never seen before"));
   });
   for (uint32_t id : {0u, 2u, 99u}) {  // with an embedding, without, unknown
     check_all_or_nothing("remove_document " + std::to_string(id), make_pipeline, snap_pipeline,
@@ -1063,9 +1003,7 @@ TEST_CASE("alloc fault: RetrievalPipeline operations are all-or-nothing", "[allo
   check_all_or_nothing("add_document replacing one with an embedding", make_pipeline, snap_pipeline,
                        [](RetrievalPipeline& p) {
                          const auto e = emb(40);
-                         auto st = p.add_document(1, "replacement words for document one", e.data(), e.size());
-                         disarm_alloc_faults();
-                         return describe(st);
+                         return disarmed(p.add_document(1, "replacement words for document one", e.data(), e.size()));
                        });
   for (bool dense : {false, true}) {
     for (const char* text : {"the yard", "dogs chase cats"}) {  // a cache hit, then a miss
