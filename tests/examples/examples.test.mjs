@@ -35,10 +35,12 @@ test('README quick starts are the tested example files, verbatim', () => {
 
 test('Node example', () => {
   const out = execFileSync(process.execPath, ['node.mjs'], { cwd: dir, encoding: 'utf8' }).trim().split('\n');
-  assert.equal(out[0], '64');
-  assert.match(out[1], /^Int32Array\(5\)/);
-  assert.equal(out[2], '4');
-  assert.equal(out[3], 'not_found');
+  assert.equal(out[0], '64 Int32Array(1) [ 5 ]');
+  assert.equal(out[1], 'Int32Array(2) [ 5, 6 ]');
+  assert.equal(out[2], '64');
+  assert.match(out[3], /^Int32Array\(5\)/);
+  assert.equal(out[4], '4');
+  assert.equal(out[5], 'not_found');
 });
 
 test('Deno example', () => {
