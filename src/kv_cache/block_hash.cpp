@@ -49,4 +49,15 @@ Result<std::vector<uint64_t>> block_hashes(const int32_t* tokens, std::size_t n,
   return out;
 }
 
+std::vector<uint64_t> text_block_hashes(std::string_view text) {
+  std::vector<uint64_t> out(text.size() / kTextBlockBytes);
+  uint64_t chain = 0;
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    const uint64_t h = XXH3_64bits_withSeed(text.data() + i * kTextBlockBytes, kTextBlockBytes, kBlockHashSeed);
+    chain = i == 0 ? h : chain_block_hash(chain, h);
+    out[i] = chain;
+  }
+  return out;
+}
+
 }  // namespace llmds
