@@ -79,7 +79,9 @@ RouterRow route_row(uint32_t workers, uint64_t blocks_per_worker, bool quick) {
     std::copy(src.begin(), src.begin() + kPromptTokens / 2, q.begin());
     queries.push_back(std::move(q));
   }
-  std::vector<double> route_us(samples), hash_us(samples);
+  std::vector<double> route_us(samples), hash_us(samples), walk_us(samples);
+  std::vector<std::vector<uint64_t>> query_hashes;
+  for (const auto& q : queries) query_hashes.push_back(llmds::block_hashes(q.data(), q.size(), o.block_size).value());
   uint64_t hits = 0;
   for (std::size_t i = 0; i < samples; ++i) {
     const auto& q = queries[i % queries.size()];
@@ -92,6 +94,11 @@ RouterRow route_row(uint32_t workers, uint64_t blocks_per_worker, bool quick) {
     auto h = llmds::block_hashes(q.data(), q.size(), o.block_size);
     hash_us[i] = us_since(t2);
     if (!h.ok()) die("block_hashes", h.status());
+    const auto& qh = query_hashes[(i * 7 + 3) % queries.size()];
+    auto t3 = Clock::now();
+    auto d2 = r.route(qh.data(), qh.size());
+    walk_us[i] = us_since(t3);
+    if (!d2.ok()) die("route", d2.status());
   }
   if (hits != samples * (kPromptTokens / 2 / o.block_size)) {
     std::fprintf(stderr, "router bench: expected every query to hit half its blocks\n");
@@ -104,6 +111,8 @@ RouterRow route_row(uint32_t workers, uint64_t blocks_per_worker, bool quick) {
           {"routeP50Us", percentile(route_us, 50)},
           {"routeP99Us", percentile(route_us, 99)},
           {"hashOnlyP50Us", percentile(hash_us, 50)},
+          {"routeHashesP50Us", percentile(walk_us, 50)},
+          {"routeHashesP99Us", percentile(walk_us, 99)},
           {"recordRouteUs", record_us / double(fills)},
           {"deserializeMs", deserialize_ms},
           {"snapshotBytesPerBlock", double(bytes.size()) / double(stats.indexed_blocks)}};

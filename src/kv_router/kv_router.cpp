@@ -22,6 +22,13 @@ constexpr uint32_t kChunkItems = 1u << kChunkShift;
 constexpr uint16_t kIdentity = 0x8000;  // Entry::refs: the engine hash equals the router hash
 constexpr uint16_t kRefMask = 0x7FFF;   // Entry::refs: engine hashes mapped onto this block
 constexpr uint64_t kMaxItems = 0xFFFFFFF0u;
+// A table slot holds a record index (low 26 bits) and 6 bits of its hash, so that a probe
+// fetches a record only when those bits match (an unsuccessful lookup at 7/8 load would
+// otherwise fetch ~9 records from cold memory). Hence at most 2^26 − 2 distinct blocks.
+constexpr uint32_t kRecBits = 26;
+constexpr uint32_t kRecMask = (1u << kRecBits) - 1;
+constexpr uint64_t kMaxRecords = kRecMask - 1;
+inline uint32_t tag_of(uint64_t hash) noexcept { return static_cast<uint32_t>(hash & 63) << kRecBits; }
 
 std::string u(uint64_t v) { return std::to_string(v); }
 std::string quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
@@ -264,9 +271,11 @@ struct KVRouter::Impl {
   uint64_t rec_hash(uint32_t rec) const noexcept { return rows.item(rec)[0]; }
   uint32_t find_rec(uint64_t hash) const noexcept {
     if (rec_live == 0) return kNone;
+    const uint32_t tag = tag_of(hash);
     for (std::size_t i = home(hash);; i = (i + 1) & mask) {
-      const uint32_t r = table[i];
-      if (r == kNone || rec_hash(r) == hash) return r;
+      const uint32_t v = table[i];
+      if (v == kNone) return kNone;
+      if ((v & ~kRecMask) == tag && rec_hash(v & kRecMask) == hash) return v & kRecMask;
     }
   }
   Entry& ent(uint32_t e) noexcept { return *entries.item(e); }
@@ -294,7 +303,9 @@ struct KVRouter::Impl {
   Status prepare(uint64_t new_recs, uint64_t new_entries, Room& room) const {
     const uint64_t recs = rec_used + (new_recs > rec_free_count ? new_recs - rec_free_count : 0);
     const uint64_t ents = ent_used + (new_entries > ent_free_count ? new_entries - ent_free_count : 0);
-    if (recs > kMaxItems || ents > kMaxItems) return capacity_exceeded("KVRouter: index is full (2^32 - 16 blocks)");
+    if (recs > kMaxRecords || ents > kMaxItems) {
+      return capacity_exceeded("KVRouter: index is full (2^26 - 2 distinct blocks, 2^32 - 16 pairs)");
+    }
     room.rows = rows.prepare(recs);
     room.heads = heads.prepare(recs);
     room.entries = entries.prepare(ents);
@@ -315,15 +326,16 @@ struct KVRouter::Impl {
       table.swap(room.table);
       mask = table.size() - 1;
       shift = 64 - static_cast<unsigned>(__builtin_ctzll(table.size()));
-      for (uint32_t r : room.table) {
-        if (r != kNone) place(r);
+      for (uint32_t v : room.table) {
+        if (v != kNone) place(v & kRecMask);
       }
     }
   }
   void place(uint32_t rec) noexcept {
-    std::size_t i = home(rec_hash(rec));
+    const uint64_t hash = rec_hash(rec);
+    std::size_t i = home(hash);
     while (table[i] != kNone) i = (i + 1) & mask;
-    table[i] = rec;
+    table[i] = tag_of(hash) | rec;
   }
 
   // ---- records and entries (never allocate: room was made) -----------------------------------
@@ -346,11 +358,11 @@ struct KVRouter::Impl {
   }
   void free_rec(uint32_t rec) noexcept {
     std::size_t i = home(rec_hash(rec));
-    while (table[i] != rec) i = (i + 1) & mask;
+    while ((table[i] & kRecMask) != rec) i = (i + 1) & mask;
     for (std::size_t j = i;;) {
       j = (j + 1) & mask;
       if (table[j] == kNone) break;
-      const std::size_t k = home(rec_hash(table[j]));
+      const std::size_t k = home(rec_hash(table[j] & kRecMask));
       if ((j > i && (k <= i || k > j)) || (j < i && k <= i && k > j)) {
         table[i] = table[j];
         i = j;
@@ -438,7 +450,25 @@ struct KVRouter::Impl {
     std::vector<uint64_t> active(live_mask);
     uint32_t i = 0;
     const std::size_t limit = std::min<std::size_t>(n, 0xFFFFFFFFu);
+    // The walk's lookups miss the cache on a large index; their addresses are known ahead, so
+    // fetch table slots kSlotAhead blocks ahead and records kRowAhead blocks ahead (a hint only:
+    // a no-op where unsupported, e.g. wasm).
+    constexpr std::size_t kSlotAhead = 16, kRowAhead = 8;
+    const bool fetch = rec_live != 0;
+    auto fetch_slot = [&](std::size_t j) { __builtin_prefetch(&table[home(h[j])]); };
+    auto fetch_row = [&](std::size_t j) {
+      const uint32_t v = table[home(h[j])];
+      if (v != kNone) __builtin_prefetch(rows.item(v & kRecMask));
+    };
+    if (fetch) {
+      for (std::size_t j = 0; j < kSlotAhead && j < limit; ++j) fetch_slot(j);
+      for (std::size_t j = 0; j < kRowAhead && j < limit; ++j) fetch_row(j);
+    }
     for (; i < limit; ++i) {
+      if (fetch) {
+        if (i + kSlotAhead < limit) fetch_slot(i + kSlotAhead);
+        if (i + kRowAhead < limit) fetch_row(i + kRowAhead);
+      }
       const uint32_t rec = find_rec(h[i]);
       if (rec == kNone) break;
       const uint64_t* bits = rows.item(rec) + 1;
@@ -904,7 +934,8 @@ KVRouterStats KVRouter::stats() const noexcept {
 // Payload (format version 1, little-endian):
 //   u32 block_size, u8 policy, u8 mode, u16 reserved (0), f64 overlap_weight, u64 capacity_blocks,
 //   f64 sglang_cache_threshold, f64 sglang_balance_abs, f64 sglang_balance_rel,
-//   u64 routed, u64 hit_blocks, u32 round-robin turn, u32 worker count W, then W workers in id
+//   u64 routed, u64 hit_blocks, u32 round-robin turn, u64 (block, worker) pairs P, u64 distinct
+//   blocks U (so that a reader sizes its index once), u32 worker count W, then W workers in id
 //   order: string id (u32 length + bytes), u64 capacity, u64 block count B, B blocks from the
 //   most to the least recently used: u64 router hash (+ u8 identity flag in precise mode);
 //   precise mode: u64 map count M, M pairs (u64 engine hash, u64 router hash) by engine hash.
@@ -926,6 +957,8 @@ std::vector<uint8_t> KVRouter::serialize() const {
   w.put_u64(x.routed);
   w.put_u64(x.hit_blocks);
   w.put_u32(x.order.empty() ? 0 : x.rr % static_cast<uint32_t>(x.order.size()));
+  w.put_u64(x.ent_live);
+  w.put_u64(x.rec_live);
   w.put_u32(static_cast<uint32_t>(x.order.size()));
   for (uint32_t s : x.order) {
     const Worker& wk = x.slots[s];
@@ -958,10 +991,12 @@ Result<KVRouter> KVRouter::deserialize(const uint8_t* data, std::size_t size) {
   uint16_t reserved = 0;
   uint64_t routed = 0, hit_blocks = 0;
   uint32_t turn = 0, count = 0;
+  uint64_t pairs_total = 0, unique_total = 0;
   if (!r.get_u32(o.block_size) || !r.get_u8(policy) || !r.get_u8(mode) || !r.get_u16(reserved) ||
       !r.get_f64(o.overlap_weight) || !r.get_u64(o.capacity_blocks) || !r.get_f64(o.sglang_cache_threshold) ||
       !r.get_f64(o.sglang_balance_abs) || !r.get_f64(o.sglang_balance_rel) || !r.get_u64(routed) ||
-      !r.get_u64(hit_blocks) || !r.get_u32(turn) || !r.get_u32(count)) {
+      !r.get_u64(hit_blocks) || !r.get_u32(turn) || !r.get_u64(pairs_total) || !r.get_u64(unique_total) ||
+      !r.get_u32(count)) {
     return bad("header truncated");
   }
   if (reserved != 0 || policy > KVRouterOptions::round_robin || mode > KVRouterOptions::precise) {
@@ -976,6 +1011,15 @@ Result<KVRouter> KVRouter::deserialize(const uint8_t* data, std::size_t size) {
   const bool precise = o.mode == KVRouterOptions::precise;
   if (count > kMaxWorkers || !r.fits(count, 4 + 8 + 8)) return bad("worker count " + u(count) + " out of range");
   if (turn != 0 && turn >= count) return bad("round-robin turn " + u(turn) + " out of range");
+  if (unique_total > pairs_total || !r.fits(pairs_total, precise ? 9 : 8)) {
+    return bad("block counts " + u(pairs_total) + " / " + u(unique_total) + " out of range");
+  }
+  {
+    Impl::Room room;
+    Status st = x.prepare(unique_total, pairs_total, room);
+    if (!st.ok()) return bad(st.message());
+    x.adopt(room);
+  }
   std::string prev, id;
   for (uint32_t k = 0; k < count; ++k) {
     uint64_t capacity = 0, blocks = 0;
@@ -1028,6 +1072,7 @@ Result<KVRouter> KVRouter::deserialize(const uint8_t* data, std::size_t size) {
     prev.swap(id);
   }
   if (!r.at_end()) return bad(u(r.remaining()) + " unexpected trailing bytes");
+  if (x.ent_live != pairs_total || x.rec_live != unique_total) return bad("block counts do not match the blocks");
   x.routed = routed;
   x.hit_blocks = hit_blocks;
   x.rr = turn;
