@@ -12,8 +12,11 @@
 /// hash and a bitset of the workers that hold it (ceil(slots / 64) words, so routing intersects
 /// one word per block for fleets of up to 64 workers); each (block, worker) pair is one 20-byte
 /// entry on that worker's LRU list and on the block's holder list. Storage grows in fixed chunks
-/// (never a copy of the whole index). About 45 bytes per indexed block per worker when no two
-/// workers share a block (less when they do: the record is shared); see stats().bytes.
+/// (never a copy of the whole index). Measured: 45.3 bytes per indexed block per worker when no
+/// two workers share a block (less when they do: the record is shared); see stats().bytes.
+/// Limits: 2^26 − 2 distinct blocks, 2^32 − 16 (block, worker) pairs (capacity_exceeded).
+/// Routing walks the prompt's hashes until no worker is left: one table probe (slots carry 6
+/// hash bits, so a probe rarely reads a record in vain) and one bitset AND per block.
 ///
 /// Policies (KVRouterOptions::policy). Every candidate gets a score, lower is better; candidates
 /// are ordered by (score, load, worker id) and the first one is chosen. load = the blocks of the
