@@ -445,7 +445,10 @@ struct KVRouter::Impl {
 
   // ---- routing -------------------------------------------------------------------------------
   /// Per slot: leading blocks of the prompt it holds.
-  std::vector<uint32_t> overlaps(const uint64_t* h, std::size_t n) const {
+  /// `ensure(j)` makes h[0..j] available (route_tokens hashes lazily: the walk usually stops
+  /// long before the end of the prompt, and the blocks after that need no hash).
+  template <class Ensure>
+  std::vector<uint32_t> overlaps(const uint64_t* h, std::size_t n, Ensure& ensure) const {
     std::vector<uint32_t> ov(slots.size(), 0);
     std::vector<uint64_t> active(live_mask);
     uint32_t i = 0;
@@ -460,11 +463,13 @@ struct KVRouter::Impl {
       const uint32_t v = table[home(h[j])];
       if (v != kNone) __builtin_prefetch(rows.item(v & kRecMask));
     };
+    if (limit > 0) ensure(std::min<std::size_t>(kSlotAhead, limit) - 1);
     if (fetch) {
       for (std::size_t j = 0; j < kSlotAhead && j < limit; ++j) fetch_slot(j);
       for (std::size_t j = 0; j < kRowAhead && j < limit; ++j) fetch_row(j);
     }
     for (; i < limit; ++i) {
+      ensure(std::min<std::size_t>(i + kSlotAhead, limit - 1));
       if (fetch) {
         if (i + kSlotAhead < limit) fetch_slot(i + kSlotAhead);
         if (i + kRowAhead < limit) fetch_row(i + kRowAhead);
@@ -526,9 +531,11 @@ struct KVRouter::Impl {
     }
   }
 
-  Result<RouteDecision> route(const uint64_t* h, std::size_t n, std::string_view request_id, uint32_t unit) {
+  template <class Ensure>
+  Result<RouteDecision> route(const uint64_t* h, std::size_t n, std::string_view request_id, uint32_t unit,
+                              Ensure&& ensure) {
     if (order.empty()) return not_found("KVRouter.route: no workers");
-    const std::vector<uint32_t> ov = overlaps(h, n);
+    const std::vector<uint32_t> ov = overlaps(h, n, ensure);
     struct Cand {
       double score;
       double load;
@@ -586,6 +593,7 @@ struct KVRouter::Impl {
     Room room;
     uint64_t missing = kNone;
     const bool rec = o.mode == KVRouterOptions::approximate && !request_id.empty();
+    if (rec && n > 0) ensure(n - 1);
     if (rec) record(chosen, h, n, room, missing);
     if (rec) commit_record(chosen, h, n, room, missing);
     ++routed;
@@ -842,20 +850,37 @@ std::vector<std::string> KVRouter::workers() const {
 bool KVRouter::has_worker(std::string_view id) const noexcept { return impl_->slot_of(id) != kNone; }
 
 Result<RouteDecision> KVRouter::route(const uint64_t* block_hashes, std::size_t n, std::string_view request_id) {
-  return impl_->route(block_hashes, n, request_id, impl_->o.block_size);
+  return impl_->route(block_hashes, n, request_id, impl_->o.block_size, [](std::size_t) {});
 }
 
 Result<RouteDecision> KVRouter::route_tokens(const int32_t* tokens, std::size_t n, std::string_view request_id) {
   if (impl_->order.empty()) return not_found("KVRouter.route: no workers");
-  auto hashes = block_hashes(tokens, n, impl_->o.block_size);
-  if (!hashes.ok()) return hashes.status();
-  return impl_->route(hashes->data(), hashes->size(), request_id, impl_->o.block_size);
+  // The same validation and hashes as block_hashes(), computed only as far as the walk goes
+  // (and all of them when the route is recorded).
+  int32_t any = 0;
+  for (std::size_t i = 0; i < n; ++i) any |= tokens[i];
+  if (any < 0) {
+    auto checked = block_hashes(tokens, n, impl_->o.block_size);  // names the negative token
+    return checked.status();
+  }
+  const uint32_t bs = impl_->o.block_size;
+  std::vector<uint64_t> hashes(n / bs);
+  std::size_t done = 0;
+  uint64_t chain = 0;
+  auto ensure = [&](std::size_t j) noexcept {
+    for (; done <= j; ++done) {
+      const uint64_t h = page_content_hash(tokens + done * bs, bs);
+      chain = done == 0 ? h : chain_block_hash(chain, h);
+      hashes[done] = chain;
+    }
+  };
+  return impl_->route(hashes.data(), hashes.size(), request_id, bs, ensure);
 }
 
 Result<RouteDecision> KVRouter::route_text(std::string_view text, std::string_view request_id) {
   if (impl_->order.empty()) return not_found("KVRouter.route: no workers");
   const std::vector<uint64_t> hashes = text_block_hashes(text);
-  return impl_->route(hashes.data(), hashes.size(), request_id, kTextBlockBytes);
+  return impl_->route(hashes.data(), hashes.size(), request_id, kTextBlockBytes, [](std::size_t) {});
 }
 
 Status KVRouter::started(std::string_view worker, std::string_view request_id, uint32_t prompt_tokens) {

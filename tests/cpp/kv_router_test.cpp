@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <cstdint>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -553,4 +554,34 @@ TEST_CASE("KVRouter: deserialize rejects corrupt input", "[kv_router]") {
   KVRouter other = make();  // approximate
   const auto ab = other.serialize();
   CHECK(KVRouter::deserialize(ab.data(), ab.size()).ok());
+}
+
+TEST_CASE("KVRouter: route_tokens (lazy hashing) decides and records exactly as route(block_hashes)", "[kv_router]") {
+  KVRouterOptions o;
+  o.block_size = 4;
+  o.capacity_blocks = 40;
+  KVRouter lazy = make(o), eager = make(o);
+  std::mt19937 rng(5);
+  std::vector<std::vector<int32_t>> prompts;
+  for (int p = 0; p < 6; ++p) prompts.push_back(tokens(1000 * p, 30 + 13 * static_cast<std::size_t>(p)));
+  for (int step = 0; step < 200; ++step) {
+    auto t = prompts[rng() % prompts.size()];
+    t.resize(rng() % (t.size() + 1));
+    if (rng() % 3 == 0 && !t.empty()) t[rng() % t.size()] += 7;  // diverge somewhere
+    const std::string rid = rng() % 2 ? "r" : "";
+    const std::string worker = std::string(1, static_cast<char>('a' + rng() % 3));
+    const std::string load_id = "L" + std::to_string(step);
+    const uint32_t prompt_tokens = rng() % 64;
+    REQUIRE(lazy.started(worker, load_id, prompt_tokens).ok());
+    REQUIRE(eager.started(worker, load_id, prompt_tokens).ok());
+    auto d1 = lazy.route_tokens(t.data(), t.size(), rid);
+    const auto h = block_hashes(t.data(), t.size(), 4).value();
+    auto d2 = eager.route(h.data(), h.size(), rid);
+    REQUIRE(d1.ok());
+    REQUIRE(d2.ok());
+    CHECK(d1->worker == d2->worker);
+    CHECK(d1->overlap_blocks == d2->overlap_blocks);
+    CHECK(d1->candidates.size() == d2->candidates.size());
+    CHECK(lazy.serialize() == eager.serialize());
+  }
 }
