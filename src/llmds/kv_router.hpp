@@ -129,7 +129,8 @@ class KVRouter {
   /// chosen worker. Does not change loads (call started() when the request is dispatched).
   Result<RouteDecision> route(const uint64_t* block_hashes, std::size_t n, std::string_view request_id = {});
   /// Routes token ids: hashes their full blocks with block_hashes(tokens, n, block_size) (a
-  /// partial last block is not a block). invalid_argument for a negative token id.
+  /// partial last block is not a block). invalid_argument for a negative token id. Hashes
+  /// lazily: only the blocks the prefix walk reaches (all of them when the route is recorded).
   Result<RouteDecision> route_tokens(const int32_t* tokens, std::size_t n, std::string_view request_id = {});
   /// Routes raw text (gateways without a tokenizer): text_block_hashes(text), 128-byte chunks of
   /// its UTF-8 bytes; overlap_tokens counts bytes.
