@@ -22,13 +22,24 @@ constexpr uint32_t kChunkItems = 1u << kChunkShift;
 constexpr uint16_t kIdentity = 0x8000;  // Entry::refs: the engine hash equals the router hash
 constexpr uint16_t kRefMask = 0x7FFF;   // Entry::refs: engine hashes mapped onto this block
 constexpr uint64_t kMaxItems = 0xFFFFFFF0u;
-// A table slot holds a record index (low 26 bits) and 6 bits of its hash, so that a probe
-// fetches a record only when those bits match (an unsuccessful lookup at 7/8 load would
-// otherwise fetch ~9 records from cold memory). Hence at most 2^26 − 2 distinct blocks.
+// A table slot holds a record index (low 26 bits), its distance from its home slot (4 bits, 15
+// meaning "15 or more") and 2 bits of its hash. A probe then reads a record from (cold) memory
+// only when the slot's entry has the key's home and hash bits, and deleting (backward shift)
+// reads a record only for entries 15 or more slots from home: without them an unsuccessful
+// lookup at 7/8 load reads ~9 records, and a deletion most of its cluster. (Measured against
+// 6 hash bits and against 6 distance bits: 4 + 2 keeps the walk as fast as the former and
+// recording (evictions) within 5% of the latter.)
+// Hence at most 2^26 − 2 distinct blocks.
 constexpr uint32_t kRecBits = 26;
 constexpr uint32_t kRecMask = (1u << kRecBits) - 1;
 constexpr uint64_t kMaxRecords = kRecMask - 1;
-inline uint32_t tag_of(uint64_t hash) noexcept { return static_cast<uint32_t>(hash & 63) << kRecBits; }
+constexpr uint32_t kDistBits = 4;
+constexpr std::size_t kDistMax = (1u << kDistBits) - 1;
+inline uint32_t tag_of(uint64_t hash) noexcept { return static_cast<uint32_t>(hash & ((1u << (6 - kDistBits)) - 1)); }
+inline uint32_t slot_value(uint32_t rec, std::size_t dist, uint32_t tag) noexcept {
+  return tag << (kRecBits + kDistBits) | static_cast<uint32_t>(std::min(dist, kDistMax)) << kRecBits | rec;
+}
+inline std::size_t slot_dist(uint32_t v) noexcept { return (v >> kRecBits) & kDistMax; }
 
 std::string u(uint64_t v) { return std::to_string(v); }
 std::string quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
@@ -271,11 +282,12 @@ struct KVRouter::Impl {
   uint64_t rec_hash(uint32_t rec) const noexcept { return rows.item(rec)[0]; }
   uint32_t find_rec(uint64_t hash) const noexcept {
     if (rec_live == 0) return kNone;
-    const uint32_t tag = tag_of(hash);
-    for (std::size_t i = home(hash);; i = (i + 1) & mask) {
-      const uint32_t v = table[i];
+    const std::size_t h0 = home(hash);
+    const uint32_t probe = slot_value(0, 0, tag_of(hash));
+    for (std::size_t d = 0;; ++d) {
+      const uint32_t v = table[(h0 + d) & mask];
       if (v == kNone) return kNone;
-      if ((v & ~kRecMask) == tag && rec_hash(v & kRecMask) == hash) return v & kRecMask;
+      if ((v & ~kRecMask) == (probe | slot_value(0, d, 0)) && rec_hash(v & kRecMask) == hash) return v & kRecMask;
     }
   }
   Entry& ent(uint32_t e) noexcept { return *entries.item(e); }
@@ -333,9 +345,10 @@ struct KVRouter::Impl {
   }
   void place(uint32_t rec) noexcept {
     const uint64_t hash = rec_hash(rec);
-    std::size_t i = home(hash);
-    while (table[i] != kNone) i = (i + 1) & mask;
-    table[i] = tag_of(hash) | rec;
+    const std::size_t h0 = home(hash);
+    std::size_t d = 0;
+    while (table[(h0 + d) & mask] != kNone) ++d;
+    table[(h0 + d) & mask] = slot_value(rec, d, tag_of(hash));
   }
 
   // ---- records and entries (never allocate: room was made) -----------------------------------
@@ -361,10 +374,14 @@ struct KVRouter::Impl {
     while ((table[i] & kRecMask) != rec) i = (i + 1) & mask;
     for (std::size_t j = i;;) {
       j = (j + 1) & mask;
-      if (table[j] == kNone) break;
-      const std::size_t k = home(rec_hash(table[j] & kRecMask));
-      if ((j > i && (k <= i || k > j)) || (j < i && k <= i && k > j)) {
-        table[i] = table[j];
+      const uint32_t v = table[j];
+      if (v == kNone) break;
+      // The entry at j may fill the hole at i unless its home lies cyclically in (i, j].
+      std::size_t dist = slot_dist(v);
+      if (dist == kDistMax) dist = (j - home(rec_hash(v & kRecMask))) & mask;  // 7 or more: read it
+      const std::size_t gap = (j - i) & mask;
+      if (dist >= gap) {
+        table[i] = slot_value(v & kRecMask, dist - gap, v >> (kRecBits + kDistBits));
         i = j;
       }
     }

@@ -15,8 +15,9 @@
 /// (never a copy of the whole index). Measured: 45.3 bytes per indexed block per worker when no
 /// two workers share a block (less when they do: the record is shared); see stats().bytes.
 /// Limits: 2^26 − 2 distinct blocks, 2^32 − 16 (block, worker) pairs (capacity_exceeded).
-/// Routing walks the prompt's hashes until no worker is left: one table probe (slots carry 6
-/// hash bits, so a probe rarely reads a record in vain) and one bitset AND per block.
+/// Routing walks the prompt's hashes until no worker is left: one table probe (slots carry
+/// the entry's distance from home and 2 hash bits, so a probe rarely reads a record in vain)
+/// and one bitset AND per block.
 ///
 /// Policies (KVRouterOptions::policy). Every candidate gets a score, lower is better; candidates
 /// are ordered by (score, load, worker id) and the first one is chosen. load = the blocks of the

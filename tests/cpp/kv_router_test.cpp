@@ -585,3 +585,40 @@ TEST_CASE("KVRouter: route_tokens (lazy hashing) decides and records exactly as 
     CHECK(lazy.serialize() == eager.serialize());
   }
 }
+
+TEST_CASE("KVRouter: blocks whose hashes share one home slot (long probe runs, deletions)", "[kv_router]") {
+  // Hashes whose Fibonacci home is slot 0 in every table of up to 128 slots: one cluster of 60,
+  // so entries sit up to 59 slots from home (past the 15 the slots can record).
+  Hashes same;
+  for (uint64_t h = 1; same.size() < 60; ++h) {
+    if (((h * 0x9E3779B97F4A7C15ull) >> 57) == 0) same.push_back(h);
+  }
+  KVRouterOptions o;
+  o.capacity_blocks = 40;
+  KVRouter r = make(o, {"a", "b"});
+  const Hashes first(same.begin(), same.begin() + 40), second(same.begin() + 40, same.end());
+  place(r, "a", first);
+  CHECK(overlap_of(route(r, first), "a") == 40);
+  place(r, "a", second);  // evicts the last 20 of `first`
+  CHECK(r.worker_blocks("a").value() == 40);
+  CHECK(r.stats().unique_blocks == 40);
+  CHECK(overlap_of(route(r, first), "a") == 20);
+  CHECK(overlap_of(route(r, second), "a") == 20);
+  for (std::size_t i = 0; i < 60; ++i) {
+    const uint64_t h = same[i];
+    CHECK(overlap_of(route(r, {h}), "a") == (i < 20 || i >= 40 ? 1u : 0u));
+  }
+  place(r, "b", first);
+  CHECK(r.stats().unique_blocks == 60);
+  REQUIRE(r.remove_worker("a").ok());
+  CHECK(r.stats().unique_blocks == 40);
+  for (std::size_t i = 0; i < 60; ++i) {
+    const uint64_t h = same[i];
+    CHECK(overlap_of(route(r, {h}), "b") == (i < 40 ? 1u : 0u));
+  }
+  const auto bytes = r.serialize();
+  auto back = KVRouter::deserialize(bytes.data(), bytes.size());
+  REQUIRE(back.ok());
+  CHECK(back->serialize() == bytes);
+  CHECK(overlap_of(route(back.value(), first), "b") == 40);
+}
