@@ -12,6 +12,9 @@
 //   llmds_bench --suite kv-trace [--kv-trace bench/data/mooncake-synthetic-trace.jsonl]
 //     (the Mooncake synthetic trace replayed through KVCache: hit rates, attach ns/token, bytes;
 //     also part of `all` when the file is found)
+//   llmds_bench --suite router
+//     (KVRouter: route p50/p99 for a 12,000-token prompt with 8 and 64 workers of 100k blocks,
+//     bytes per indexed block per worker, apply_stored rate; needs no files; also part of `all`)
 //   llmds_bench --suite retrieval-build
 //     (RetrievalPipeline build rate at 5k and 50k documents; needs no files; also part of `all`
 //     and of `retrieval`)
@@ -36,6 +39,7 @@
 #include "bm25_bench.hpp"
 #include "retrieval_bench.hpp"
 #include "serving_bench.hpp"
+#include "router_bench.hpp"  // router suite (bench/cpp/router_bench.cpp)
 
 namespace {
 
@@ -154,7 +158,7 @@ int main(int argc, char** argv) {
     else if (a == "--bm25-queries" && i + 1 < argc) bm25_queries = argv[++i];      // bm25 suite
     else if (a == "--retrieval-data" && i + 1 < argc) retrieval_data = argv[++i];  // retrieval suite
     else {
-      std::fprintf(stderr, "usage: llmds_bench [--suite kv|kv-trace|hnsw|hnsw-compact|serving|bm25|retrieval|retrieval-build|all] [--quick] [--json out.json]\n"
+      std::fprintf(stderr, "usage: llmds_bench [--suite kv|kv-trace|hnsw|hnsw-compact|serving|router|bm25|retrieval|retrieval-build|all] [--quick] [--json out.json]\n"
                            "  [--kv-trace file] [--hnsw-manifest file] [--bm25-corpus file --bm25-queries file] [--retrieval-data file]\n");
       return 2;
     }
@@ -186,6 +190,9 @@ int main(int argc, char** argv) {
   // them only when the files are given).
   if (suite == "serving" || suite == "all") {
     for (auto& [name, rows] : llmds_bench::run_serving_suite(quick)) results[name] = std::move(rows);
+  }
+  if (suite == "router" || suite == "all") {
+    for (auto& [name, rows] : llmds_bench::run_router_suite(quick)) results[name] = std::move(rows);
   }
   if (suite == "bm25" || (suite == "all" && !bm25_corpus.empty())) {
     if (bm25_corpus.empty() || bm25_queries.empty()) {

@@ -33,7 +33,9 @@ uint64_t chain_block_hash(uint64_t parent, uint64_t content) noexcept {
 
 Result<std::vector<uint64_t>> block_hashes(const int32_t* tokens, std::size_t n, uint32_t page_size) {
   if (page_size == 0) return invalid_argument("blockHashes: pageSize must be >= 1, got 0");
-  for (std::size_t i = 0; i < n; ++i) {
+  int32_t any = 0;  // the sign bit of the OR says whether any token is negative (vectorizes)
+  for (std::size_t i = 0; i < n; ++i) any |= tokens[i];
+  for (std::size_t i = 0; any < 0 && i < n; ++i) {
     if (tokens[i] < 0) {
       return invalid_argument("blockHashes: tokens[" + std::to_string(i) + "] must be a token id in [0, 2^31), got " +
                               std::to_string(tokens[i]));
@@ -43,6 +45,17 @@ Result<std::vector<uint64_t>> block_hashes(const int32_t* tokens, std::size_t n,
   uint64_t chain = 0;
   for (std::size_t i = 0; i < out.size(); ++i) {
     const uint64_t h = page_content_hash(tokens + i * page_size, page_size);
+    chain = i == 0 ? h : chain_block_hash(chain, h);
+    out[i] = chain;
+  }
+  return out;
+}
+
+std::vector<uint64_t> text_block_hashes(std::string_view text) {
+  std::vector<uint64_t> out(text.size() / kTextBlockBytes);
+  uint64_t chain = 0;
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    const uint64_t h = XXH3_64bits_withSeed(text.data() + i * kTextBlockBytes, kTextBlockBytes, kBlockHashSeed);
     chain = i == 0 ? h : chain_block_hash(chain, h);
     out[i] = chain;
   }

@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string_view>
 #include <vector>
 
 #include "llmds/status.hpp"
@@ -29,5 +30,14 @@ uint64_t chain_block_hash(uint64_t parent, uint64_t content) noexcept;
 /// s_0 … s_{k-1} for the k = n / page_size full pages of `tokens` (a partial tail page has no
 /// hash). invalid_argument when page_size is 0 or a token id is negative.
 Result<std::vector<uint64_t>> block_hashes(const int32_t* tokens, std::size_t n, uint32_t page_size);
+
+/// Bytes per text block (text_block_hashes).
+inline constexpr uint32_t kTextBlockBytes = 128;
+
+/// Block hashes of raw text, for gateways without a tokenizer (KVRouter::route_text): the text's
+/// bytes (UTF-8, as given; never re-encoded) cut into kTextBlockBytes-byte chunks, a partial last
+/// chunk being no block; h_i = XXH3_64(chunk i, seed 1337), chained exactly like block_hashes()
+/// (s_0 = h_0, s_i = chain_block_hash(s_{i-1}, h_i)). Every runtime must hash text this way.
+std::vector<uint64_t> text_block_hashes(std::string_view text);
 
 }  // namespace llmds

@@ -26,6 +26,8 @@
 #include "llmds/indexed_heap.hpp"
 #include "llmds/inverted_index.hpp"
 #include "llmds/kv_cache.hpp"
+#include "llmds/kv_router.hpp"
+#include "llmds/block_hash.hpp"
 #include "llmds/paged_allocator.hpp"
 #include "llmds/retrieval_pipeline.hpp"
 #include "llmds/scheduler.hpp"
@@ -43,6 +45,9 @@ uint64_t g_injected = 0;  // failures injected over the whole file (reported by 
 // ---- describing values -------------------------------------------------------------------
 std::string describe(const Status& s) { return std::string(errc_name(s.code())) + ":" + s.message(); }
 std::string describe(bool b) { return b ? "true" : "false"; }
+std::string describe(const RouteDecision& d);
+template <class T>
+std::string describe(const Result<T>& r);
 template <class T>
 std::string join(const std::vector<T>& v) {
   std::ostringstream o;
@@ -350,6 +355,116 @@ TEST_CASE("alloc fault: KVCache operations are all-or-nothing", "[alloc_fault][k
     kv_op("drain_events", [&](KVCache& kv) {
       return disarmed(kv.drain_events());
     });
+  }
+}
+
+// ---- KVRouter --------------------------------------------------------------------------------
+std::string snap_router(const KVRouter& r) {
+  std::ostringstream o;
+  const KVRouterStats s = r.stats();
+  o << "workers=" << s.workers << " indexed=" << s.indexed_blocks << " unique=" << s.unique_blocks
+    << " bytes=" << s.bytes << " routed=" << s.routed << " hits=" << s.hit_blocks << '\n';
+  for (const std::string& w : r.workers()) {
+    o << w << ": load=" << r.load(w).value() << " blocks=" << r.worker_blocks(w).value() << '\n';
+  }
+  o << hex(r.serialize());
+  return o.str();
+}
+std::string describe(const RouteDecision& d) {
+  std::ostringstream o;
+  o << d.worker << ' ' << d.overlap_blocks << ' ' << d.overlap_tokens << ':';
+  for (const auto& c : d.candidates) o << c.worker << '/' << c.overlap_blocks << '/' << c.load << '/' << c.score << ',';
+  return o.str();
+}
+template <class T>
+std::string describe(const Result<T>& r) {
+  return r.ok() ? describe(r.value()) : describe(r.status());
+}
+
+/// block_size 4, workers a, b, c (capacity 6) and w-long-name-for-the-heap: prompts recorded
+/// (approximate) or stored from events with engine hashes that differ (precise); loads.
+KVRouter make_router(KVRouterOptions::Mode mode, KVRouterOptions::Policy policy) {
+  KVRouterOptions o;
+  o.block_size = 4;
+  o.capacity_blocks = 6;
+  o.mode = mode;
+  o.policy = policy;
+  auto created = KVRouter::create(o);
+  REQUIRE(created.ok());
+  KVRouter r = std::move(created).value();
+  for (const char* w : {"a", "b", "c", "w-long-name-for-the-heap"}) REQUIRE(r.add_worker(w).ok());
+  const auto t = seq_tokens(0, 40);
+  if (mode == KVRouterOptions::approximate) {
+    for (int i = 0; i < 4; ++i) {
+      const auto h = block_hashes(t.data() + i, 16, 4).value();
+      REQUIRE(r.route(h.data(), h.size(), "rid").ok());
+    }
+  } else {
+    const uint64_t engine[] = {101, 102, 103};
+    REQUIRE(r.apply_stored("a", engine, 3, false, 0, t.data(), 12, 4).ok());
+    const auto same = block_hashes(t.data(), 8, 4).value();
+    REQUIRE(r.apply_stored("b", same.data(), 2, false, 0, t.data(), 8, 4).ok());
+  }
+  REQUIRE(r.started("a", "r1", 20).ok());
+  REQUIRE(r.started("b", "r2", 9).ok());
+  return r;
+}
+
+TEST_CASE("alloc fault: KVRouter operations are all-or-nothing", "[alloc_fault][kv_router]") {
+  REQUIRE(llmds_test::alloc_fault_enabled());
+  const auto t = seq_tokens(0, 60);
+  const auto u = seq_tokens(500, 60);
+  for (auto mode : {KVRouterOptions::approximate, KVRouterOptions::precise}) {
+    for (auto policy : {KVRouterOptions::cache_aware, KVRouterOptions::round_robin}) {
+      auto make = [mode, policy] { return make_router(mode, policy); };
+      const std::string tag = std::string(mode == KVRouterOptions::precise ? " (precise" : " (approximate") +
+                              (policy == KVRouterOptions::round_robin ? ", round robin)" : ")");
+      auto op = [&](const char* what, auto f) { check_all_or_nothing(what + tag, make, snap_router, f); };
+      op("add_worker", [&](KVRouter& r) { return disarmed(r.add_worker("new-worker-with-a-long-name", 3)); });
+      // The 65th worker widens every block's worker bitset.
+      auto make64 = [mode, policy] {
+        KVRouter r = make_router(mode, policy);
+        for (int i = 0; i < 60; ++i) REQUIRE(r.add_worker("x" + std::to_string(100 + i)).ok());
+        return r;
+      };
+      check_all_or_nothing("add_worker, 65th (wider bitsets)" + tag, make64, snap_router,
+                           [&](KVRouter& r) { return disarmed(r.add_worker("the-65th")); });
+      op("remove_worker", [&](KVRouter& r) { return disarmed(r.remove_worker("a")); });
+      op("route", [&](KVRouter& r) {
+        const auto h = block_hashes(t.data() + 2, 16, 4).value();
+        return disarmed(r.route(h.data(), h.size()));
+      });
+      op("route with a request id (records, evicts)", [&](KVRouter& r) {
+        const auto h = block_hashes(u.data(), 20, 4).value();
+        return disarmed(r.route(h.data(), h.size(), "req"));
+      });
+      op("route_tokens with a request id", [&](KVRouter& r) {
+        return disarmed(r.route_tokens(t.data() + 1, 30, "req"));
+      });
+      op("route_text", [&](KVRouter& r) { return disarmed(r.route_text(std::string(300, 'q'), "req")); });
+      op("started", [&](KVRouter& r) { return disarmed(r.started("c", "a-request-id-that-is-long", 33)); });
+      op("finished", [&](KVRouter& r) { return disarmed(r.finished("r1")); });
+      op("apply_stored, new blocks after a parent", [&](KVRouter& r) {
+        const uint64_t engine[] = {201, 202, 203, 204};
+        const uint64_t parent = mode == KVRouterOptions::precise ? 102 : 0;
+        return disarmed(r.apply_stored("a", engine, 4, true, parent, t.data() + 8, 16, 4));
+      });
+      op("apply_stored, router hashes", [&](KVRouter& r) {
+        const auto h = block_hashes(u.data(), 24, 4).value();
+        return disarmed(r.apply_stored("c", h.data(), h.size(), false, 0, u.data(), 24, 4));
+      });
+      op("apply_removed", [&](KVRouter& r) {
+        const uint64_t engine[] = {102, 999};
+        return disarmed(r.apply_removed("a", engine, 2));
+      });
+      op("apply_cleared", [&](KVRouter& r) { return disarmed(r.apply_cleared("a")); });
+      const std::vector<uint8_t> bytes = make().serialize();
+      op("deserialize", [&](KVRouter& r) {
+        auto back = KVRouter::deserialize(bytes.data(), bytes.size());
+        if (back.ok()) r = std::move(back).value();
+        return disarmed(back.status());
+      });
+    }
   }
 }
 

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "llmds/block_hash.hpp"
@@ -112,3 +113,19 @@ TEST_CASE("block_hash: equals libxxhash on random pages and page sizes", "[block
   }
 }
 #endif
+
+TEST_CASE("block_hash: text_block_hashes, 128-byte chunks, golden values from libxxhash", "[block_hash]") {
+  // 300 bytes 'a'..'z' repeated: two full chunks, the last 44 bytes are no block.
+  std::string text;
+  for (int i = 0; i < 300; ++i) text += static_cast<char>('a' + i % 26);
+  const auto hashes = text_block_hashes(text);
+  REQUIRE(hashes.size() == 2);
+  CHECK(hashes[0] == 0x599e546766956d5eull);
+  CHECK(hashes[1] == 0x85786ace41bf2decull);
+  CHECK(text_block_hashes(text.substr(0, 127)).empty());
+  CHECK(text_block_hashes(text.substr(0, 256)) == hashes);
+  // Chained: the second block's hash depends on the first chunk.
+  std::string other = text;
+  other[0] = 'z';
+  CHECK(text_block_hashes(other)[1] != hashes[1]);
+}
