@@ -201,7 +201,11 @@ class KVCache {
   /// at position length - m + i and sees positions 0 .. length - m + i). Query head h reads KV
   /// head h / (num_heads / kv_heads). `scale` multiplies q.k; 0 means 1/sqrt(head_dim).
   /// Softmax in f32 with max subtraction, computed online page by page (no gather, no score
-  /// buffer). Writes m x num_heads x head_dim floats to `out`. Errors, with `out` untouched:
+  /// buffer). Writes m x num_heads x head_dim floats to `out`. Accuracy (tested against a dense
+  /// f64 reference b): |out - b| <= 1e-5 max(1, |b|) per element on f32 pages, and on f16
+  /// pages against the f16-rounded K/V; against the unrounded inputs of an f16 cache add
+  /// (exp(2 delta) - 1) max|v| + max(u |v| + 2^-25), u = 2^-11, delta = |scale| max_j sum_d
+  /// |q_d| (u |k_jd| + 2^-25) (the storage rounding). Errors, with `out` untouched:
   /// not_found (unknown seq); invalid_argument (no payload, layer out of range, m == 0 or
   /// m > length, num_heads == 0, not a multiple of kv_heads or above kMaxQueryHeads, NaN or
   /// Inf in q or scale, null q/out).

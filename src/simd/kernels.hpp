@@ -204,9 +204,59 @@ inline float cosine_distance(const float* a, const float* b, std::size_t n) noex
 }
 
 // ---- attention kernels ------------------------------------------------------------------
+/// Four rows at a time, each with exactly dot()'s operations and order (two accumulators per
+/// row, the 4-element block, the lane reduction, the scalar tail): eight independent add chains
+/// instead of two, and one load of q per four rows.
+inline void dot4(const float* q, const float* k, std::size_t dim, float* out) noexcept {
+  const float* k0 = k;
+  const float* k1 = k + dim;
+  const float* k2 = k + 2 * dim;
+  const float* k3 = k + 3 * dim;
+  simde_v128_t a00 = simde_wasm_f32x4_splat(0.0f), a01 = a00, a10 = a00, a11 = a00;
+  simde_v128_t a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+  std::size_t i = 0;
+  for (; i + 8 <= dim; i += 8) {
+    const simde_v128_t q0 = simde_wasm_v128_load(q + i), q1 = simde_wasm_v128_load(q + i + 4);
+    a00 = simde_wasm_f32x4_add(a00, simde_wasm_f32x4_mul(q0, simde_wasm_v128_load(k0 + i)));
+    a01 = simde_wasm_f32x4_add(a01, simde_wasm_f32x4_mul(q1, simde_wasm_v128_load(k0 + i + 4)));
+    a10 = simde_wasm_f32x4_add(a10, simde_wasm_f32x4_mul(q0, simde_wasm_v128_load(k1 + i)));
+    a11 = simde_wasm_f32x4_add(a11, simde_wasm_f32x4_mul(q1, simde_wasm_v128_load(k1 + i + 4)));
+    a20 = simde_wasm_f32x4_add(a20, simde_wasm_f32x4_mul(q0, simde_wasm_v128_load(k2 + i)));
+    a21 = simde_wasm_f32x4_add(a21, simde_wasm_f32x4_mul(q1, simde_wasm_v128_load(k2 + i + 4)));
+    a30 = simde_wasm_f32x4_add(a30, simde_wasm_f32x4_mul(q0, simde_wasm_v128_load(k3 + i)));
+    a31 = simde_wasm_f32x4_add(a31, simde_wasm_f32x4_mul(q1, simde_wasm_v128_load(k3 + i + 4)));
+  }
+  if (i + 4 <= dim) {
+    const simde_v128_t q0 = simde_wasm_v128_load(q + i);
+    a00 = simde_wasm_f32x4_add(a00, simde_wasm_f32x4_mul(q0, simde_wasm_v128_load(k0 + i)));
+    a10 = simde_wasm_f32x4_add(a10, simde_wasm_f32x4_mul(q0, simde_wasm_v128_load(k1 + i)));
+    a20 = simde_wasm_f32x4_add(a20, simde_wasm_f32x4_mul(q0, simde_wasm_v128_load(k2 + i)));
+    a30 = simde_wasm_f32x4_add(a30, simde_wasm_f32x4_mul(q0, simde_wasm_v128_load(k3 + i)));
+    i += 4;
+  }
+  float s0 = hsum(simde_wasm_f32x4_add(a00, a01)), s1 = hsum(simde_wasm_f32x4_add(a10, a11));
+  float s2 = hsum(simde_wasm_f32x4_add(a20, a21)), s3 = hsum(simde_wasm_f32x4_add(a30, a31));
+  for (; i < dim; ++i) {
+    const float p0 = q[i] * k0[i], p1 = q[i] * k1[i], p2 = q[i] * k2[i], p3 = q[i] * k3[i];
+    s0 = s0 + p0;
+    s1 = s1 + p1;
+    s2 = s2 + p2;
+    s3 = s3 + p3;
+  }
+  out[0] = s0;
+  out[1] = s1;
+  out[2] = s2;
+  out[3] = s3;
+}
+
 inline void attn_scores(const float* q, const float* k, std::size_t rows, std::size_t dim, float scale,
                         float* scores) noexcept {
-  for (std::size_t r = 0; r < rows; ++r) scores[r] = dot(q, k + r * dim, dim) * scale;
+  std::size_t r = 0;
+  for (; r + 4 <= rows; r += 4) {
+    dot4(q, k + r * dim, dim, scores + r);
+    for (std::size_t j = r; j < r + 4; ++j) scores[j] = scores[j] * scale;
+  }
+  for (; r < rows; ++r) scores[r] = dot(q, k + r * dim, dim) * scale;
 }
 
 /// exp(x) for x in [-87.3, 0]: Cephes expf (range reduction by round(x / ln 2), degree-6
@@ -254,6 +304,16 @@ inline float softmax_exp(float* x, std::size_t n, float max) noexcept {
 
 inline void attn_accumulate(float* acc, const float* p, const float* v, std::size_t rows, std::size_t dim) noexcept {
   std::size_t d = 0;
+  for (; d + 32 <= dim; d += 32) {  // eight vectors of acc stay in registers over all rows
+    simde_v128_t a[8];
+    for (int j = 0; j < 8; ++j) a[j] = simde_wasm_v128_load(acc + d + 4 * j);
+    for (std::size_t r = 0; r < rows; ++r) {
+      const simde_v128_t w = simde_wasm_f32x4_splat(p[r]);
+      const float* row = v + r * dim + d;
+      for (int j = 0; j < 8; ++j) a[j] = simde_wasm_f32x4_add(a[j], simde_wasm_f32x4_mul(w, simde_wasm_v128_load(row + 4 * j)));
+    }
+    for (int j = 0; j < 8; ++j) simde_wasm_v128_store(acc + d + 4 * j, a[j]);
+  }
   for (; d + 16 <= dim; d += 16) {  // four vectors of acc stay in registers over all rows
     simde_v128_t a0 = simde_wasm_v128_load(acc + d), a1 = simde_wasm_v128_load(acc + d + 4);
     simde_v128_t a2 = simde_wasm_v128_load(acc + d + 8), a3 = simde_wasm_v128_load(acc + d + 12);

@@ -184,7 +184,10 @@ TEST_CASE("attention kernels agree with their scalar references", "[kv_payload][
     Floats sc(rows), scr(rows);
     simd::attn_scores(q.data(), k.data(), rows, dim, 0.5f, sc.data());
     simd::scalar::attn_scores(q.data(), k.data(), rows, dim, 0.5f, scr.data());
-    for (std::size_t r = 0; r < rows; ++r) CHECK(std::fabs(sc[r] - scr[r]) <= 1e-5f);
+    for (std::size_t r = 0; r < rows; ++r) {
+      CHECK(std::fabs(sc[r] - scr[r]) <= 1e-5f);
+      CHECK(bits(sc[r]) == bits(simd::dot(q.data(), k.data() + r * dim, dim) * 0.5f));  // dot()'s order exactly
+    }
     Floats acc(dim, 0.25f), accr(dim, 0.25f);
     simd::attn_accumulate(acc.data(), sc.data(), v.data(), rows, dim);
     simd::scalar::attn_accumulate(accr.data(), sc.data(), v.data(), rows, dim);
