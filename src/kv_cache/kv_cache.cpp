@@ -177,6 +177,11 @@ struct KVCache::Impl {
   uint32_t registered_count = 0;
   uint64_t total_tokens = 0;
   uint64_t prefix_hits = 0, prefix_misses = 0, hit_tokens = 0, cow_copies = 0, evictions = 0;
+  /// Published pages write_kv() replaced by a private copy in a sequence: the sequence keeps a
+  /// reference to them, because its later published pages hang from them in the registry (a
+  /// cached page must never have live descendants: evicting it evicts them). Released after
+  /// the sequence's pages. Kept out of Sequence so that sequences without pins pay nothing.
+  std::unordered_map<SeqId, std::vector<PageId>> pinned_by;
   std::vector<KVEvent> events;  // recorded, not yet drained
   EventRoom* room = nullptr;    // where the running commit records its events (null: events off)
 
@@ -443,14 +448,21 @@ struct KVCache::Impl {
 
   /// Copy-on-write of s.pages[i] (refcount > 1): a private copy of its tokens and K/V replaces
   /// it in the sequence. Returns the (shared, copy) pair. Needs a page's room, as allocate_page().
-  std::pair<PageId, PageId> copy_page(Sequence& s, std::size_t i) noexcept {
+  /// A published page is not released but pinned into `pins` (which has room for it).
+  std::pair<PageId, PageId> copy_page(Sequence& s, std::size_t i, std::vector<PageId>* pins = nullptr) noexcept {
     const PageId shared = s.pages[i];
+    const bool pin = page(shared).registered;
     const PageId copy = allocate_page(false);
     const uint32_t fill = page(shared).fill;
     std::memcpy(page_tokens(copy), page_tokens(shared), fill * sizeof(TokenId));
     if (has_payload()) std::memcpy(page_payload(copy), page_payload(shared), page_payload_bytes);
     page(copy).fill = fill;
-    release(shared);
+    if (pin) {
+      assert(pins != nullptr);
+      pins->push_back(shared);  // within the room write_kv() reserved
+    } else {
+      release(shared);
+    }
     s.pages[i] = copy;
     ++cow_copies;
     return {shared, copy};
@@ -569,6 +581,9 @@ struct KVCache::Impl {
       for (PageId p : old->second.pages) {
         released += page(p).refcount == 1 && std::find(table.begin(), table.end(), p) == table.end();
       }
+      if (const std::vector<PageId>* pins = pins_of(seq)) {  // published: they become cached (evictable)
+        for (PageId p : *pins) released += page(p).refcount == 1 && std::find(table.begin(), table.end(), p) == table.end();
+      }
     }
     const std::size_t fresh = needed - matched;
     const std::size_t available = obtainable() - revived + released;
@@ -594,6 +609,7 @@ struct KVCache::Impl {
     Sequence& s = old->second;
     for (PageId p : table) acquire(p);
     release_all(s.pages);
+    release_pins(seq);
     total_tokens -= s.length;
     s.pages.swap(table);  // the old table is freed on return
     s.shareable_pages = shareable;
@@ -674,6 +690,7 @@ struct KVCache::Impl {
     cached_count = shared_count = registered_count = 0;
     total_tokens = 0;
     sequences.clear();
+    pinned_by.clear();
     if (events_on) events.push_back(KVEvent{KVEvent::Type::cleared, {}, false, 0, {}});  // room reserved
   }
 
@@ -683,9 +700,22 @@ struct KVCache::Impl {
     if (sequences.count(dst)) return duplicate_id("fork: destination " + seq_name(dst) + " already exists");
     // The copy and its map node are the only allocations: make them before any refcount moves.
     // (Rehashing keeps references to elements valid, so `it->second` is safe to copy from.)
-    const Sequence& copy = sequences.emplace(dst, it->second).first->second;
-    for (PageId p : copy.pages) acquire(p);
-    total_tokens += copy.length;
+    // The source's pins (if any) are copied first and dropped again if the sequence's node fails.
+    const std::vector<PageId>* src_pins = pins_of(src);
+    std::vector<PageId>* dst_pins = nullptr;
+    if (src_pins != nullptr) dst_pins = &pinned_by.emplace(dst, *src_pins).first->second;
+    const Sequence* copy = nullptr;
+    try {
+      copy = &sequences.emplace(dst, it->second).first->second;
+    } catch (...) {
+      if (dst_pins != nullptr) pinned_by.erase(dst);
+      throw;
+    }
+    for (PageId p : copy->pages) acquire(p);
+    if (dst_pins != nullptr) {
+      for (PageId p : *dst_pins) acquire(p);
+    }
+    total_tokens += copy->length;
     return Status::success();
   }
 
@@ -693,12 +723,28 @@ struct KVCache::Impl {
     auto it = sequences.find(seq);
     if (it == sequences.end()) return false;
     release_all(it->second.pages);
+    release_pins(seq);
     total_tokens -= it->second.length;
     sequences.erase(it);
     return true;
   }
 
   // ---- K/V payload ----------------------------------------------------------------------
+  const std::vector<PageId>* pins_of(SeqId seq) const noexcept {
+    if (pinned_by.empty()) return nullptr;  // the common case: no lookup at all
+    auto it = pinned_by.find(seq);
+    return it == pinned_by.end() ? nullptr : &it->second;
+  }
+  /// Releases the sequence's pinned pages (after its block table, so they end up more recently
+  /// used than the pages hanging from them) and forgets them.
+  void release_pins(SeqId seq) noexcept {
+    if (pinned_by.empty()) return;
+    auto it = pinned_by.find(seq);
+    if (it == pinned_by.end()) return;
+    release_all(it->second);
+    pinned_by.erase(it);
+  }
+
   /// Checks the payload, layer and position range shared by write_kv() and read_kv().
   Status check_range(const char* op, const Sequence& s, uint32_t layer, uint32_t from, std::size_t n) const {
     if (!has_payload()) return invalid_argument(std::string(op) + ": the cache has no K/V payload (kv.layers is 0)");
@@ -730,20 +776,31 @@ struct KVCache::Impl {
     // allocating (it may evict cached pages, recorded as one `removed` event).
     const uint32_t ps = page_size();
     const std::size_t first = from / ps, last = (from + n - 1) / ps;
-    std::size_t copies = 0;
-    for (std::size_t i = first; i <= last; ++i) copies += page(s.pages[i]).refcount > 1;
+    std::size_t copies = 0, pins = 0;
+    for (std::size_t i = first; i <= last; ++i) {
+      copies += page(s.pages[i]).refcount > 1;
+      pins += page(s.pages[i]).refcount > 1 && page(s.pages[i]).registered;
+    }
     if (copies > 0) {
       if (copies > obtainable()) {
         return capacity_exceeded("writeKV(" + seq_name(seq) + ") must copy " + std::to_string(copies) +
                                  " shared pages but only " + std::to_string(obtainable()) + " can be freed");
       }
       EventRoom ev;
+      auto pin_it = pinned_by.find(seq);
+      static const std::vector<PageId> kNone;
+      const std::vector<PageId>& had = pin_it == pinned_by.end() ? kNone : pin_it->second;
+      std::vector<PageId> grown = pins > 0 ? grown_copy(had, had.size() + pins) : std::vector<PageId>();
       Growth growth = prepare_growth(allocator.fresh_needed(copies));
       prepare_events(ev, copies > allocator.available() ? copies - allocator.available() : 0, 0);
+      if (pins > 0 && pin_it == pinned_by.end()) pin_it = pinned_by.emplace(seq, std::vector<PageId>()).first;  // last
+      std::vector<PageId>* pinned = pins > 0 ? &pin_it->second : nullptr;
+      // Commit: nothing below allocates.
       commit_growth(growth);
+      if (pinned != nullptr && grown.capacity() > pinned->capacity()) pinned->swap(grown);
       begin_events(ev);
       for (std::size_t i = first; i <= last; ++i) {
-        if (page(s.pages[i]).refcount > 1) copy_page(s, i);
+        if (page(s.pages[i]).refcount > 1) copy_page(s, i, pinned);
       }
       end_events(ev);
     }
@@ -1041,6 +1098,7 @@ KVCacheStats KVCache::stats() const noexcept {
   s.tokens = m.total_tokens;
   std::size_t seq_bytes = 0;
   for (const auto& kv : m.sequences) seq_bytes += sizeof(kv) + kv.second.pages.capacity() * sizeof(PageId);
+  for (const auto& kv : m.pinned_by) seq_bytes += sizeof(kv) + kv.second.capacity() * sizeof(PageId);
   s.bytes = m.blocks.size() * m.block_tokens() * sizeof(TokenId) + m.blocks.capacity() * sizeof(Impl::Block) +
             m.pages.capacity() * sizeof(Impl::Page) + m.buckets.capacity() * sizeof(PageId) + seq_bytes +
             m.allocator.memory_bytes();

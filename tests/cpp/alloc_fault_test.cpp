@@ -324,6 +324,26 @@ TEST_CASE("alloc fault: KVCache operations are all-or-nothing", "[alloc_fault][k
       std::vector<float> bad = k;
       bad.back() = std::nanf("");
       kv_op("write_kv with a NaN", [&](KVCache& kv) { return disarmed(kv.write_kv(2, 0, 0, bad.data(), v.data(), 14)); });
+      // Seq 2 with a pinned page (its published page 0 replaced by a private copy).
+      auto make_pinned = [make, &k, &v] {
+        KVCache kv = make();
+        REQUIRE(kv.write_kv(2, 0, 0, k.data(), v.data(), 1).ok());
+        return kv;
+      };
+      auto pinned_op = [&](const char* what, auto op) {
+        check_all_or_nothing(std::string(what) + tag, make_pinned, snap_kv, op);
+      };
+      pinned_op("fork a sequence with a pin", [&](KVCache& kv) { return disarmed(kv.fork(2, 9)); });
+      pinned_op("detach a sequence with a pin", [&](KVCache& kv) {
+        const bool ok = kv.detach(2);
+        disarm_alloc_faults();
+        return describe(ok);
+      });
+      pinned_op("re-attach over a sequence with a pin", [&](KVCache& kv) { return disarmed(kv.attach(2, c.data(), 6)); });
+      pinned_op("write_kv adding a second pin", [&](KVCache& kv) {
+        return disarmed(kv.write_kv(2, 1, 4, k.data(), v.data(), 1));
+      });
+      pinned_op("attach hitting a pinned page", [&](KVCache& kv) { return disarmed(kv.attach(7, a.data(), 9)); });
     }
     kv_op("attach new", [&](KVCache& kv) { auto st = kv.attach(7, c.data(), 14); disarm_alloc_faults(); return describe(st); });
     kv_op("attach new, cached prefix hit", [&](KVCache& kv) {

@@ -527,3 +527,59 @@ TEST_CASE("bad payload inputs are rejected and change nothing", "[kv_payload]") 
     CHECK(c.stats().cow_copies == 1);
   }
 }
+
+TEST_CASE("copy-on-write of a published page pins it: the sequence's later published pages stay reachable",
+          "[kv_payload]") {
+  // A holds published pages P0 P1 P2; B shares P0. A writes into P0, so A gets a private copy
+  // while P1 and P2 still hang from P0 in the registry. When B leaves, P0 must not become an
+  // evictable cached page with live descendants (evicting it would evict them from under A).
+  KVCache c = make(4, 8, 1, 1, 2);
+  const Tokens a = range(0, 12), other = range(1000, 40);
+  REQUIRE(c.attach(1, a.data(), 12).ok());
+  std::mt19937 g(21);
+  const Floats k = random_floats(g, 24), v = random_floats(g, 24);
+  REQUIRE(c.write_kv(1, 0, 0, k.data(), v.data(), 12).ok());
+  REQUIRE(c.attach(2, a.data(), 4).ok());
+  const PageId p0 = c.block_table(1).value()[0];
+  CHECK(c.page_refcount(p0) == 2);
+  const Floats k2 = random_floats(g, 2), v2 = random_floats(g, 2);
+  REQUIRE(c.write_kv(1, 0, 1, k2.data(), v2.data(), 1).ok());
+  CHECK(c.stats().cow_copies == 1);
+  CHECK(c.block_table(1).value()[0] != p0);
+  CHECK(c.page_refcount(p0) == 2);  // B and A's pin
+  c.detach(2);
+  CHECK(c.page_refcount(p0) == 1);  // still pinned by A
+  CHECK(c.match_prefix(a.data(), 12) == 12);
+  // Fill every other page, then ask for more: nothing of A may be evicted.
+  REQUIRE(c.attach(3, other.data(), 16).ok());
+  CHECK(c.attach(4, other.data() + 20, 4).code() == Errc::capacity_exceeded);
+  CHECK(c.get(1).value() == a);
+  Floats want_k = k, want_v = v;
+  want_k[2] = k2[0];
+  want_k[3] = k2[1];
+  want_v[2] = v2[0];
+  want_v[3] = v2[1];
+  CHECK(read(c, 1, 0, 0, 12).k == want_k);
+  CHECK(read(c, 1, 0, 0, 12).v == want_v);
+  // A leaves: P2, P1 and then P0 become cached (P0 most recent), and later attaches evict them
+  // leaves first.
+  c.detach(3);
+  c.detach(1);
+  CHECK(c.stats().cached_pages == 7);  // A's three and seq 3's four
+  const Tokens fresh = range(5000, 32);
+  REQUIRE(c.attach(5, fresh.data(), 32).ok());  // 8 pages: evicts all seven
+  CHECK(c.stats().evictions == 7);
+  CHECK(c.stats().used_pages == 8);
+  // Forks carry the pin; re-attach releases it.
+  c.detach(5);
+  REQUIRE(c.attach(1, a.data(), 12).ok());
+  REQUIRE(c.attach(2, a.data(), 4).ok());
+  REQUIRE(c.write_kv(1, 0, 0, k.data(), v.data(), 1).ok());
+  const PageId q0 = c.block_table(2).value()[0];
+  REQUIRE(c.fork(1, 6).ok());
+  CHECK(c.page_refcount(q0) == 3);
+  REQUIRE(c.attach(1, other.data(), 4).ok());
+  CHECK(c.page_refcount(q0) == 2);
+  c.detach(6);
+  CHECK(c.page_refcount(q0) == 1);
+}
