@@ -187,7 +187,10 @@ class KVCache {
   /// Writes K and V of `layer` for positions [from_pos, from_pos + n) of the sequence (they
   /// must lie within its length). A page with refcount > 1 is copied first (tokens and every
   /// layer's K/V; stats().cow_copies counts it; may evict cached pages, recorded as a `removed`
-  /// event), so the other holders keep their K/V. Errors, with nothing written: not_found
+  /// event), so the other holders keep their K/V. A copied page that was published stays
+  /// referenced by the sequence (pinned: it counts in page_refcount(), not in block_table())
+  /// until the sequence is detached or re-attached, because the sequence's later published
+  /// pages hang from it in the prefix registry. Errors, with nothing written: not_found
   /// (unknown seq), invalid_argument (no payload, layer out of range, range beyond the length,
   /// null k/v with n > 0, NaN or Inf in k/v, or with f16 a value that rounds to Inf:
   /// |x| >= 65520), capacity_exceeded (the copies need more pages than can be freed).
