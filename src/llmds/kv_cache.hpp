@@ -80,7 +80,9 @@ struct KVPlan {
                                     ///< block_table[compute_from / page_size ...] (fresh pages, a
                                     ///< fresh copy, or append's own partly filled private tail)
   std::vector<PageId> copies;       ///< [src, dst, ...]: copy K/V src -> dst before writing
-                                    ///< (copy-on-write of a shared tail page by append)
+                                    ///< (copy-on-write of a shared tail page by append); when the
+                                    ///< cache owns the K/V (KVCacheOptions::kv) it has already
+                                    ///< copied them
   /// Empties the vectors, keeping their capacity (a plan reused across calls allocates nothing).
   void clear() noexcept {
     cached_tokens = compute_from = 0;
