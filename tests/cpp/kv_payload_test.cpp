@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
@@ -582,4 +583,105 @@ TEST_CASE("copy-on-write of a published page pins it: the sequence's later publi
   CHECK(c.page_refcount(q0) == 2);
   c.detach(6);
   CHECK(c.page_refcount(q0) == 1);
+}
+
+TEST_CASE("random operations: every sequence always reads the K/V of its own token history", "[kv_payload][random]") {
+  // An honest runtime: the K/V of position p is a function of tokens[0..p]; after every attach
+  // or append it writes positions >= compute_from, and it sometimes rewrites (the same values)
+  // ranges that may be shared, forcing copy-on-write and pins. Sharing, reuse of cached
+  // prefixes, eviction and page reuse must never show a sequence anything else.
+  uint64_t cows = 0, evictions = 0, hits = 0;
+  for (uint32_t seed : {1u, 2u, 3u, 4u}) {
+    for (KVDtype dt : {KVDtype::f32, KVDtype::f16}) {
+      std::mt19937 g(seed);
+      const uint32_t ps = 1 + seed % 4, max_pages = 48;
+      KVCache c = make(ps, max_pages, 2, 1, 2, dt);
+      std::map<SeqId, Tokens> model;
+      auto values = [](const Tokens& t, std::size_t from, std::size_t n, float salt) {
+        Floats out(n * 2);
+        uint32_t h = 0;
+        for (std::size_t p = 0; p < from + n; ++p) {
+          h = h * 2654435761u + static_cast<uint32_t>(t[p]) + 1u;
+          if (p < from) continue;
+          out[(p - from) * 2] = static_cast<float>(h >> 20) / 4096.0f - 0.5f + salt;
+          out[(p - from) * 2 + 1] = static_cast<float>((h >> 8) & 0xfff) / 4096.0f - salt;
+        }
+        return out;
+      };
+      auto write = [&](SeqId seq, std::size_t from, std::size_t n) {
+        const Tokens& t = model[seq];
+        for (uint32_t layer = 0; layer < 2; ++layer) {
+          const Floats k = values(t, from, n, 0.25f * layer), v = values(t, from, n, -0.5f);
+          const Status st = c.write_kv(seq, layer, static_cast<uint32_t>(from), k.data(), v.data(), n);
+          if (st.code() == Errc::capacity_exceeded) return false;
+          REQUIRE(st.ok());
+        }
+        return true;
+      };
+      auto round = [&](float x) { return dt == KVDtype::f32 ? x : simd::f16_to_f32(simd::f32_to_f16(x)); };
+      const Tokens bases[3] = {range(0, 40), range(100, 40), range(200, 40)};
+      for (int step = 0; step < 400; ++step) {
+        const SeqId seq = g() % 6;
+        const int op = static_cast<int>(g() % 6);
+        KVPlan plan;
+        if (op == 0 || (op == 1 && !model.count(seq))) {
+          const Tokens& base = bases[g() % 3];
+          Tokens t(base.begin(), base.begin() + static_cast<std::ptrdiff_t>(g() % 30));
+          for (int i = static_cast<int>(g() % 6); i > 0; --i) t.push_back(static_cast<TokenId>(1000 + g() % 5));
+          const Status st = c.attach(seq, t.data(), t.size(), -1, &plan);
+          if (st.code() == Errc::capacity_exceeded) continue;
+          REQUIRE(st.ok());
+          model[seq] = t;
+          // A partly written attach would leave zeros: write everything the plan asks for, and
+          // if a copy-on-write cannot get a page, drop the sequence (as a runtime would).
+          if (!write(seq, plan.compute_from, t.size() - plan.compute_from)) {
+            c.detach(seq);
+            model.erase(seq);
+          }
+        } else if (op == 1) {
+          Tokens more;
+          for (int i = static_cast<int>(1 + g() % 5); i > 0; --i) more.push_back(static_cast<TokenId>(g() % 7));
+          const Status st = c.append(seq, more.data(), more.size(), &plan);
+          if (st.code() == Errc::capacity_exceeded) continue;
+          REQUIRE(st.ok());
+          model[seq].insert(model[seq].end(), more.begin(), more.end());
+          if (!write(seq, plan.compute_from, model[seq].size() - plan.compute_from)) {
+            c.detach(seq);
+            model.erase(seq);
+          }
+        } else if (op == 2 && model.count(seq)) {
+          const SeqId dst = g() % 6;
+          if (model.count(dst)) continue;
+          REQUIRE(c.fork(seq, dst).ok());
+          model[dst] = model[seq];
+        } else if (op == 3) {
+          c.detach(seq);
+          model.erase(seq);
+        } else if (op >= 4 && model.count(seq) && !model[seq].empty()) {
+          const std::size_t len = model[seq].size(), from = g() % len, n = 1 + g() % (len - from);
+          (void)write(seq, from, n);  // capacity_exceeded changes nothing
+        }
+        // Every live sequence reads exactly its history's K/V.
+        for (const auto& [s, t] : model) {
+          REQUIRE(c.get(s).value() == t);
+          for (uint32_t layer = 0; layer < 2; ++layer) {
+            const KV r = read(c, s, layer, 0, t.size());
+            const Floats k = values(t, 0, t.size(), 0.25f * layer), v = values(t, 0, t.size(), -0.5f);
+            for (std::size_t i = 0; i < k.size(); ++i) {
+              INFO("seed " << seed << " step " << step << " seq " << s << " layer " << layer << " element " << i);
+              REQUIRE(r.k[i] == round(k[i]));
+              REQUIRE(r.v[i] == round(v[i]));
+            }
+          }
+        }
+        REQUIRE(c.stats().used_pages <= max_pages);
+      }
+      cows += c.stats().cow_copies;
+      evictions += c.stats().evictions;
+      hits += c.stats().prefix_hits;
+    }
+  }
+  CHECK(cows > 50);
+  CHECK(evictions > 50);
+  CHECK(hits > 50);
 }
