@@ -179,9 +179,15 @@ struct KVCache::Impl {
   uint64_t prefix_hits = 0, prefix_misses = 0, hit_tokens = 0, cow_copies = 0, evictions = 0;
   /// Published pages write_kv() replaced by a private copy in a sequence: the sequence keeps a
   /// reference to them, because its later published pages hang from them in the registry (a
-  /// cached page must never have live descendants: evicting it evicts them). Released after
-  /// the sequence's pages. Kept out of Sequence so that sequences without pins pay nothing.
-  std::unordered_map<SeqId, std::vector<PageId>> pinned_by;
+  /// cached page must never have live descendants: evicting it evicts them). Released with
+  /// the sequence's pages, at their block-table index (tail first), so the LRU order keeps
+  /// every prefix more recent than the pages after it. Kept out of Sequence so that sequences
+  /// without pins pay nothing.
+  struct Pin {
+    std::size_t index;  // block-table index the page was copied from
+    PageId page;
+  };
+  std::unordered_map<SeqId, std::vector<Pin>> pinned_by;
   std::vector<KVEvent> events;  // recorded, not yet drained
   EventRoom* room = nullptr;    // where the running commit records its events (null: events off)
 
@@ -449,7 +455,7 @@ struct KVCache::Impl {
   /// Copy-on-write of s.pages[i] (refcount > 1): a private copy of its tokens and K/V replaces
   /// it in the sequence. Returns the (shared, copy) pair. Needs a page's room, as allocate_page().
   /// A published page is not released but pinned into `pins` (which has room for it).
-  std::pair<PageId, PageId> copy_page(Sequence& s, std::size_t i, std::vector<PageId>* pins = nullptr) noexcept {
+  std::pair<PageId, PageId> copy_page(Sequence& s, std::size_t i, std::vector<Pin>* pins = nullptr) noexcept {
     const PageId shared = s.pages[i];
     const bool pin = page(shared).registered;
     const PageId copy = allocate_page(false);
@@ -459,7 +465,7 @@ struct KVCache::Impl {
     page(copy).fill = fill;
     if (pin) {
       assert(pins != nullptr);
-      pins->push_back(shared);  // within the room write_kv() reserved
+      pins->push_back(Pin{i, shared});  // within the room write_kv() reserved
     } else {
       release(shared);
     }
@@ -581,8 +587,10 @@ struct KVCache::Impl {
       for (PageId p : old->second.pages) {
         released += page(p).refcount == 1 && std::find(table.begin(), table.end(), p) == table.end();
       }
-      if (const std::vector<PageId>* pins = pins_of(seq)) {  // published: they become cached (evictable)
-        for (PageId p : *pins) released += page(p).refcount == 1 && std::find(table.begin(), table.end(), p) == table.end();
+      if (const std::vector<Pin>* pins = pins_of(seq)) {  // published: they become cached (evictable)
+        for (const Pin& pin : *pins) {
+          released += page(pin.page).refcount == 1 && std::find(table.begin(), table.end(), pin.page) == table.end();
+        }
       }
     }
     const std::size_t fresh = needed - matched;
@@ -608,8 +616,7 @@ struct KVCache::Impl {
     begin_events(ev);
     Sequence& s = old->second;
     for (PageId p : table) acquire(p);
-    release_all(s.pages);
-    release_pins(seq);
+    release_sequence(seq, s.pages);
     total_tokens -= s.length;
     s.pages.swap(table);  // the old table is freed on return
     s.shareable_pages = shareable;
@@ -701,8 +708,8 @@ struct KVCache::Impl {
     // The copy and its map node are the only allocations: make them before any refcount moves.
     // (Rehashing keeps references to elements valid, so `it->second` is safe to copy from.)
     // The source's pins (if any) are copied first and dropped again if the sequence's node fails.
-    const std::vector<PageId>* src_pins = pins_of(src);
-    std::vector<PageId>* dst_pins = nullptr;
+    const std::vector<Pin>* src_pins = pins_of(src);
+    std::vector<Pin>* dst_pins = nullptr;
     if (src_pins != nullptr) dst_pins = &pinned_by.emplace(dst, *src_pins).first->second;
     const Sequence* copy = nullptr;
     try {
@@ -713,7 +720,7 @@ struct KVCache::Impl {
     }
     for (PageId p : copy->pages) acquire(p);
     if (dst_pins != nullptr) {
-      for (PageId p : *dst_pins) acquire(p);
+      for (const Pin& pin : *dst_pins) acquire(pin.page);
     }
     total_tokens += copy->length;
     return Status::success();
@@ -722,26 +729,35 @@ struct KVCache::Impl {
   bool detach(SeqId seq) noexcept {
     auto it = sequences.find(seq);
     if (it == sequences.end()) return false;
-    release_all(it->second.pages);
-    release_pins(seq);
+    release_sequence(seq, it->second.pages);
     total_tokens -= it->second.length;
     sequences.erase(it);
     return true;
   }
 
   // ---- K/V payload ----------------------------------------------------------------------
-  const std::vector<PageId>* pins_of(SeqId seq) const noexcept {
+  const std::vector<Pin>* pins_of(SeqId seq) const noexcept {
     if (pinned_by.empty()) return nullptr;  // the common case: no lookup at all
     auto it = pinned_by.find(seq);
     return it == pinned_by.end() ? nullptr : &it->second;
   }
-  /// Releases the sequence's pinned pages (after its block table, so they end up more recently
-  /// used than the pages hanging from them) and forgets them.
-  void release_pins(SeqId seq) noexcept {
-    if (pinned_by.empty()) return;
-    auto it = pinned_by.find(seq);
-    if (it == pinned_by.end()) return;
-    release_all(it->second);
+  /// Releases a sequence's block table and pins, tail first: a pin right after the page that
+  /// replaced it, so every prefix ends up more recently used than the pages after it. Forgets
+  /// the pins. (std::sort works in place: nothing allocates.)
+  void release_sequence(SeqId seq, const std::vector<PageId>& table) noexcept {
+    auto it = pinned_by.empty() ? pinned_by.end() : pinned_by.find(seq);
+    if (it == pinned_by.end()) {
+      release_all(table);
+      return;
+    }
+    std::vector<Pin>& pins = it->second;
+    std::sort(pins.begin(), pins.end(), [](const Pin& a, const Pin& b) { return a.index > b.index; });
+    std::size_t k = 0;
+    for (std::size_t i = table.size(); i-- > 0;) {
+      release(table[i]);
+      while (k < pins.size() && pins[k].index == i) release(pins[k++].page);
+    }
+    while (k < pins.size()) release(pins[k++].page);  // (indices are always within the table)
     pinned_by.erase(it);
   }
 
@@ -788,13 +804,13 @@ struct KVCache::Impl {
       }
       EventRoom ev;
       auto pin_it = pinned_by.find(seq);
-      static const std::vector<PageId> kNone;
-      const std::vector<PageId>& had = pin_it == pinned_by.end() ? kNone : pin_it->second;
-      std::vector<PageId> grown = pins > 0 ? grown_copy(had, had.size() + pins) : std::vector<PageId>();
+      static const std::vector<Pin> kNone;
+      const std::vector<Pin>& had = pin_it == pinned_by.end() ? kNone : pin_it->second;
+      std::vector<Pin> grown = pins > 0 ? grown_copy(had, had.size() + pins) : std::vector<Pin>();
       Growth growth = prepare_growth(allocator.fresh_needed(copies));
       prepare_events(ev, copies > allocator.available() ? copies - allocator.available() : 0, 0);
-      if (pins > 0 && pin_it == pinned_by.end()) pin_it = pinned_by.emplace(seq, std::vector<PageId>()).first;  // last
-      std::vector<PageId>* pinned = pins > 0 ? &pin_it->second : nullptr;
+      if (pins > 0 && pin_it == pinned_by.end()) pin_it = pinned_by.emplace(seq, std::vector<Pin>()).first;  // last
+      std::vector<Pin>* pinned = pins > 0 ? &pin_it->second : nullptr;
       // Commit: nothing below allocates.
       commit_growth(growth);
       if (pinned != nullptr && grown.capacity() > pinned->capacity()) pinned->swap(grown);
@@ -1098,7 +1114,7 @@ KVCacheStats KVCache::stats() const noexcept {
   s.tokens = m.total_tokens;
   std::size_t seq_bytes = 0;
   for (const auto& kv : m.sequences) seq_bytes += sizeof(kv) + kv.second.pages.capacity() * sizeof(PageId);
-  for (const auto& kv : m.pinned_by) seq_bytes += sizeof(kv) + kv.second.capacity() * sizeof(PageId);
+  for (const auto& kv : m.pinned_by) seq_bytes += sizeof(kv) + kv.second.capacity() * sizeof(Impl::Pin);
   s.bytes = m.blocks.size() * m.block_tokens() * sizeof(TokenId) + m.blocks.capacity() * sizeof(Impl::Block) +
             m.pages.capacity() * sizeof(Impl::Page) + m.buckets.capacity() * sizeof(PageId) + seq_bytes +
             m.allocator.memory_bytes();
