@@ -15,6 +15,9 @@
 //   llmds_bench --suite router
 //     (KVRouter: route p50/p99 for a 12,000-token prompt with 8 and 64 workers of 100k blocks,
 //     bytes per indexed block per worker, apply_stored rate; needs no files; also part of `all`)
+//   llmds_bench --suite attention
+//     (KVCache::attention() decode steps over f32 / f16 pages at contexts 512..8192, the scalar
+//     reference's time and a memcpy bandwidth probe; needs no files; not part of `all`)
 //   llmds_bench --suite retrieval-build
 //     (RetrievalPipeline build rate at 5k and 50k documents; needs no files; also part of `all`
 //     and of `retrieval`)
@@ -31,6 +34,7 @@
 #include <string>
 #include <vector>
 
+#include "attention_bench.hpp"  // attention suite (bench/cpp/attention_bench.cpp)
 #include "bench_common.hpp"
 #include "llmds/kv_cache.hpp"
 #include "hnsw_bench.hpp"
@@ -158,7 +162,7 @@ int main(int argc, char** argv) {
     else if (a == "--bm25-queries" && i + 1 < argc) bm25_queries = argv[++i];      // bm25 suite
     else if (a == "--retrieval-data" && i + 1 < argc) retrieval_data = argv[++i];  // retrieval suite
     else {
-      std::fprintf(stderr, "usage: llmds_bench [--suite kv|kv-trace|hnsw|hnsw-compact|serving|router|bm25|retrieval|retrieval-build|all] [--quick] [--json out.json]\n"
+      std::fprintf(stderr, "usage: llmds_bench [--suite kv|kv-trace|attention|hnsw|hnsw-compact|serving|router|bm25|retrieval|retrieval-build|all] [--quick] [--json out.json]\n"
                            "  [--kv-trace file] [--hnsw-manifest file] [--bm25-corpus file --bm25-queries file] [--retrieval-data file]\n");
       return 2;
     }
@@ -168,6 +172,9 @@ int main(int argc, char** argv) {
   if (suite == "kv" || suite == "all") {
     results["kvLatency"] = {bench_kv_latency(n, 1000, 512), bench_kv_latency(n, 1000, 16)};
     results["kvMatch"] = {bench_prefix_match(65536, 16, quick ? 20 : 100), bench_prefix_match(65536, 512, quick ? 20 : 100)};
+  }
+  if (suite == "attention") {
+    for (auto& [name, rows] : llmds_bench::run_attention_suite(quick)) results[name] = std::move(rows);
   }
   if (suite == "kv-trace" || (suite == "all" && std::ifstream(kv_trace).good())) {
     for (auto& [name, rows] : llmds_bench::run_kv_trace_suite(kv_trace, quick)) results[name] = std::move(rows);

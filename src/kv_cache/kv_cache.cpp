@@ -2,9 +2,12 @@
 #include "llmds/kv_cache.hpp"
 
 #include "llmds/block_hash.hpp"
+#include "kv_cache/kv_cache_internals.hpp"
+#include "simd/kernels.hpp"
 
 #include <algorithm>
 #include <cassert>
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <string>
@@ -20,6 +23,11 @@ constexpr uint32_t kUnlimited = std::numeric_limits<uint32_t>::max();
 /// least one): small enough that the last, partly used block wastes little, and blocks never
 /// move, so the storage never holds two copies of itself while growing.
 constexpr std::size_t kStorageBlockBytes = 4096;
+/// K/V payload comes in blocks of at most this many bytes (a power-of-two number of pages, at
+/// least one), allocated as the highest page id grows and never moved.
+constexpr std::size_t kPayloadBlockBytes = std::size_t{1} << 20;
+/// attention() walks each page in blocks of at most this many positions.
+constexpr std::size_t kAttentionBlockRows = 64;
 
 std::string seq_name(SeqId seq) { return "seqId " + std::to_string(seq); }
 
@@ -40,6 +48,46 @@ Status check_tokens(const TokenId* tokens, std::size_t n, const char* what) {
 std::size_t pages_for(std::size_t tokens, uint32_t page_size) noexcept {
   return (tokens + page_size - 1) / page_size;
 }
+
+/// Whether every value is finite and (f16) does not round to Inf; names the first that is not.
+Status check_values(const float* x, std::size_t n, const char* what, bool f16) {
+  const float limit = f16 ? 65520.0f : std::numeric_limits<float>::infinity();
+  bool bad = false;  // branch-free scan (vectorizes); the slow loop only finds the culprit
+  for (std::size_t i = 0; i < n; ++i) bad |= !(std::fabs(x[i]) < limit);
+  if (!bad) return Status::success();
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!(std::fabs(x[i]) < limit)) {
+      return invalid_argument(std::string(what) + "[" + std::to_string(i) + "] must be " +
+                              (f16 ? "finite and below 65520 in magnitude (f16 payload)" : "finite") + ", got " +
+                              std::to_string(x[i]));
+    }
+  }
+  return Status::success();
+}
+
+/// The kernels attention() runs on: the SIMD ones, or the scalar references (tests, benchmark).
+struct SimdKernels {
+  static void scores(const float* q, const float* k, std::size_t rows, std::size_t dim, float scale, float* out) noexcept {
+    simd::attn_scores(q, k, rows, dim, scale, out);
+  }
+  static float exp_sum(float* x, std::size_t n, float max) noexcept { return simd::softmax_exp(x, n, max); }
+  static void accumulate(float* acc, const float* p, const float* v, std::size_t rows, std::size_t dim) noexcept {
+    simd::attn_accumulate(acc, p, v, rows, dim);
+  }
+  static void scale(float* x, float s, std::size_t n) noexcept { simd::scale(x, s, n); }
+  static void widen(const uint16_t* in, float* out, std::size_t n) noexcept { simd::widen_f16(in, out, n); }
+};
+struct ScalarKernels {
+  static void scores(const float* q, const float* k, std::size_t rows, std::size_t dim, float scale, float* out) noexcept {
+    simd::scalar::attn_scores(q, k, rows, dim, scale, out);
+  }
+  static float exp_sum(float* x, std::size_t n, float max) noexcept { return simd::scalar::softmax_exp(x, n, max); }
+  static void accumulate(float* acc, const float* p, const float* v, std::size_t rows, std::size_t dim) noexcept {
+    simd::scalar::attn_accumulate(acc, p, v, rows, dim);
+  }
+  static void scale(float* x, float s, std::size_t n) noexcept { simd::scalar::scale(x, s, n); }
+  static void widen(const uint16_t* in, float* out, std::size_t n) noexcept { simd::scalar::widen_f16(in, out, n); }
+};
 
 }  // namespace
 
@@ -71,11 +119,14 @@ struct KVCache::Impl {
     uint32_t shareable_pages = kUnlimited;  // pages past this index are private to the sequence
   };
   using Block = std::unique_ptr<TokenId[]>;
+  using PayloadBlock = std::unique_ptr<unsigned char[]>;
   /// Room allocated ahead of a commit (see prepare_growth); empty vectors mean "no growth".
   struct Growth {
     std::vector<PageId> table;  // the allocator's per-id table
     std::vector<Block> block_index;  // empty, with room for every block (when it must grow)
     std::vector<Block> new_blocks;
+    std::vector<PayloadBlock> payload_index;  // the same for the K/V payload
+    std::vector<PayloadBlock> new_payload;
     std::vector<Page> pages;
     std::vector<PageId> buckets;
   };
@@ -86,13 +137,24 @@ struct KVCache::Impl {
     KVEvent stored;
   };
 
-  Impl(PagedAllocator alloc, bool sharing, bool events_on)
-      : allocator(std::move(alloc)), sharing(sharing), events_on(events_on) {
+  Impl(PagedAllocator alloc, bool sharing, bool events_on, const KVPayloadOptions& payload)
+      : allocator(std::move(alloc)), sharing(sharing), events_on(events_on), kv(payload) {
     // Pages per storage block: a power of two near kStorageBlockBytes, no more than max_pages needs.
     const std::size_t page_bytes = static_cast<std::size_t>(page_size()) * sizeof(TokenId);
     while ((std::size_t{2} << block_shift) * page_bytes <= kStorageBlockBytes &&
            (std::size_t{1} << block_shift) < allocator.max_pages()) {
       ++block_shift;
+    }
+    if (kv.layers == 0) {
+      kv = KVPayloadOptions();
+      return;
+    }
+    elem_bytes = kv.dtype == KVDtype::f16 ? 2 : 4;
+    head_elems = static_cast<std::size_t>(page_size()) * kv.head_dim;
+    page_payload_bytes = head_elems * kv.kv_heads * 2 * kv.layers * elem_bytes;
+    while ((std::size_t{2} << payload_shift) * page_payload_bytes <= kPayloadBlockBytes &&
+           (std::size_t{1} << payload_shift) < allocator.max_pages()) {
+      ++payload_shift;
     }
   }
 
@@ -115,8 +177,40 @@ struct KVCache::Impl {
   uint32_t registered_count = 0;
   uint64_t total_tokens = 0;
   uint64_t prefix_hits = 0, prefix_misses = 0, hit_tokens = 0, cow_copies = 0, evictions = 0;
+  /// Published pages write_kv() replaced by a private copy in a sequence: the sequence keeps a
+  /// reference to them, because its later published pages hang from them in the registry (a
+  /// cached page must never have live descendants: evicting it evicts them). Released with
+  /// the sequence's pages, at their block-table index (tail first), so the LRU order keeps
+  /// every prefix more recent than the pages after it. Kept out of Sequence so that sequences
+  /// without pins pay nothing.
+  struct Pin {
+    std::size_t index;  // block-table index the page was copied from
+    PageId page;
+  };
+  std::unordered_map<SeqId, std::vector<Pin>> pinned_by;
   std::vector<KVEvent> events;  // recorded, not yet drained
   EventRoom* room = nullptr;    // where the running commit records its events (null: events off)
+
+  // K/V payload (kv.layers == 0: none). Page p's payload: payload_blocks[p >> payload_shift],
+  // slot p & (2^payload_shift - 1), page_payload_bytes each, laid out [layer][K, V][kv head]
+  // [position in page][dim], so one head's rows of a page are contiguous for attention.
+  KVPayloadOptions kv;
+  std::size_t elem_bytes = 0;          // 4 (f32) or 2 (f16)
+  std::size_t head_elems = 0;          // page_size x head_dim: one (layer, K|V, head) segment
+  std::size_t page_payload_bytes = 0;
+  uint32_t payload_shift = 0;
+  std::vector<PayloadBlock> payload_blocks;
+
+  bool has_payload() const noexcept { return kv.layers != 0; }
+  unsigned char* page_payload(PageId p) const noexcept {
+    const auto i = static_cast<std::size_t>(p);
+    return payload_blocks[i >> payload_shift].get() + (i & ((std::size_t{1} << payload_shift) - 1)) * page_payload_bytes;
+  }
+  /// Start of the (layer, K or V, head) segment of page p: page_size rows of head_dim elements.
+  unsigned char* segment(PageId p, uint32_t layer, int which, uint32_t head) const noexcept {
+    const std::size_t index = (static_cast<std::size_t>(layer) * 2 + static_cast<std::size_t>(which)) * kv.kv_heads + head;
+    return page_payload(p) + index * head_elems * elem_bytes;
+  }
 
   TokenId* page_tokens(PageId p) const noexcept {
     const auto i = static_cast<std::size_t>(p);
@@ -300,6 +394,16 @@ struct KVCache::Impl {
       // Uninitialised: only written positions are ever read.
       while (blocks.size() + g.new_blocks.size() < want_blocks) g.new_blocks.emplace_back(new TokenId[block_tokens()]);
     }
+    if (has_payload()) {
+      const std::size_t want = (high + (std::size_t{1} << payload_shift) - 1) >> payload_shift;
+      if (want > payload_blocks.size()) {
+        if (want > payload_blocks.capacity()) g.payload_index.reserve(std::max(want, 2 * payload_blocks.capacity()));
+        g.new_payload.reserve(want - payload_blocks.size());
+        // Uninitialised: allocate_page() zeroes (or copies into) a page before it is used.
+        const std::size_t bytes = page_payload_bytes << payload_shift;
+        while (payload_blocks.size() + g.new_payload.size() < want) g.new_payload.emplace_back(new unsigned char[bytes]);
+      }
+    }
     g.pages = grown_copy(pages, high);
     if (high > buckets.size()) g.buckets.assign(pow2_at_least(high), kNoPage);
     return g;
@@ -312,6 +416,11 @@ struct KVCache::Impl {
       blocks.swap(g.block_index);
     }
     for (Block& b : g.new_blocks) blocks.push_back(std::move(b));  // within capacity
+    if (g.payload_index.capacity() > payload_blocks.capacity()) {
+      for (PayloadBlock& b : payload_blocks) g.payload_index.push_back(std::move(b));
+      payload_blocks.swap(g.payload_index);
+    }
+    for (PayloadBlock& b : g.new_payload) payload_blocks.push_back(std::move(b));  // within capacity
     if (g.pages.capacity() > pages.capacity()) pages.swap(g.pages);
     if (!g.buckets.empty()) {  // rehash every registered page into the larger registry
       buckets.swap(g.buckets);
@@ -322,8 +431,9 @@ struct KVCache::Impl {
   }
 
   /// Needs the room of a commit_growth() (no allocation here; page ids, storage and registry
-  /// already have room for every page the operation takes).
-  PageId allocate_page() noexcept {
+  /// already have room for every page the operation takes). The page's K/V payload is zeroed
+  /// unless `zero_payload` is false (the caller overwrites all of it).
+  PageId allocate_page(bool zero_payload = true) noexcept {
     if (allocator.available() == 0) {  // the caller checked obtainable()
       // Pages return to the LRU tail first, so the least recently used page is a leaf.
       assert(page(lru_head).first_child == kNoPage);
@@ -338,7 +448,30 @@ struct KVCache::Impl {
     Page& pg = page(p);
     pg = Page();
     pg.refcount = 1;
+    if (zero_payload && has_payload()) std::memset(page_payload(p), 0, page_payload_bytes);
     return p;
+  }
+
+  /// Copy-on-write of s.pages[i] (refcount > 1): a private copy of its tokens and K/V replaces
+  /// it in the sequence. Returns the (shared, copy) pair. Needs a page's room, as allocate_page().
+  /// A published page is not released but pinned into `pins` (which has room for it).
+  std::pair<PageId, PageId> copy_page(Sequence& s, std::size_t i, std::vector<Pin>* pins = nullptr) noexcept {
+    const PageId shared = s.pages[i];
+    const bool pin = page(shared).registered;
+    const PageId copy = allocate_page(false);
+    const uint32_t fill = page(shared).fill;
+    std::memcpy(page_tokens(copy), page_tokens(shared), fill * sizeof(TokenId));
+    if (has_payload()) std::memcpy(page_payload(copy), page_payload(shared), page_payload_bytes);
+    page(copy).fill = fill;
+    if (pin) {
+      assert(pins != nullptr);
+      pins->push_back(Pin{i, shared});  // within the room write_kv() reserved
+    } else {
+      release(shared);
+    }
+    s.pages[i] = copy;
+    ++cow_copies;
+    return {shared, copy};
   }
 
   /// Writes tokens into the sequence's tail: fills the last page, then adds pages, publishing
@@ -454,6 +587,11 @@ struct KVCache::Impl {
       for (PageId p : old->second.pages) {
         released += page(p).refcount == 1 && std::find(table.begin(), table.end(), p) == table.end();
       }
+      if (const std::vector<Pin>* pins = pins_of(seq)) {  // published: they become cached (evictable)
+        for (const Pin& pin : *pins) {
+          released += page(pin.page).refcount == 1 && std::find(table.begin(), table.end(), pin.page) == table.end();
+        }
+      }
     }
     const std::size_t fresh = needed - matched;
     const std::size_t available = obtainable() - revived + released;
@@ -478,7 +616,7 @@ struct KVCache::Impl {
     begin_events(ev);
     Sequence& s = old->second;
     for (PageId p : table) acquire(p);
-    release_all(s.pages);
+    release_sequence(seq, s.pages);
     total_tokens -= s.length;
     s.pages.swap(table);  // the old table is freed on return
     s.shareable_pages = shareable;
@@ -538,15 +676,9 @@ struct KVCache::Impl {
     begin_events(ev);
     if (table.capacity() > s.pages.capacity()) s.pages.swap(table);
     if (copy_tail) {
-      // Copy-on-write: the other holders keep the original page untouched.
-      const PageId shared = s.pages.back();
-      const PageId copy = allocate_page();
-      std::memcpy(page_tokens(copy), page_tokens(shared), tail_fill * sizeof(TokenId));
-      page(copy).fill = tail_fill;
-      release(shared);
-      s.pages.back() = copy;
-      ++cow_copies;
-      if (plan != nullptr) plan->copies.assign({shared, copy});  // within the reserved capacity
+      // Copy-on-write: the other holders keep the original page (tokens and K/V) untouched.
+      const auto pair = copy_page(s, s.pages.size() - 1);
+      if (plan != nullptr) plan->copies.assign({pair.first, pair.second});  // within the reserved capacity
     }
     write_tail(s, tokens, n);
     end_events(ev);
@@ -565,6 +697,7 @@ struct KVCache::Impl {
     cached_count = shared_count = registered_count = 0;
     total_tokens = 0;
     sequences.clear();
+    pinned_by.clear();
     if (events_on) events.push_back(KVEvent{KVEvent::Type::cleared, {}, false, 0, {}});  // room reserved
   }
 
@@ -574,19 +707,258 @@ struct KVCache::Impl {
     if (sequences.count(dst)) return duplicate_id("fork: destination " + seq_name(dst) + " already exists");
     // The copy and its map node are the only allocations: make them before any refcount moves.
     // (Rehashing keeps references to elements valid, so `it->second` is safe to copy from.)
-    const Sequence& copy = sequences.emplace(dst, it->second).first->second;
-    for (PageId p : copy.pages) acquire(p);
-    total_tokens += copy.length;
+    // The source's pins (if any) are copied first and dropped again if the sequence's node fails.
+    const std::vector<Pin>* src_pins = pins_of(src);
+    std::vector<Pin>* dst_pins = nullptr;
+    if (src_pins != nullptr) dst_pins = &pinned_by.emplace(dst, *src_pins).first->second;
+    const Sequence* copy = nullptr;
+    try {
+      copy = &sequences.emplace(dst, it->second).first->second;
+    } catch (...) {
+      if (dst_pins != nullptr) pinned_by.erase(dst);
+      throw;
+    }
+    for (PageId p : copy->pages) acquire(p);
+    if (dst_pins != nullptr) {
+      for (const Pin& pin : *dst_pins) acquire(pin.page);
+    }
+    total_tokens += copy->length;
     return Status::success();
   }
 
   bool detach(SeqId seq) noexcept {
     auto it = sequences.find(seq);
     if (it == sequences.end()) return false;
-    release_all(it->second.pages);
+    release_sequence(seq, it->second.pages);
     total_tokens -= it->second.length;
     sequences.erase(it);
     return true;
+  }
+
+  // ---- K/V payload ----------------------------------------------------------------------
+  const std::vector<Pin>* pins_of(SeqId seq) const noexcept {
+    if (pinned_by.empty()) return nullptr;  // the common case: no lookup at all
+    auto it = pinned_by.find(seq);
+    return it == pinned_by.end() ? nullptr : &it->second;
+  }
+  /// Releases a sequence's block table and pins, tail first: a pin right after the page that
+  /// replaced it, so every prefix ends up more recently used than the pages after it. Forgets
+  /// the pins. (std::sort works in place: nothing allocates.)
+  void release_sequence(SeqId seq, const std::vector<PageId>& table) noexcept {
+    auto it = pinned_by.empty() ? pinned_by.end() : pinned_by.find(seq);
+    if (it == pinned_by.end()) {
+      release_all(table);
+      return;
+    }
+    std::vector<Pin>& pins = it->second;
+    std::sort(pins.begin(), pins.end(), [](const Pin& a, const Pin& b) { return a.index > b.index; });
+    std::size_t k = 0;
+    for (std::size_t i = table.size(); i-- > 0;) {
+      release(table[i]);
+      while (k < pins.size() && pins[k].index == i) release(pins[k++].page);
+    }
+    while (k < pins.size()) release(pins[k++].page);  // (indices are always within the table)
+    pinned_by.erase(it);
+  }
+
+  /// Checks the payload, layer and position range shared by write_kv() and read_kv().
+  Status check_range(const char* op, const Sequence& s, uint32_t layer, uint32_t from, std::size_t n) const {
+    if (!has_payload()) return invalid_argument(std::string(op) + ": the cache has no K/V payload (kv.layers is 0)");
+    if (layer >= kv.layers) {
+      return invalid_argument(std::string(op) + ": layer " + std::to_string(layer) + " out of range [0, " +
+                              std::to_string(kv.layers) + ")");
+    }
+    if (from > s.length || n > s.length - from) {
+      return invalid_argument(std::string(op) + ": positions [" + std::to_string(from) + ", " +
+                              std::to_string(static_cast<uint64_t>(from) + n) + ") exceed the sequence's length " +
+                              std::to_string(s.length));
+    }
+    return Status::success();
+  }
+
+  Status write_kv(SeqId seq, uint32_t layer, uint32_t from, const float* k, const float* v, std::size_t n) {
+    auto it = sequences.find(seq);
+    if (it == sequences.end()) return not_found("writeKV: unknown " + seq_name(seq));
+    Sequence& s = it->second;
+    if (Status st = check_range("writeKV", s, layer, from, n); !st) return st;
+    if (n == 0) return Status::success();
+    if (k == nullptr || v == nullptr) return invalid_argument("writeKV: k and v must not be null");
+    const std::size_t row = static_cast<std::size_t>(kv.kv_heads) * kv.head_dim;
+    const bool f16 = kv.dtype == KVDtype::f16;
+    if (Status st = check_values(k, n * row, "k", f16); !st) return st;
+    if (Status st = check_values(v, n * row, "v", f16); !st) return st;
+
+    // Copy-on-write of every shared page in the range, allocated first and committed without
+    // allocating (it may evict cached pages, recorded as one `removed` event).
+    const uint32_t ps = page_size();
+    const std::size_t first = from / ps, last = (from + n - 1) / ps;
+    std::size_t copies = 0, pins = 0;
+    for (std::size_t i = first; i <= last; ++i) {
+      copies += page(s.pages[i]).refcount > 1;
+      pins += page(s.pages[i]).refcount > 1 && page(s.pages[i]).registered;
+    }
+    if (copies > 0) {
+      if (copies > obtainable()) {
+        return capacity_exceeded("writeKV(" + seq_name(seq) + ") must copy " + std::to_string(copies) +
+                                 " shared pages but only " + std::to_string(obtainable()) + " can be freed");
+      }
+      EventRoom ev;
+      auto pin_it = pinned_by.find(seq);
+      static const std::vector<Pin> kNone;
+      const std::vector<Pin>& had = pin_it == pinned_by.end() ? kNone : pin_it->second;
+      std::vector<Pin> grown = pins > 0 ? grown_copy(had, had.size() + pins) : std::vector<Pin>();
+      Growth growth = prepare_growth(allocator.fresh_needed(copies));
+      prepare_events(ev, copies > allocator.available() ? copies - allocator.available() : 0, 0);
+      if (pins > 0 && pin_it == pinned_by.end()) pin_it = pinned_by.emplace(seq, std::vector<Pin>()).first;  // last
+      std::vector<Pin>* pinned = pins > 0 ? &pin_it->second : nullptr;
+      // Commit: nothing below allocates.
+      commit_growth(growth);
+      if (pinned != nullptr && grown.capacity() > pinned->capacity()) pinned->swap(grown);
+      begin_events(ev);
+      for (std::size_t i = first; i <= last; ++i) {
+        if (page(s.pages[i]).refcount > 1) copy_page(s, i, pinned);
+      }
+      end_events(ev);
+    }
+    for (std::size_t j = 0; j < n; ++j) {
+      const std::size_t pos = from + j;
+      const PageId p = s.pages[pos / ps];
+      const std::size_t at = (pos % ps) * kv.head_dim;
+      for (uint32_t h = 0; h < kv.kv_heads; ++h) {
+        const float* ks = k + j * row + static_cast<std::size_t>(h) * kv.head_dim;
+        const float* vs = v + j * row + static_cast<std::size_t>(h) * kv.head_dim;
+        if (f16) {
+          uint16_t* kd = reinterpret_cast<uint16_t*>(segment(p, layer, 0, h)) + at;
+          uint16_t* vd = reinterpret_cast<uint16_t*>(segment(p, layer, 1, h)) + at;
+          for (uint32_t d = 0; d < kv.head_dim; ++d) {
+            kd[d] = simd::f32_to_f16(ks[d]);
+            vd[d] = simd::f32_to_f16(vs[d]);
+          }
+        } else {
+          std::memcpy(reinterpret_cast<float*>(segment(p, layer, 0, h)) + at, ks, kv.head_dim * sizeof(float));
+          std::memcpy(reinterpret_cast<float*>(segment(p, layer, 1, h)) + at, vs, kv.head_dim * sizeof(float));
+        }
+      }
+    }
+    return Status::success();
+  }
+
+  Status read_kv(SeqId seq, uint32_t layer, uint32_t from, std::size_t n, float* k_out, float* v_out) const {
+    auto it = sequences.find(seq);
+    if (it == sequences.end()) return not_found("readKV: unknown " + seq_name(seq));
+    const Sequence& s = it->second;
+    if (Status st = check_range("readKV", s, layer, from, n); !st) return st;
+    if (n == 0) return Status::success();
+    if (k_out == nullptr || v_out == nullptr) return invalid_argument("readKV: k_out and v_out must not be null");
+    const std::size_t row = static_cast<std::size_t>(kv.kv_heads) * kv.head_dim;
+    const uint32_t ps = page_size();
+    for (std::size_t j = 0; j < n; ++j) {
+      const std::size_t pos = from + j;
+      const PageId p = s.pages[pos / ps];
+      const std::size_t at = (pos % ps) * kv.head_dim;
+      for (uint32_t h = 0; h < kv.kv_heads; ++h) {
+        float* kd = k_out + j * row + static_cast<std::size_t>(h) * kv.head_dim;
+        float* vd = v_out + j * row + static_cast<std::size_t>(h) * kv.head_dim;
+        if (kv.dtype == KVDtype::f16) {
+          simd::widen_f16(reinterpret_cast<const uint16_t*>(segment(p, layer, 0, h)) + at, kd, kv.head_dim);
+          simd::widen_f16(reinterpret_cast<const uint16_t*>(segment(p, layer, 1, h)) + at, vd, kv.head_dim);
+        } else {
+          std::memcpy(kd, reinterpret_cast<const float*>(segment(p, layer, 0, h)) + at, kv.head_dim * sizeof(float));
+          std::memcpy(vd, reinterpret_cast<const float*>(segment(p, layer, 1, h)) + at, kv.head_dim * sizeof(float));
+        }
+      }
+    }
+    return Status::success();
+  }
+
+  /// Causal grouped-query attention straight from the pages: for each query and KV head, the
+  /// group's query heads walk the visible positions page by page, in blocks of at most
+  /// kAttentionBlockRows rows, with an online softmax (running max `mx` and sum `l` per query
+  /// head; the output row is the running accumulator, rescaled when the max grows).
+  template <class Kernels>
+  Status attention(SeqId seq, uint32_t layer, const float* q, std::size_t m, uint32_t num_heads, float scale,
+                   float* out) const {
+    auto it = sequences.find(seq);
+    if (it == sequences.end()) return not_found("attention: unknown " + seq_name(seq));
+    const Sequence& s = it->second;
+    if (!has_payload()) return invalid_argument("attention: the cache has no K/V payload (kv.layers is 0)");
+    if (layer >= kv.layers) {
+      return invalid_argument("attention: layer " + std::to_string(layer) + " out of range [0, " +
+                              std::to_string(kv.layers) + ")");
+    }
+    if (m == 0 || m > s.length) {
+      return invalid_argument("attention: m (queries) must be in [1, " + std::to_string(s.length) +
+                              "] (the sequence's length), got " + std::to_string(m));
+    }
+    if (num_heads == 0 || num_heads % kv.kv_heads != 0 || num_heads > KVPayloadOptions::kMaxQueryHeads) {
+      return invalid_argument("attention: numHeads must be a positive multiple of kvHeads (" +
+                              std::to_string(kv.kv_heads) + ") up to " +
+                              std::to_string(KVPayloadOptions::kMaxQueryHeads) + ", got " + std::to_string(num_heads));
+    }
+    if (!std::isfinite(scale)) return invalid_argument("attention: scale must be finite, got " + std::to_string(scale));
+    if (q == nullptr || out == nullptr) return invalid_argument("attention: q and out must not be null");
+    const std::size_t hd = kv.head_dim;
+    if (Status st = check_values(q, m * num_heads * hd, "q", false); !st) return st;
+    if (scale == 0.0f) scale = 1.0f / std::sqrt(static_cast<float>(hd));
+
+    const uint32_t group = num_heads / kv.kv_heads;
+    const uint32_t ps = page_size();
+    const std::size_t block = std::min<std::size_t>(ps, kAttentionBlockRows);
+    const bool f16 = kv.dtype == KVDtype::f16;
+    // Scratch: scores per group head, running max and sum per group head, widened f16 rows.
+    std::vector<float> scratch(block * group + 2 * group + (f16 ? 2 * block * hd : 0));
+    float* scores = scratch.data();
+    float* mx = scores + block * group;
+    float* l = mx + group;
+    float* kw = l + group;
+    float* vw = kw + block * hd;
+    for (std::size_t i = 0; i < m; ++i) {
+      const std::size_t end = s.length - m + i + 1;  // query i sees positions [0, end)
+      for (uint32_t g = 0; g < kv.kv_heads; ++g) {
+        const std::size_t h0 = static_cast<std::size_t>(g) * group;
+        const float* qg = q + (i * num_heads + h0) * hd;
+        float* og = out + (i * num_heads + h0) * hd;
+        std::fill(og, og + group * hd, 0.0f);
+        for (std::size_t pos = 0; pos < end;) {
+          const PageId p = s.pages[pos / ps];
+          const std::size_t slot = pos % ps;
+          const std::size_t rows = std::min<std::size_t>({block, ps - slot, end - pos});
+          const float* kp;
+          const float* vp;
+          if (f16) {
+            Kernels::widen(reinterpret_cast<const uint16_t*>(segment(p, layer, 0, g)) + slot * hd, kw, rows * hd);
+            Kernels::widen(reinterpret_cast<const uint16_t*>(segment(p, layer, 1, g)) + slot * hd, vw, rows * hd);
+            kp = kw;
+            vp = vw;
+          } else {
+            kp = reinterpret_cast<const float*>(segment(p, layer, 0, g)) + slot * hd;
+            vp = reinterpret_cast<const float*>(segment(p, layer, 1, g)) + slot * hd;
+          }
+          for (uint32_t j = 0; j < group; ++j) {
+            float* sc = scores + j * block;
+            float* o = og + j * hd;
+            Kernels::scores(qg + j * hd, kp, rows, hd, scale, sc);
+            float bm = sc[0];
+            for (std::size_t r = 1; r < rows; ++r) bm = sc[r] > bm ? sc[r] : bm;
+            if (pos == 0) {
+              mx[j] = bm;
+              l[j] = 0.0f;
+            } else if (bm > mx[j]) {
+              float f = mx[j];  // exp(old max - new max), through the same exp as the scores
+              Kernels::exp_sum(&f, 1, bm);
+              Kernels::scale(o, f, hd);
+              l[j] = l[j] * f;
+              mx[j] = bm;
+            }
+            l[j] = l[j] + Kernels::exp_sum(sc, rows, mx[j]);
+            Kernels::accumulate(o, sc, vp, rows, hd);
+          }
+          pos += rows;
+        }
+        for (uint32_t j = 0; j < group; ++j) Kernels::scale(og + j * hd, 1.0f / l[j], hd);
+      }
+    }
+    return Status::success();
   }
 
   std::size_t match_prefix(const TokenId* tokens, std::size_t n) const {
@@ -609,7 +981,32 @@ struct KVCache::Impl {
 Result<KVCache> KVCache::create(const KVCacheOptions& options) {
   auto alloc = PagedAllocator::create({options.page_size, options.max_pages});
   if (!alloc) return alloc.status();
-  return KVCache(std::make_unique<Impl>(std::move(alloc.value()), options.enable_prefix_sharing, options.events));
+  const KVPayloadOptions& kv = options.kv;
+  if (kv.layers > 0) {
+    using P = KVPayloadOptions;
+    if (kv.layers > P::kMaxLayers) {
+      return invalid_argument("kv.layers must be at most " + std::to_string(P::kMaxLayers) + ", got " +
+                              std::to_string(kv.layers));
+    }
+    if (kv.kv_heads == 0 || kv.kv_heads > P::kMaxKVHeads) {
+      return invalid_argument("kv.kvHeads must be in [1, " + std::to_string(P::kMaxKVHeads) + "], got " +
+                              std::to_string(kv.kv_heads));
+    }
+    if (kv.head_dim == 0 || kv.head_dim > P::kMaxHeadDim) {
+      return invalid_argument("kv.headDim must be in [1, " + std::to_string(P::kMaxHeadDim) + "], got " +
+                              std::to_string(kv.head_dim));
+    }
+    if (kv.dtype != KVDtype::f32 && kv.dtype != KVDtype::f16) {
+      return invalid_argument("kv.dtype must be f32 or f16, got " + std::to_string(static_cast<int>(kv.dtype)));
+    }
+    const uint64_t page_bytes = uint64_t{options.page_size} * kv.layers * 2 * kv.kv_heads * kv.head_dim *
+                                (kv.dtype == KVDtype::f16 ? 2 : 4);
+    if (page_bytes > P::kMaxPageBytes || page_bytes > std::numeric_limits<std::size_t>::max() / 2) {
+      return invalid_argument("kv: one page's K/V (pageSize x layers x 2 x kvHeads x headDim x element bytes = " +
+                              std::to_string(page_bytes) + " bytes) exceeds " + std::to_string(P::kMaxPageBytes));
+    }
+  }
+  return KVCache(std::make_unique<Impl>(std::move(alloc.value()), options.enable_prefix_sharing, options.events, kv));
 }
 
 KVCache::KVCache(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -682,6 +1079,24 @@ Result<std::vector<PageId>> KVCache::block_table(SeqId seq) const {
 
 std::size_t KVCache::match_prefix(const TokenId* tokens, std::size_t n) const { return impl_->match_prefix(tokens, n); }
 
+Status KVCache::write_kv(SeqId seq, uint32_t layer, uint32_t from_pos, const float* k, const float* v,
+                         std::size_t n) {
+  return impl_->write_kv(seq, layer, from_pos, k, v, n);
+}
+Status KVCache::read_kv(SeqId seq, uint32_t layer, uint32_t from_pos, std::size_t n, float* k_out,
+                        float* v_out) const {
+  return impl_->read_kv(seq, layer, from_pos, n, k_out, v_out);
+}
+Status KVCache::attention(SeqId seq, uint32_t layer, const float* q, std::size_t m, uint32_t num_heads, float scale,
+                          float* out) const {
+  return impl_->attention<SimdKernels>(seq, layer, q, m, num_heads, scale, out);
+}
+Status KVCacheInternals::attention_scalar(const KVCache& cache, SeqId seq, uint32_t layer, const float* q,
+                                          std::size_t m, uint32_t num_heads, float scale, float* out) {
+  return cache.impl_->attention<ScalarKernels>(seq, layer, q, m, num_heads, scale, out);
+}
+const KVPayloadOptions& KVCache::payload() const noexcept { return impl_->kv; }
+
 KVCacheStats KVCache::stats() const noexcept {
   const Impl& m = *impl_;
   KVCacheStats s;
@@ -699,9 +1114,11 @@ KVCacheStats KVCache::stats() const noexcept {
   s.tokens = m.total_tokens;
   std::size_t seq_bytes = 0;
   for (const auto& kv : m.sequences) seq_bytes += sizeof(kv) + kv.second.pages.capacity() * sizeof(PageId);
+  for (const auto& kv : m.pinned_by) seq_bytes += sizeof(kv) + kv.second.capacity() * sizeof(Impl::Pin);
   s.bytes = m.blocks.size() * m.block_tokens() * sizeof(TokenId) + m.blocks.capacity() * sizeof(Impl::Block) +
             m.pages.capacity() * sizeof(Impl::Page) + m.buckets.capacity() * sizeof(PageId) + seq_bytes +
             m.allocator.memory_bytes();
+  s.payload_bytes = static_cast<uint64_t>(m.payload_blocks.size()) * (m.page_payload_bytes << m.payload_shift);
   return s;
 }
 

@@ -16,6 +16,11 @@
 /// with KVCacheOptions::events the cache records KV events (stored / removed / cleared, the shape
 /// of vLLM's KV events) from which a router can mirror exactly the set of findable pages.
 ///
+/// With KVCacheOptions::kv (layers > 0) the cache also owns the K/V tensors: each page holds, per
+/// layer, K and V for its page_size positions (kv_heads x head_dim values each, f32 or f16).
+/// Shared pages share them, a write into a shared page copies it first, reused cached prefixes
+/// keep them, and attention() computes causal grouped-query attention straight from the pages.
+///
 /// Out of memory: every operation allocates first and then commits without allocating, so a
 /// std::bad_alloc leaves the cache exactly as it was, byte counts, plan and event queue included
 /// (a failed call leaves the plan cleared).
@@ -34,11 +39,34 @@ namespace llmds {
 using SeqId = uint32_t;
 using TokenId = int32_t;
 
+/// Element type of the K/V payload. f16 is IEEE binary16: written with round-to-nearest-even,
+/// read back (and fed to attention) widened to f32 exactly.
+enum class KVDtype : uint8_t { f32, f16 };
+
+/// The K/V payload a KVCache owns (KVCacheOptions::kv). layers == 0: no payload (the default;
+/// the other fields are then ignored and cost nothing).
+struct KVPayloadOptions {
+  uint32_t layers = 0;
+  uint32_t kv_heads = 0;
+  uint32_t head_dim = 0;
+  KVDtype dtype = KVDtype::f32;
+
+  static constexpr uint32_t kMaxLayers = 1024;
+  static constexpr uint32_t kMaxKVHeads = 1024;
+  static constexpr uint32_t kMaxHeadDim = 4096;
+  /// One page's K and V over all layers: page_size x layers x 2 x kv_heads x head_dim x element
+  /// bytes must not exceed this (1 GiB).
+  static constexpr uint64_t kMaxPageBytes = uint64_t{1} << 30;
+  /// attention(): num_heads at most this.
+  static constexpr uint32_t kMaxQueryHeads = 65536;
+};
+
 struct KVCacheOptions {
   uint32_t page_size = 512;
   uint32_t max_pages = 10000;
   bool enable_prefix_sharing = true;
   bool events = false;  ///< record KV events for drain_events()
+  KVPayloadOptions kv = {};  ///< K/V payload per page (none by default)
 };
 
 /// What a runtime that keeps the K/V tensors must do after attach() / append().
@@ -52,7 +80,9 @@ struct KVPlan {
                                     ///< block_table[compute_from / page_size ...] (fresh pages, a
                                     ///< fresh copy, or append's own partly filled private tail)
   std::vector<PageId> copies;       ///< [src, dst, ...]: copy K/V src -> dst before writing
-                                    ///< (copy-on-write of a shared tail page by append)
+                                    ///< (copy-on-write of a shared tail page by append); when the
+                                    ///< cache owns the K/V (KVCacheOptions::kv) it has already
+                                    ///< copied them
   /// Empties the vectors, keeping their capacity (a plan reused across calls allocates nothing).
   void clear() noexcept {
     cached_tokens = compute_from = 0;
@@ -89,7 +119,10 @@ struct KVCacheStats {
   uint64_t evictions = 0;     ///< cached pages evicted so far
   uint64_t tokens = 0;        ///< tokens over all live sequences
   uint64_t bytes = 0;         ///< memory held by the cache's own structures (not the undrained
-                              ///< events): token storage grows in small blocks that never move
+                              ///< events, not the payload): token storage grows in small blocks
+                              ///< that never move
+  uint64_t payload_bytes = 0; ///< K/V payload memory allocated so far (0 without a payload); it
+                              ///< grows with the highest page id used, in blocks that never move
 };
 
 class KVCache {
@@ -147,6 +180,45 @@ class KVCache {
   /// changes nothing.
   std::size_t match_prefix(const TokenId* tokens, std::size_t n) const;
 
+  // ---- K/V payload (KVCacheOptions::kv.layers > 0) -------------------------------------
+  // Layout of k / v arguments: n positions x kv_heads x head_dim floats, row-major (position,
+  // then head, then dim). A position never written reads as zeros: pages are zeroed when they
+  // are (re)used for new tokens, so nothing of an evicted or detached sequence leaks into
+  // another one. Reused prefix pages (KVPlan::cached_tokens) keep the K/V written into them.
+
+  /// Writes K and V of `layer` for positions [from_pos, from_pos + n) of the sequence (they
+  /// must lie within its length). A page with refcount > 1 is copied first (tokens and every
+  /// layer's K/V; stats().cow_copies counts it; may evict cached pages, recorded as a `removed`
+  /// event), so the other holders keep their K/V. A copied page that was published stays
+  /// referenced by the sequence (pinned: it counts in page_refcount(), not in block_table())
+  /// until the sequence is detached or re-attached, because the sequence's later published
+  /// pages hang from it in the prefix registry. Errors, with nothing written: not_found
+  /// (unknown seq), invalid_argument (no payload, layer out of range, range beyond the length,
+  /// null k/v with n > 0, NaN or Inf in k/v, or with f16 a value that rounds to Inf:
+  /// |x| >= 65520), capacity_exceeded (the copies need more pages than can be freed).
+  /// Strong guarantee under std::bad_alloc.
+  Status write_kv(SeqId seq, uint32_t layer, uint32_t from_pos, const float* k, const float* v, std::size_t n);
+  /// Reads K and V (f16 widened) of `layer` for positions [from_pos, from_pos + n) into k_out,
+  /// v_out (n x kv_heads x head_dim each). Errors as write_kv (not_found, invalid_argument).
+  Status read_kv(SeqId seq, uint32_t layer, uint32_t from_pos, std::size_t n, float* k_out, float* v_out) const;
+  /// Causal grouped-query attention of `layer` over the sequence's pages. `q` holds m x
+  /// num_heads x head_dim floats: the queries of the sequence's last m positions (query i sits
+  /// at position length - m + i and sees positions 0 .. length - m + i). Query head h reads KV
+  /// head h / (num_heads / kv_heads). `scale` multiplies q.k; 0 means 1/sqrt(head_dim).
+  /// Softmax in f32 with max subtraction, computed online page by page (no gather, no score
+  /// buffer). Writes m x num_heads x head_dim floats to `out`. Accuracy (tested against a dense
+  /// f64 reference b): |out - b| <= 1e-5 max(1, |b|) per element on f32 pages, and on f16
+  /// pages against the f16-rounded K/V; against the unrounded inputs of an f16 cache add
+  /// (exp(2 delta) - 1) max|v| + max(u |v| + 2^-25), u = 2^-11, delta = |scale| max_j sum_d
+  /// |q_d| (u |k_jd| + 2^-25) (the storage rounding). Errors, with `out` untouched:
+  /// not_found (unknown seq); invalid_argument (no payload, layer out of range, m == 0 or
+  /// m > length, num_heads == 0, not a multiple of kv_heads or above kMaxQueryHeads, NaN or
+  /// Inf in q or scale, null q/out).
+  Status attention(SeqId seq, uint32_t layer, const float* q, std::size_t m, uint32_t num_heads, float scale,
+                   float* out) const;
+  /// The payload configuration (layers == 0: none).
+  const KVPayloadOptions& payload() const noexcept;
+
   KVCacheStats stats() const noexcept;
   uint32_t page_size() const noexcept;
   uint32_t max_pages() const noexcept;
@@ -158,6 +230,7 @@ class KVCache {
   static constexpr int32_t kCachedPage = -1;
 
  private:
+  friend struct KVCacheInternals;  // tests and benchmarks (src/kv_cache/kv_cache_internals.hpp)
   struct Impl;
   explicit KVCache(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;

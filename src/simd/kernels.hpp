@@ -31,6 +31,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace llmds {
 namespace simd {
@@ -46,10 +47,44 @@ float l2sq(const float* a, const float* b, std::size_t n) noexcept;
 /// 1 - cos(a, b) = 1 - dot / (|a| |b|); 1 when either vector is all zeros.
 float cosine_distance(const float* a, const float* b, std::size_t n) noexcept;
 
+// ---- paged attention (KVCache::attention) -------------------------------------------------
+// A page holds, per layer and KV head, `rows` consecutive K rows (and V rows) of `dim` floats.
+// Attention walks them in blocks with an online softmax (running max and sum per query head):
+//   scores = attn_scores(q, K block) ; p = exp(scores - max) (softmax_exp) ; acc += p . V block
+// Every backend performs the same f32 operations in the same order (no FMA), so the SIMD
+// results are identical in wasm SIMD, native and portable builds; the scalar references below
+// are plain loops (double dot products, std::exp) for tests and the benchmark.
+
+/// scores[r] = dot(q, k + r * dim, dim) * scale for r < rows (dot() above, then one multiply).
+void attn_scores(const float* q, const float* k, std::size_t rows, std::size_t dim, float scale,
+                 float* scores) noexcept;
+/// x[i] = exp(x[i] - max) for i < n (a Cephes-style polynomial: ~2 ulp, arguments below
+/// -87.3 give ~1e-38 rather than 0); returns the sum of the results (4 lanes, then
+/// (l0 + l1) + (l2 + l3)). Requires x[i] <= max (finite).
+float softmax_exp(float* x, std::size_t n, float max) noexcept;
+/// acc[d] += p[r] * v[r * dim + d], r = 0 .. rows-1 in order, for d < dim.
+void attn_accumulate(float* acc, const float* p, const float* v, std::size_t rows, std::size_t dim) noexcept;
+/// x[i] *= s.
+void scale(float* x, float s, std::size_t n) noexcept;
+/// Widens IEEE binary16 to f32 (exact; Inf and NaN map to Inf and NaN).
+void widen_f16(const uint16_t* in, float* out, std::size_t n) noexcept;
+
+/// f32 -> IEEE binary16 with round-to-nearest-even (subnormals included); values whose rounded
+/// magnitude exceeds 65504 (|x| >= 65520) give +-Inf, NaN gives a quiet NaN.
+uint16_t f32_to_f16(float x) noexcept;
+/// binary16 -> f32, exact.
+float f16_to_f32(uint16_t h) noexcept;
+
 namespace scalar {
 float dot(const float* a, const float* b, std::size_t n) noexcept;
 float l2sq(const float* a, const float* b, std::size_t n) noexcept;
 float cosine_distance(const float* a, const float* b, std::size_t n) noexcept;
+void attn_scores(const float* q, const float* k, std::size_t rows, std::size_t dim, float scale,
+                 float* scores) noexcept;
+float softmax_exp(float* x, std::size_t n, float max) noexcept;
+void attn_accumulate(float* acc, const float* p, const float* v, std::size_t rows, std::size_t dim) noexcept;
+void scale(float* x, float s, std::size_t n) noexcept;
+void widen_f16(const uint16_t* in, float* out, std::size_t n) noexcept;
 }  // namespace scalar
 
 }  // namespace simd
@@ -166,6 +201,193 @@ inline float cosine_distance(const float* a, const float* b, std::size_t n) noex
   if (!(aa > 0.0f) || !(bb > 0.0f)) return 1.0f;
   const float denom = std::sqrt(aa) * std::sqrt(bb);
   return 1.0f - ab / denom;
+}
+
+// ---- attention kernels ------------------------------------------------------------------
+/// Four rows at a time, each with exactly dot()'s operations and order (two accumulators per
+/// row, the 4-element block, the lane reduction, the scalar tail): eight independent add chains
+/// instead of two, and one load of q per four rows.
+inline void dot4(const float* q, const float* k, std::size_t dim, float* out) noexcept {
+  const float* k0 = k;
+  const float* k1 = k + dim;
+  const float* k2 = k + 2 * dim;
+  const float* k3 = k + 3 * dim;
+  simde_v128_t a00 = simde_wasm_f32x4_splat(0.0f), a01 = a00, a10 = a00, a11 = a00;
+  simde_v128_t a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+  std::size_t i = 0;
+  for (; i + 8 <= dim; i += 8) {
+    const simde_v128_t q0 = simde_wasm_v128_load(q + i), q1 = simde_wasm_v128_load(q + i + 4);
+    a00 = simde_wasm_f32x4_add(a00, simde_wasm_f32x4_mul(q0, simde_wasm_v128_load(k0 + i)));
+    a01 = simde_wasm_f32x4_add(a01, simde_wasm_f32x4_mul(q1, simde_wasm_v128_load(k0 + i + 4)));
+    a10 = simde_wasm_f32x4_add(a10, simde_wasm_f32x4_mul(q0, simde_wasm_v128_load(k1 + i)));
+    a11 = simde_wasm_f32x4_add(a11, simde_wasm_f32x4_mul(q1, simde_wasm_v128_load(k1 + i + 4)));
+    a20 = simde_wasm_f32x4_add(a20, simde_wasm_f32x4_mul(q0, simde_wasm_v128_load(k2 + i)));
+    a21 = simde_wasm_f32x4_add(a21, simde_wasm_f32x4_mul(q1, simde_wasm_v128_load(k2 + i + 4)));
+    a30 = simde_wasm_f32x4_add(a30, simde_wasm_f32x4_mul(q0, simde_wasm_v128_load(k3 + i)));
+    a31 = simde_wasm_f32x4_add(a31, simde_wasm_f32x4_mul(q1, simde_wasm_v128_load(k3 + i + 4)));
+  }
+  if (i + 4 <= dim) {
+    const simde_v128_t q0 = simde_wasm_v128_load(q + i);
+    a00 = simde_wasm_f32x4_add(a00, simde_wasm_f32x4_mul(q0, simde_wasm_v128_load(k0 + i)));
+    a10 = simde_wasm_f32x4_add(a10, simde_wasm_f32x4_mul(q0, simde_wasm_v128_load(k1 + i)));
+    a20 = simde_wasm_f32x4_add(a20, simde_wasm_f32x4_mul(q0, simde_wasm_v128_load(k2 + i)));
+    a30 = simde_wasm_f32x4_add(a30, simde_wasm_f32x4_mul(q0, simde_wasm_v128_load(k3 + i)));
+    i += 4;
+  }
+  float s0 = hsum(simde_wasm_f32x4_add(a00, a01)), s1 = hsum(simde_wasm_f32x4_add(a10, a11));
+  float s2 = hsum(simde_wasm_f32x4_add(a20, a21)), s3 = hsum(simde_wasm_f32x4_add(a30, a31));
+  for (; i < dim; ++i) {
+    const float p0 = q[i] * k0[i], p1 = q[i] * k1[i], p2 = q[i] * k2[i], p3 = q[i] * k3[i];
+    s0 = s0 + p0;
+    s1 = s1 + p1;
+    s2 = s2 + p2;
+    s3 = s3 + p3;
+  }
+  out[0] = s0;
+  out[1] = s1;
+  out[2] = s2;
+  out[3] = s3;
+}
+
+inline void attn_scores(const float* q, const float* k, std::size_t rows, std::size_t dim, float scale,
+                        float* scores) noexcept {
+  std::size_t r = 0;
+  for (; r + 4 <= rows; r += 4) {
+    dot4(q, k + r * dim, dim, scores + r);
+    for (std::size_t j = r; j < r + 4; ++j) scores[j] = scores[j] * scale;
+  }
+  for (; r < rows; ++r) scores[r] = dot(q, k + r * dim, dim) * scale;
+}
+
+/// exp(x) for x in [-87.3, 0]: Cephes expf (range reduction by round(x / ln 2), degree-6
+/// polynomial, 2^n through the exponent bits).
+inline simde_v128_t exp4(simde_v128_t x) noexcept {
+  x = simde_wasm_f32x4_max(x, simde_wasm_f32x4_splat(-87.33654f));
+  x = simde_wasm_f32x4_min(x, simde_wasm_f32x4_splat(88.3762626647949f));
+  const simde_v128_t fx = simde_wasm_f32x4_nearest(simde_wasm_f32x4_mul(x, simde_wasm_f32x4_splat(1.44269504088896341f)));
+  x = simde_wasm_f32x4_sub(x, simde_wasm_f32x4_mul(fx, simde_wasm_f32x4_splat(0.693359375f)));
+  x = simde_wasm_f32x4_sub(x, simde_wasm_f32x4_mul(fx, simde_wasm_f32x4_splat(-2.12194440e-4f)));
+  simde_v128_t y = simde_wasm_f32x4_splat(1.9875691500e-4f);
+  y = simde_wasm_f32x4_add(simde_wasm_f32x4_mul(y, x), simde_wasm_f32x4_splat(1.3981999507e-3f));
+  y = simde_wasm_f32x4_add(simde_wasm_f32x4_mul(y, x), simde_wasm_f32x4_splat(8.3334519073e-3f));
+  y = simde_wasm_f32x4_add(simde_wasm_f32x4_mul(y, x), simde_wasm_f32x4_splat(4.1665795894e-2f));
+  y = simde_wasm_f32x4_add(simde_wasm_f32x4_mul(y, x), simde_wasm_f32x4_splat(1.6666665459e-1f));
+  y = simde_wasm_f32x4_add(simde_wasm_f32x4_mul(y, x), simde_wasm_f32x4_splat(5.0000001201e-1f));
+  y = simde_wasm_f32x4_add(simde_wasm_f32x4_mul(simde_wasm_f32x4_mul(y, x), x), x);
+  y = simde_wasm_f32x4_add(y, simde_wasm_f32x4_splat(1.0f));
+  // 2^fx: fx is an integer in [-126, 127], so (fx + 127) << 23 is a normal f32's bits.
+  simde_v128_t e = simde_wasm_i32x4_add(simde_wasm_i32x4_trunc_sat_f32x4(fx), simde_wasm_i32x4_splat(127));
+  e = simde_wasm_i32x4_shl(e, 23);
+  return simde_wasm_f32x4_mul(y, e);
+}
+
+inline float softmax_exp(float* x, std::size_t n, float max) noexcept {
+  const simde_v128_t m = simde_wasm_f32x4_splat(max);
+  simde_v128_t sum = simde_wasm_f32x4_splat(0.0f);
+  std::size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const simde_v128_t p = exp4(simde_wasm_f32x4_sub(simde_wasm_v128_load(x + i), m));
+    simde_wasm_v128_store(x + i, p);
+    sum = simde_wasm_f32x4_add(sum, p);
+  }
+  if (i < n) {  // the tail through the same vector code, padded with max (exp(0) = 1, not summed)
+    float tmp[4] = {max, max, max, max};
+    for (std::size_t j = i; j < n; ++j) tmp[j - i] = x[j];
+    simde_wasm_v128_store(tmp, exp4(simde_wasm_f32x4_sub(simde_wasm_v128_load(tmp), m)));
+    for (std::size_t j = i; j < n; ++j) x[j] = tmp[j - i];
+    float part[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (std::size_t j = i; j < n; ++j) part[j - i] = tmp[j - i];
+    sum = simde_wasm_f32x4_add(sum, simde_wasm_v128_load(part));
+  }
+  return hsum(sum);
+}
+
+inline void attn_accumulate(float* acc, const float* p, const float* v, std::size_t rows, std::size_t dim) noexcept {
+  std::size_t d = 0;
+  for (; d + 32 <= dim; d += 32) {  // eight vectors of acc stay in registers over all rows
+    simde_v128_t a[8];
+    for (int j = 0; j < 8; ++j) a[j] = simde_wasm_v128_load(acc + d + 4 * j);
+    for (std::size_t r = 0; r < rows; ++r) {
+      const simde_v128_t w = simde_wasm_f32x4_splat(p[r]);
+      const float* row = v + r * dim + d;
+      for (int j = 0; j < 8; ++j) a[j] = simde_wasm_f32x4_add(a[j], simde_wasm_f32x4_mul(w, simde_wasm_v128_load(row + 4 * j)));
+    }
+    for (int j = 0; j < 8; ++j) simde_wasm_v128_store(acc + d + 4 * j, a[j]);
+  }
+  for (; d + 16 <= dim; d += 16) {  // four vectors of acc stay in registers over all rows
+    simde_v128_t a0 = simde_wasm_v128_load(acc + d), a1 = simde_wasm_v128_load(acc + d + 4);
+    simde_v128_t a2 = simde_wasm_v128_load(acc + d + 8), a3 = simde_wasm_v128_load(acc + d + 12);
+    for (std::size_t r = 0; r < rows; ++r) {
+      const simde_v128_t w = simde_wasm_f32x4_splat(p[r]);
+      const float* row = v + r * dim + d;
+      a0 = simde_wasm_f32x4_add(a0, simde_wasm_f32x4_mul(w, simde_wasm_v128_load(row)));
+      a1 = simde_wasm_f32x4_add(a1, simde_wasm_f32x4_mul(w, simde_wasm_v128_load(row + 4)));
+      a2 = simde_wasm_f32x4_add(a2, simde_wasm_f32x4_mul(w, simde_wasm_v128_load(row + 8)));
+      a3 = simde_wasm_f32x4_add(a3, simde_wasm_f32x4_mul(w, simde_wasm_v128_load(row + 12)));
+    }
+    simde_wasm_v128_store(acc + d, a0);
+    simde_wasm_v128_store(acc + d + 4, a1);
+    simde_wasm_v128_store(acc + d + 8, a2);
+    simde_wasm_v128_store(acc + d + 12, a3);
+  }
+  for (; d + 4 <= dim; d += 4) {
+    simde_v128_t a0 = simde_wasm_v128_load(acc + d);
+    for (std::size_t r = 0; r < rows; ++r) {
+      a0 = simde_wasm_f32x4_add(a0, simde_wasm_f32x4_mul(simde_wasm_f32x4_splat(p[r]), simde_wasm_v128_load(v + r * dim + d)));
+    }
+    simde_wasm_v128_store(acc + d, a0);
+  }
+  for (; d < dim; ++d) {
+    float a = acc[d];
+    for (std::size_t r = 0; r < rows; ++r) {
+      const float t = p[r] * v[r * dim + d];
+      a = a + t;
+    }
+    acc[d] = a;
+  }
+}
+
+inline void scale(float* x, float s, std::size_t n) noexcept {
+  const simde_v128_t w = simde_wasm_f32x4_splat(s);
+  std::size_t i = 0;
+  for (; i + 4 <= n; i += 4) simde_wasm_v128_store(x + i, simde_wasm_f32x4_mul(simde_wasm_v128_load(x + i), w));
+  for (; i < n; ++i) x[i] = x[i] * s;
+}
+
+/// Four halves (zero-extended in 32-bit lanes) to f32 (F. Giesen's half_to_float with masks:
+/// exponent rebias, subnormals by one exact float subtraction, Inf/NaN kept).
+inline simde_v128_t half4_to_float(simde_v128_t h) noexcept {
+  const simde_v128_t shifted_exp = simde_wasm_i32x4_splat(0x7c00 << 13);
+  simde_v128_t o = simde_wasm_i32x4_shl(simde_wasm_v128_and(h, simde_wasm_i32x4_splat(0x7fff)), 13);
+  const simde_v128_t exp = simde_wasm_v128_and(o, shifted_exp);
+  o = simde_wasm_i32x4_add(o, simde_wasm_i32x4_splat((127 - 15) << 23));
+  const simde_v128_t inf_nan = simde_wasm_i32x4_eq(exp, shifted_exp);
+  o = simde_wasm_i32x4_add(o, simde_wasm_v128_and(inf_nan, simde_wasm_i32x4_splat((128 - 16) << 23)));
+  const simde_v128_t sub = simde_wasm_i32x4_eq(exp, simde_wasm_i32x4_splat(0));
+  const simde_v128_t fixed = simde_wasm_f32x4_sub(simde_wasm_i32x4_add(o, simde_wasm_i32x4_splat(1 << 23)),
+                                                  simde_wasm_i32x4_splat(113 << 23));
+  o = simde_wasm_v128_bitselect(fixed, o, sub);
+  const simde_v128_t sign = simde_wasm_i32x4_shl(simde_wasm_v128_and(h, simde_wasm_i32x4_splat(0x8000)), 16);
+  return simde_wasm_v128_or(o, sign);
+}
+
+inline void widen_f16(const uint16_t* in, float* out, std::size_t n) noexcept {
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const simde_v128_t h = simde_wasm_v128_load(in + i);
+    simde_wasm_v128_store(out + i, half4_to_float(simde_wasm_u32x4_extend_low_u16x8(h)));
+    simde_wasm_v128_store(out + i + 4, half4_to_float(simde_wasm_u32x4_extend_high_u16x8(h)));
+  }
+  if (i < n) {
+    uint32_t tmp[4];
+    float res[4];
+    for (; i < n; i += 4) {
+      const std::size_t k = n - i < 4 ? n - i : 4;
+      for (std::size_t j = 0; j < 4; ++j) tmp[j] = j < k ? in[i + j] : 0u;
+      simde_wasm_v128_store(res, half4_to_float(simde_wasm_v128_load(tmp)));
+      for (std::size_t j = 0; j < k; ++j) out[i + j] = res[j];
+    }
+  }
 }
 
 inline const char* backend() noexcept {

@@ -201,11 +201,20 @@ std::string snap_kv(const KVCache& kv) {
     << " free=" << s.free_pages << " cached=" << s.cached_pages << " shared=" << s.shared_pages
     << " hits=" << s.prefix_hits << " misses=" << s.prefix_misses << " hit_tokens=" << s.hit_tokens
     << " cow=" << s.cow_copies << " evictions=" << s.evictions << " tokens=" << s.tokens << " bytes=" << s.bytes
+    << " payload_bytes=" << s.payload_bytes
     << "\nstates=" << join(kv.page_states()) << "\nfindable=" << join(kv.findable_hashes())
     << " pending_events=" << kv.pending_events() << '\n';
   for (SeqId seq = 0; seq < 16; ++seq) {
     if (!kv.has(seq)) continue;
     o << "seq " << seq << ": " << join(kv.get(seq).value()) << " pages " << join(kv.block_table(seq).value()) << '\n';
+    const KVPayloadOptions& p = kv.payload();
+    if (p.layers == 0) continue;
+    const std::size_t len = kv.get(seq).value().size(), row = std::size_t{p.kv_heads} * p.head_dim;
+    std::vector<float> k(len * row), v(len * row);
+    for (uint32_t layer = 0; layer < p.layers; ++layer) {
+      REQUIRE(kv.read_kv(seq, layer, 0, len, k.data(), v.data()).ok());
+      o << "  layer " << layer << " k " << join(k) << " v " << join(v) << '\n';
+    }
   }
   for (TokenId start : {0, 100, 200, 300, 400}) {
     const auto t = seq_tokens(start, 24);
@@ -244,20 +253,39 @@ std::string planned(KVCache& kv, const Status& st, const KVPlan& plan) {
 /// page_size 4, `max_pages` pages: seq 1 = 0..9, seq 2 = 0..13 (shares seq 1's two full
 /// pages), seq 3 = 100..111 detached (three cached pages), seq 4 forked from seq 2. With
 /// `events`, the setup's events stay pending.
-KVCache make_kv(uint32_t max_pages, bool sharing = true, bool events = false) {
+/// K/V values for the payload configurations: n positions x 2 heads x 3 dims from `start`.
+std::vector<float> kv_values(float start, std::size_t n) {
+  std::vector<float> x(n * 6);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = start + 0.25f * static_cast<float>(i);
+  return x;
+}
+
+/// With `payload` (2 layers, 2 KV heads, head_dim 3, f32 or f16), every written position of
+/// seq 1, 2 and 3 holds K/V (seq 3's stay in its cached pages) before the fork.
+KVCache make_kv(uint32_t max_pages, bool sharing = true, bool events = false, int payload = 0) {
   KVCacheOptions options;
   options.page_size = 4;
   options.max_pages = max_pages;
   options.enable_prefix_sharing = sharing;
   options.events = events;
+  if (payload != 0) options.kv = {2, 2, 3, payload == 2 ? KVDtype::f16 : KVDtype::f32};
   auto r = KVCache::create(options);
   REQUIRE(r.ok());
   KVCache kv = std::move(r).value();
   const auto a = seq_tokens(0, 14);
   const auto b = seq_tokens(100, 12);
+  const auto k = kv_values(1.0f, 14), v = kv_values(-50.0f, 14);
+  auto write = [&](SeqId seq, uint32_t from, const std::vector<float>& x, const std::vector<float>& y, std::size_t n) {
+    for (uint32_t layer = 0; layer < 2 && payload != 0; ++layer) {
+      REQUIRE(kv.write_kv(seq, layer, from, x.data(), y.data(), n).ok());
+    }
+  };
   REQUIRE(kv.attach(1, a.data(), 10).ok());
-  REQUIRE(kv.attach(2, a.data(), 14).ok());
+  write(1, 0, k, v, 10);
+  REQUIRE(kv.attach(2, a.data(), 14).ok());  // shares seq 1's two full pages and their K/V
+  write(2, 8, k, v, 6);
   REQUIRE(kv.attach(3, b.data(), 12).ok());
+  write(3, 0, v, k, 12);
   REQUIRE(kv.detach(3));
   REQUIRE(kv.fork(2, 4).ok());
   return kv;
@@ -271,16 +299,57 @@ TEST_CASE("alloc fault: KVCache operations are all-or-nothing", "[alloc_fault][k
   struct Config {
     uint32_t max_pages;
     bool sharing, events;
+    int payload;  // 0: none, 1: f32, 2: f16
   };
-  for (const Config& cfg : {Config{64, true, false}, Config{9, true, false}, Config{64, false, false},
-                            Config{64, true, true}, Config{9, true, true}, Config{64, false, true}}) {
+  for (const Config& cfg : {Config{64, true, false, 0}, Config{9, true, false, 0}, Config{64, false, false, 0},
+                            Config{64, true, true, 0}, Config{9, true, true, 0}, Config{64, false, true, 0},
+                            Config{64, true, false, 1}, Config{9, true, true, 1}, Config{64, false, false, 2},
+                            Config{9, true, false, 2}}) {
     // 9 pages: none free after make_kv, so attaches evict cached prefixes.
     const uint32_t max_pages = cfg.max_pages;
     const bool sharing = cfg.sharing, events = cfg.events;
-    auto make = [max_pages, sharing, events] { return make_kv(max_pages, sharing, events); };
+    const int payload = cfg.payload;
+    auto make = [max_pages, sharing, events, payload] { return make_kv(max_pages, sharing, events, payload); };
     const std::string tag = " (max_pages " + std::to_string(max_pages) + (sharing ? "" : ", no sharing") +
-                            (events ? ", events)" : ")");
+                            (events ? ", events" : "") +
+                            (payload == 0 ? ")" : payload == 1 ? ", f32 payload)" : ", f16 payload)");
     auto kv_op = [&](const char* what, auto op) { check_all_or_nothing(what + tag, make, snap_kv, op); };
+    if (payload != 0) {
+      // write_kv: a private page; pages shared with seq 1 and seq 4 (copy-on-write, evicting
+      // cached pages when max_pages is 9); more copies than can be made; a bad value.
+      const auto k = kv_values(7.0f, 14), v = kv_values(-9.0f, 14);
+      kv_op("write_kv into a private page", [&](KVCache& kv) { return disarmed(kv.write_kv(1, 1, 8, k.data(), v.data(), 2)); });
+      kv_op("write_kv into shared pages (copy on write)", [&](KVCache& kv) {
+        return disarmed(kv.write_kv(2, 0, 1, k.data(), v.data(), 11));
+      });
+      kv_op("write_kv into one shared page", [&](KVCache& kv) { return disarmed(kv.write_kv(4, 1, 13, k.data(), v.data(), 1)); });
+      kv_op("write_kv needing more copies than pages", [&](KVCache& kv) {
+        return disarmed(kv.write_kv(2, 0, 0, k.data(), v.data(), 14));
+      });
+      std::vector<float> bad = k;
+      bad.back() = std::nanf("");
+      kv_op("write_kv with a NaN", [&](KVCache& kv) { return disarmed(kv.write_kv(2, 0, 0, bad.data(), v.data(), 14)); });
+      // Seq 2 with a pinned page (its published page 0 replaced by a private copy).
+      auto make_pinned = [make, &k, &v] {
+        KVCache kv = make();
+        REQUIRE(kv.write_kv(2, 0, 0, k.data(), v.data(), 1).ok());
+        return kv;
+      };
+      auto pinned_op = [&](const char* what, auto op) {
+        check_all_or_nothing(std::string(what) + tag, make_pinned, snap_kv, op);
+      };
+      pinned_op("fork a sequence with a pin", [&](KVCache& kv) { return disarmed(kv.fork(2, 9)); });
+      pinned_op("detach a sequence with a pin", [&](KVCache& kv) {
+        const bool ok = kv.detach(2);
+        disarm_alloc_faults();
+        return describe(ok);
+      });
+      pinned_op("re-attach over a sequence with a pin", [&](KVCache& kv) { return disarmed(kv.attach(2, c.data(), 6)); });
+      pinned_op("write_kv adding a second pin", [&](KVCache& kv) {
+        return disarmed(kv.write_kv(2, 1, 4, k.data(), v.data(), 1));
+      });
+      pinned_op("attach hitting a pinned page", [&](KVCache& kv) { return disarmed(kv.attach(7, a.data(), 9)); });
+    }
     kv_op("attach new", [&](KVCache& kv) { auto st = kv.attach(7, c.data(), 14); disarm_alloc_faults(); return describe(st); });
     kv_op("attach new, cached prefix hit", [&](KVCache& kv) {
       return disarmed(kv.attach(7, b.data(), 18));
