@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Serving simulator: a seeded, deterministic discrete-event simulation of one LLM engine behind
 // AdmissionController -> Scheduler -> KVCache prefix reuse, driven through the public JS API.
-//   node bench/serving-simulator.mjs [--quick]
+//   node bench/serving-simulator.mjs [--quick] [--seeds 1,2,3] [--engines server,server-static,edge] [--candidates]
+//   node bench/serving-simulator-tables.mjs   (markdown tables for bench/README.md from the results)
 //
 // Workload. Multi-turn chat sessions (Poisson session arrivals). Every session starts from one
 // of four shared system prompts; turn k's prompt is the system prompt plus the whole
@@ -52,11 +53,15 @@
 // finished sequence stays in the KVCache as a cached prefix (detached, evicted LRU under
 // memory pressure) for the session's next turn. SCENARIOS holds three engines (see there).
 //
-// Policies (POLICIES). "default" = the Scheduler's own order (earliest deadline first; every
-// request has an SLO here); "fcfs" and "shortest" = priorityFn (-arrivalMs, and -tokens where
-// tokens is the estimated work: uncached prompt tokens + the request's max output tokens);
-// "default+demote" and "default+demote-early" emulate a Scheduler change (not in the library)
-// that moves requests that can no longer meet their deadline behind the others.
+// Policies (POLICIES, documented there). "default" = the Scheduler's own order (earliest
+// deadline first with bounded demotion; every request has an SLO here); "fcfs" and "shortest"
+// = priorityFn; "edf" and "demote-forever" = the Scheduler with demotion off / unbounded; the
+// others are the candidates for the bound on demotion (runCandidates).
+//
+// Second workload: the Mooncake trace (traceSource), scaled to the same loads.
+//
+// Clients that give up (GIVE_UP_MS, simulate's giveUp option): abandon after a timeout
+// without a first token, retry once; the server notices at the first token (wasted prefill).
 //
 // Load. Capacity = the highest throughput the engine sustains when offered more than it can
 // take (see measureCapacity). Load x offers x * capacity requests per second. For a batching
