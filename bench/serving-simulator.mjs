@@ -165,7 +165,9 @@ const THINK_MS = { fixed: 3000, mean: 8000 }; // gap between a session's turns
  * resubmissions (first come, first served among the capped). `aging` = priority rising
  * linearly with waiting time at rate 1 against the deadline: deadline - (now - arrival) orders
  * requests exactly as arrival + SLO / 2 does, a static priority (priorityFn), so linear aging
- * on EDF is EDF with the SLOs halved, without demotion.
+ * on EDF is EDF with the SLOs halved, without demotion. An entry may also give `Scheduler`, a
+ * class with the Scheduler's API (submit, getBatch, completeBatch, cancel, readyAt, stats,
+ * dispose), to try an order in plain JS before writing it in C++.
  */
 const ABSOLUTE = (ms) => ({ maxDemotionMs: ms, maxDemotionFactor: Infinity });
 export const POLICIES = {
