@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Serving simulator: a seeded, deterministic discrete-event simulation of one LLM engine behind
 // AdmissionController -> Scheduler -> KVCache prefix reuse, driven through the public JS API.
-//   node bench/serving-simulator.mjs [--quick]
+//   node bench/serving-simulator.mjs [--quick] [--seeds 1,2,3] [--engines server,server-static,edge] [--candidates]
+//   node bench/serving-simulator-tables.mjs   (markdown tables for bench/README.md from the results)
 //
 // Workload. Multi-turn chat sessions (Poisson session arrivals). Every session starts from one
 // of four shared system prompts; turn k's prompt is the system prompt plus the whole
@@ -52,11 +53,15 @@
 // finished sequence stays in the KVCache as a cached prefix (detached, evicted LRU under
 // memory pressure) for the session's next turn. SCENARIOS holds three engines (see there).
 //
-// Policies (POLICIES). "default" = the Scheduler's own order (earliest deadline first; every
-// request has an SLO here); "fcfs" and "shortest" = priorityFn (-arrivalMs, and -tokens where
-// tokens is the estimated work: uncached prompt tokens + the request's max output tokens);
-// "default+demote" and "default+demote-early" emulate a Scheduler change (not in the library)
-// that moves requests that can no longer meet their deadline behind the others.
+// Policies (POLICIES, documented there). "default" = the Scheduler's own order (earliest
+// deadline first with bounded demotion; every request has an SLO here); "fcfs" and "shortest"
+// = priorityFn; "edf" and "demote-forever" = the Scheduler with demotion off / unbounded; the
+// others are the candidates for the bound on demotion (runCandidates).
+//
+// Second workload: the Mooncake trace (traceSource), scaled to the same loads.
+//
+// Clients that give up (GIVE_UP_MS, simulate's giveUp option): abandon after a timeout
+// without a first token, retry once; the server notices at the first token (wasted prefill).
 //
 // Load. Capacity = the highest throughput the engine sustains when offered more than it can
 // take (see measureCapacity). Load x offers x * capacity requests per second. For a batching
@@ -145,22 +150,56 @@ export const BACKGROUND = { share: 1, instructionTokens: [30, 60], maxTokens: [1
 const THINK_MS = { fixed: 3000, mean: 8000 }; // gap between a session's turns
 
 /**
- * Orders. `priorityFn` undefined = the Scheduler's default: earliest deadline first, with a
- * request whose deadline has passed moved behind every request that can still be on time
- * (`demoteOverdue`, on by default since this simulator showed plain EDF collapsing under
- * backlog). `edf` is plain EDF (`demoteOverdue: false`). `demote`: the runtime emulates the
- * demotion through the public API on top of plain EDF (cancel + resubmit without an SLO), as
- * measured before the library did it; with `early`, already when its deadline minus its own
- * least time to a first token has passed.
+ * Orders. `default` = the Scheduler's default: earliest deadline first with bounded demotion:
+ * a request whose deadline has passed ranks as if due 10 SLOs later (maxDemotionFactor 10; a
+ * chat turn due in 1 s at 11 s), and once that second deadline has passed too it comes first.
+ * `window-Xs` = the same with an absolute window (maxDemotionMs X, no relative limit),
+ * `window-Nslo` with maxDemotionFactor N. `demote-forever` = both limits Infinity, the previous
+ * default (an overdue request goes behind every request that can still be on time and stays
+ * there). `edf` is plain EDF (`demoteOverdue: false`, the same as a window of 0). `fcfs` and
+ * `shortest` = priorityFn (-arrivalMs, and -tokens where tokens is the estimated work:
+ * uncached prompt tokens + the request's max output tokens). `cap-5s` = a starvation cap,
+ * emulated through the public API on top of plain EDF: at its deadline the runtime cancels the
+ * request and resubmits it without an SLO (demoted behind everything), and 5 s later resubmits
+ * it with a 1 us SLO, which puts it ahead of everything still on time, in the order of those
+ * resubmissions (first come, first served among the capped). `aging` = priority rising
+ * linearly with waiting time at rate 1 against the deadline: deadline - (now - arrival) orders
+ * requests exactly as arrival + SLO / 2 does, a static priority (priorityFn), so linear aging
+ * on EDF is EDF with the SLOs halved, without demotion. An entry may also give `Scheduler`, a
+ * class with the Scheduler's API (submit, getBatch, completeBatch, cancel, readyAt, stats,
+ * dispose), to try an order in plain JS before writing it in C++.
  */
+const ABSOLUTE = (ms) => ({ maxDemotionMs: ms, maxDemotionFactor: Infinity });
 export const POLICIES = {
-  default: { priorityFn: undefined },
-  edf: { priorityFn: undefined, demoteOverdue: false },
+  default: {},
   fcfs: { priorityFn: (req) => -req.arrivalMs },
   shortest: { priorityFn: (req) => -req.tokens },
-  'default+demote': { priorityFn: undefined, demoteOverdue: false, demote: true },
-  'default+demote-early': { priorityFn: undefined, demoteOverdue: false, demote: true, early: true },
+  edf: { demoteOverdue: false },
+  'demote-forever': { maxDemotionMs: Infinity, maxDemotionFactor: Infinity },
+  'window-1s': ABSOLUTE(1000),
+  'window-2s': ABSOLUTE(2000),
+  'window-5s': ABSOLUTE(5000),
+  'window-10s': ABSOLUTE(10000),
+  'window-2slo': { maxDemotionFactor: 2 },
+  'window-5slo': { maxDemotionFactor: 5 },
+  'window-20slo': { maxDemotionFactor: 20 },
+  'cap-5s': { demoteOverdue: false, demote: true, capMs: 5000 },
+  aging: { priorityFn: (req) => -(req.arrivalMs + (req.sloMs ?? 1e9) / 2) },
 };
+/** The policies of the main tables; the others are the candidates (runCandidates). */
+export const MAIN_POLICIES = ['default', 'fcfs', 'shortest', 'edf', 'demote-forever'];
+export const CANDIDATES = ['default', 'fcfs', 'shortest', 'edf', 'demote-forever', 'window-1s', 'window-2s', 'window-5s', 'window-10s', 'window-2slo', 'window-5slo', 'window-20slo', 'cap-5s', 'aging'];
+
+/**
+ * Clients that give up (giveUp option of simulate): a client that has no first token
+ * `timeoutMs[kind]` after it sent its request abandons it and retries once at once (a new
+ * request with the same prompt and SLO); after a second timeout it gives up for good. The
+ * server notices a gone client only when it writes the first token (as a server that streams
+ * notices a closed connection), so an abandoned request is still prefilled, and that prefill
+ * is wasted. Chat 10 s (10x its TTFT bound: a person leaves or presses regenerate), documents
+ * 30 s, background 120 s (2x its bound: a job runner's request timeout).
+ */
+export const GIVE_UP_MS = { chat: 10000, doc: 30000, background: 120000 };
 
 /** Integer in [lo, hi] from a uniform draw. */
 const between = (next, [lo, hi]) => lo + Math.floor(next() * (hi - lo + 1));
@@ -230,17 +269,20 @@ const percentile = (sorted, p) => (sorted.length === 0 ? NaN : sorted[Math.min(s
 const KINDS = ['chat', 'doc', 'background'];
 
 /** One simulation run. Returns its metrics. */
-export function simulate(arrivals, { policy = 'default', capacity, admission = true, admitFactor = 1.1, expiry = 'none', shed = false, window, engine = ENGINE } = {}) {
-  for (const r of arrivals) (r.ttftMs = r.firstMs = r.doneMs = r.waitMs = r.tpotMs = undefined), (r.met = r.demoted = false);
+export function simulate(arrivals, { policy = 'default', capacity, admission = true, admitFactor = 1.1, expiry = 'none', shed = false, window, engine = ENGINE, giveUp = null } = {}) {
+  const reset = (r) => ((r.ttftMs = r.firstMs = r.doneMs = r.waitMs = r.tpotMs = r.retry = undefined), (r.met = r.demoted = r.abandoned = r.dropped = false));
+  for (const r of arrivals) reset(r);
   const clock = { t: 0 };
   const now = () => clock.t;
   const order = POLICIES[policy];
-  const sched = new Scheduler({
+  const sched = new (order.Scheduler ?? Scheduler)({
     maxBatchSize: engine.joinGroup,
     maxWaitMs: engine.maxWaitMs,
     maxBatchTokens: engine.groupTokens,
-    priorityFn: POLICIES[policy].priorityFn,
-    ...(POLICIES[policy].demoteOverdue === false ? { demoteOverdue: false } : {}),
+    priorityFn: order.priorityFn,
+    ...(order.demoteOverdue === false ? { demoteOverdue: false } : {}),
+    ...(order.maxDemotionMs !== undefined ? { maxDemotionMs: order.maxDemotionMs } : {}),
+    ...(order.maxDemotionFactor !== undefined ? { maxDemotionFactor: order.maxDemotionFactor } : {}),
     now,
   });
   const meanTokens = arrivals.reduce((s, r) => s + r.prompt.length + r.maxTokens, 0) / arrivals.length;
@@ -253,9 +295,11 @@ export function simulate(arrivals, { policy = 'default', capacity, admission = t
     : null;
   const kv = new KVCache({ pageSize: engine.pageSize, maxPages: engine.maxPages });
   const deadlines = new IndexedHeap(); // queued request id -> TTFT deadline, for expiry
+  const giveUps = new IndexedHeap(); // attempt index -> when its client gives up
+  const attempts = []; // attempts with a give-up time, by index
   const live = new Map(); // request id -> request
   const running = [];
-  const m = { offered: arrivals.length, rejected: 0, expired: 0, demoted: 0, shed: 0, kvFull: 0, completed: 0, ttftMet: 0, promptTokens: 0, reusedTokens: 0, iterations: 0 };
+  const m = { offered: arrivals.length, rejected: 0, expired: 0, demoted: 0, shed: 0, kvFull: 0, completed: 0, ttftMet: 0, promptTokens: 0, reusedTokens: 0, iterations: 0, abandoned: 0, retries: 0, prefilled: 0, wastedPrefill: 0 };
   const [from, to] = window ?? [0, arrivals[arrivals.length - 1].arrivalMs];
   let slotMs = 0; // sum over iterations inside the window of running sequences x duration
   let next = 0;
@@ -271,6 +315,11 @@ export function simulate(arrivals, { policy = 'default', capacity, admission = t
       r.deadlineMs = clock.t + r.ttftSloMs;
       r.est = est;
       live.set(id, r);
+      const timeout = giveUp?.[r.kind];
+      if (timeout !== undefined) {
+        giveUps.push(attempts.length, r.arrivalMs + timeout);
+        attempts.push(r);
+      }
       if (expiry === 'drop') deadlines.push(id, r.deadlineMs);
       else if (order.demote) {
         // Least time to a first token, as of now: its uncached prefill in an iteration of its own.
@@ -294,6 +343,7 @@ export function simulate(arrivals, { policy = 'default', capacity, admission = t
               sched.cancel(id);
               live.delete(id);
               m.shed++;
+              r.dropped = true;
               gate?.recordRequest(0);
               continue;
             }
@@ -303,6 +353,7 @@ export function simulate(arrivals, { policy = 'default', capacity, admission = t
           } catch (e) {
             if (e.code !== 'capacity_exceeded') throw e;
             m.kvFull++;
+            r.dropped = true;
             sched.cancel(id);
             live.delete(id);
             continue;
@@ -311,7 +362,8 @@ export function simulate(arrivals, { policy = 'default', capacity, admission = t
           m.promptTokens += r.prompt.length;
           m.reusedTokens += reused;
           prefill += r.prompt.length - reused;
-          running.push({ id, r, left: r.output.length, first: true });
+          m.prefilled += r.prompt.length - reused;
+          running.push({ id, r, left: r.output.length, first: true, prefill: r.prompt.length - reused });
         }
       }
       if (running.length === 0) return;
@@ -331,6 +383,16 @@ export function simulate(arrivals, { policy = 'default', capacity, admission = t
           s.r.firstMs = clock.t;
           sched.completeBatch([s.id]);
           if (!s.r.demoted && clock.t <= s.r.deadlineMs) m.ttftMet++;
+          if (s.r.abandoned) {
+            // The client is gone: the server finds out writing the first token. Its prefill
+            // was wasted; its prompt stays cached (a retry may reuse it).
+            m.wastedPrefill += s.prefill;
+            running.splice(i, 1);
+            kv.detach(s.id);
+            live.delete(s.id);
+            gate?.recordRequest(s.r.prompt.length);
+            continue;
+          }
         }
         if (--s.left > 0) continue;
         running.splice(i, 1);
@@ -360,6 +422,8 @@ export function simulate(arrivals, { policy = 'default', capacity, admission = t
       }
       const timeout = deadlines.peek();
       if (timeout) t = Math.min(t, timeout[0]);
+      const leaving = giveUps.peek();
+      if (leaving) t = Math.min(t, leaving[0]);
       if (t === Infinity) break;
       clock.t = Math.max(clock.t, t);
       if (busyUntil !== null && busyUntil <= clock.t) finishIteration();
@@ -370,15 +434,35 @@ export function simulate(arrivals, { policy = 'default', capacity, admission = t
         const r = live.get(id);
         sched.cancel(id);
         live.delete(id);
-        if (expiry !== 'drop') {
+        if (expiry !== 'drop' && r.demoted) {
+          // cap: demoted for capMs; now ahead of every request still on time.
+          live.set(sched.submit(r.est, 1e-3), r);
+        } else if (expiry !== 'drop') {
           // Still served, but behind every request that can still meet its SLO.
           r.demoted = true;
-          live.set(sched.submit(r.est), r);
+          const again = sched.submit(r.est);
+          live.set(again, r);
+          if (order.capMs !== undefined) deadlines.push(again, r.deadlineMs + order.capMs);
           m.demoted++;
         } else {
           m.expired++;
+          r.dropped = true;
           gate?.recordRequest(0); // the estimate it reserved was never used
         }
+      }
+      for (let top = giveUps.peek(); top && top[0] <= clock.t; top = giveUps.peek()) {
+        giveUps.pop();
+        const r = attempts[top[1]];
+        if (r.firstMs !== undefined || r.dropped) continue;
+        r.abandoned = true;
+        m.abandoned++;
+        if (r.original) continue; // a retry: the client gives up for good
+        const retry = { ...r, original: r };
+        reset(retry);
+        retry.arrivalMs = clock.t;
+        r.retry = retry;
+        m.retries++;
+        arrive(retry);
       }
       if (busyUntil === null) startIteration();
     }
@@ -387,14 +471,21 @@ export function simulate(arrivals, { policy = 'default', capacity, admission = t
     // Steady-state metrics over the requests that arrived inside the measurement window.
     const inside = arrivals.filter((r) => r.arrivalMs >= from && r.arrivalMs < to);
     const seconds = (to - from) / 1000;
-    const met = inside.filter((r) => r.met).length;
+    // Per user request: an abandoned request is good if its retry met the SLO (measured from the
+    // retry, as the server sees it); its TTFT is the user's, from the first attempt, and
+    // Infinity when the client got no answer.
+    for (const r of inside) {
+      r.good = r.abandoned ? Boolean(r.retry?.met) : r.met;
+      r.userTtftMs = !r.abandoned ? r.ttftMs : r.retry?.firstMs !== undefined && !r.retry.abandoned ? r.retry.firstMs - r.arrivalMs : Infinity;
+    }
+    const met = inside.filter((r) => r.good).length;
     const sorted = (rs, key) => rs.filter((r) => r[key] !== undefined).map((r) => r[key]).sort((a, b) => a - b);
     const chat = inside.filter((r) => r.kind === 'chat');
     const done = arrivals.filter((r) => r.doneMs !== undefined && r.doneMs >= from && r.doneMs < to).length;
     const attainment = {};
     for (const kind of KINDS) {
       const of = inside.filter((r) => r.kind === kind);
-      attainment[kind] = of.length ? of.filter((r) => r.met).length / of.length : NaN;
+      attainment[kind] = of.length ? of.filter((r) => r.good).length / of.length : NaN;
     }
     return {
       policy,
@@ -407,8 +498,13 @@ export function simulate(arrivals, { policy = 'default', capacity, admission = t
       chatAttainment: attainment.chat,
       docAttainment: attainment.doc,
       backgroundAttainment: attainment.background,
-      chatTtftP50Ms: percentile(sorted(chat, 'ttftMs'), 50),
-      chatTtftP95Ms: percentile(sorted(chat, 'ttftMs'), 95),
+      chatTtftP50Ms: percentile(sorted(chat, 'userTtftMs'), 50),
+      chatTtftP95Ms: percentile(sorted(chat, 'userTtftMs'), 95),
+      chatTtftP99Ms: percentile(sorted(chat, 'userTtftMs'), 99),
+      abandoned: m.abandoned,
+      retries: m.retries,
+      gaveUpShare: inside.filter((r) => r.abandoned && (!r.retry || r.retry.abandoned || r.retry.firstMs === undefined)).length / inside.length,
+      wastedPrefillShare: m.wastedPrefill / Math.max(1, m.prefilled),
       waitP50Ms: percentile(sorted(inside, 'waitMs'), 50),
       waitP95Ms: percentile(sorted(inside, 'waitMs'), 95),
       tpotMissed: inside.filter((r) => r.tpotMs !== undefined && r.tpotSloMs != null && r.tpotMs > r.tpotSloMs).length,
@@ -440,6 +536,65 @@ function windowOf(arrivals, sessionsPerSecond, sessions) {
 }
 
 /**
+ * A workload source: `at(requestsPerS)` = { arrivals, window } offering that many requests per
+ * second, `requests` the unscaled requests (for the capacity estimate).
+ */
+function syntheticSource({ sessions, seed, classes = CLASSES, background = BACKGROUND }) {
+  const workload = makeWorkload({ sessions, seed, classes, background });
+  const perSession = workload.length / sessions;
+  return {
+    requests: workload,
+    at(requestsPerS) {
+      const sessionsPerSecond = requestsPerS / perSession;
+      const arrivals = schedule(workload, sessionsPerSecond);
+      return { arrivals, window: windowOf(arrivals, sessionsPerSecond, sessions) };
+    },
+  };
+}
+
+/**
+ * The Mooncake trace (bench/data/mooncake-synthetic-trace.jsonl: 3,993 requests over 17
+ * minutes, prompts as 512-token prefix blocks shared between requests) as a workload. Prompt
+ * lengths are divided by TRACE_LENGTH_SCALE (a 512-token block becomes 32 tokens, keeping which
+ * requests share which prefix): the trace comes from a long-context service (prompts 11.6k
+ * tokens at the median, up to 191k) and would not fit the simulated engines (the edge engine
+ * holds 32k tokens). Output lengths are the trace's; a request's max output tokens (the
+ * schedulers' estimate) is its output length. A request whose prompt was at most 16k tokens in
+ * the trace gets the chat SLOs, a longer one the document SLOs (CLASSES); no background class.
+ * Arrival times are the trace's, scaled to the offered rate.
+ */
+export const TRACE_LENGTH_SCALE = 16;
+let traceCache;
+async function traceSource() {
+  if (!traceCache) {
+    const { loadTrace } = await import('./kv-trace.mjs');
+    const trace = loadTrace();
+    const next = rng(4242);
+    const block = 512 / TRACE_LENGTH_SCALE;
+    const requests = trace.map((t) => {
+      const n = Math.max(1, Math.round(t.input / TRACE_LENGTH_SCALE));
+      const prompt = new Int32Array(n);
+      for (let i = 0; i < n; i++) prompt[i] = 1000 + t.hashIds[Math.floor(i / block)] * block + (i % block);
+      const kind = t.input <= 16384 ? 'chat' : 'doc';
+      const cls = CLASSES[kind];
+      return { kind, traceMs: t.arrivalMs, prompt, output: randomTokens(next, Math.max(1, t.output)), maxTokens: Math.max(1, t.output), ttftSloMs: cls.ttftSloMs, tpotSloMs: cls.tpotSloMs };
+    });
+    const span = requests[requests.length - 1].traceMs;
+    const nativePerS = requests.length / (span / 1000);
+    traceCache = {
+      requests,
+      at(requestsPerS) {
+        const f = nativePerS / requestsPerS;
+        const arrivals = requests.map((r) => ({ ...r, arrivalMs: r.traceMs * f }));
+        const end = span * f;
+        return { arrivals, window: [Math.min(0.1 * end, 60000), end] };
+      },
+    };
+  }
+  return traceCache;
+}
+
+/**
  * The engine's capacity: the highest throughput (requests/s completed over the steady-state
  * window) it sustains when offered more than it can take, FCFS, no admission control and no
  * expiry (with expiry, dropped turns would force later turns to prefill their whole history,
@@ -448,64 +603,63 @@ function windowOf(arrivals, sessionsPerSecond, sessions) {
  * turns that wait minutes find their session's prefix evicted from the KV cache and prefill it
  * again (the edge engine completed 1.25 requests/s when offered 4/s, 1.40 when offered 1.5/s).
  */
-function measureCapacity(workload, sessions, engine) {
-  const meanOut = workload.reduce((s, r) => s + r.output.length, 0) / workload.length;
-  const meanPrompt = workload.reduce((s, r) => s + r.prompt.length, 0) / workload.length;
+function measureCapacity(source, engine) {
+  const reqs = source.requests;
+  const meanOut = reqs.reduce((s, r) => s + r.output.length, 0) / reqs.length;
+  const meanPrompt = reqs.reduce((s, r) => s + r.prompt.length, 0) / reqs.length;
   const roughPerS = 1000 / (0.3 * meanPrompt * engine.prefillMsPerToken + meanOut * (engine.stepMs / engine.slots + engine.perSeqMs));
   const throughputAt = (requestsPerS) => {
-    const sessionsPerSecond = requestsPerS / (workload.length / sessions);
-    const arrivals = schedule(workload, sessionsPerSecond);
-    return simulate(arrivals, { policy: 'fcfs', admission: false, expiry: 'none', window: windowOf(arrivals, sessionsPerSecond, sessions), engine }).throughputPerS;
+    const { arrivals, window } = source.at(requestsPerS);
+    return simulate(arrivals, { policy: 'fcfs', admission: false, expiry: 'none', window, engine }).throughputPerS;
   };
   const backlogged = throughputAt(3 * roughPerS);
   return Math.max(backlogged, ...[1.1, 1.25, 1.4].map((f) => throughputAt(f * backlogged)));
 }
 
+/** Each policy's goodput and chat TTFT p95 / p99 against FCFS's in the same run. */
+function versusFcfs(rows) {
+  const fcfs = rows.find((x) => x.policy === 'fcfs');
+  if (!fcfs) return rows;
+  return rows.map((x) => ({ ...x, goodputVsFcfs: x.goodputPerS / fcfs.goodputPerS, p95VsFcfs: x.chatTtftP95Ms / fcfs.chatTtftP95Ms, p99VsFcfs: x.chatTtftP99Ms / fcfs.chatTtftP99Ms }));
+}
+
 /**
- * Every policy at every load on every engine. `classes`/`background` override the workload
- * (ablations), `expiry` and `shed` the runtime (see the file comment); `capacities` reuses
- * capacities measured on the same workload (one per engine).
+ * Every policy at every load on every engine, for one workload: `trace` = the Mooncake trace,
+ * else the synthetic sessions of `seed`. `classes`/`background` override the synthetic workload
+ * (ablations), `expiry`, `shed`, `giveUp` and `admission` the runtime (see the file comment);
+ * `capacities` reuses capacities measured on the same workload (one per engine).
  */
 export async function runServingSimulator({
+  trace = false,
   sessions = quick ? 800 : 3000,
   loads = quick ? [0.5, 0.9, 1.2] : [0.5, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2],
   seed = 1,
   engines = SCENARIOS,
-  policies = Object.keys(POLICIES),
+  policies = MAIN_POLICIES,
   shed = false,
   expiry = 'none',
   admitFactor = 1.1,
+  admission = true,
+  giveUp = null,
   classes = CLASSES,
   background = BACKGROUND,
   capacities,
 } = {}) {
   await init();
-  const workload = makeWorkload({ sessions, seed, classes, background });
-  const requestsPerSession = workload.length / sessions;
+  const source = trace ? await traceSource() : syntheticSource({ sessions, seed, classes, background });
   const scenarios = [];
   for (const [e, engine] of engines.entries()) {
-    const capacity = capacities?.[e] ?? measureCapacity(workload, sessions, engine);
+    const capacity = capacities?.[e] ?? measureCapacity(source, engine);
     const rows = [];
     for (const load of loads) {
-      const sessionsPerSecond = (load * capacity) / requestsPerSession;
-      const arrivals = schedule(workload, sessionsPerSecond);
-      const window = windowOf(arrivals, sessionsPerSecond, sessions);
-      for (const policy of policies) rows.push({ load, ...simulate(arrivals, { policy, capacity, window, engine, shed, expiry, admitFactor }) });
+      const { arrivals, window } = source.at(load * capacity);
+      const at = policies.map((policy) => ({ load, seed: trace ? 'trace' : seed, ...simulate(arrivals, { policy, capacity, window, engine, shed, expiry, admitFactor, admission, giveUp }) }));
+      rows.push(...versusFcfs(at));
     }
-    const ratios = loads.map((load) => {
-      const of = (p) => rows.find((r) => r.load === load && r.policy === p)?.goodputPerS;
-      return {
-        load,
-        defaultVsFcfs: of('default') / of('fcfs'),
-        defaultVsShortest: of('default') / of('shortest'),
-        demoteVsFcfs: of('default+demote') / of('fcfs'),
-        demoteVsShortest: of('default+demote') / of('shortest'),
-      };
-    });
-    scenarios.push({ engine, capacityPerS: capacity, rows, ratios });
+    scenarios.push({ engine, capacityPerS: capacity, rows });
   }
-  const kinds = Object.fromEntries(KINDS.map((k) => [k, workload.filter((r) => r.kind === k).length]));
-  return { sessions, requests: workload.length, kinds, seed, shed, expiry, admitFactor, classes, background, scenarios };
+  const kinds = Object.fromEntries(KINDS.map((k) => [k, source.requests.filter((r) => r.kind === k).length]));
+  return { workload: trace ? 'mooncake trace' : 'synthetic sessions', sessions: trace ? undefined : sessions, requests: source.requests.length, kinds, seed, shed, expiry, admitFactor, admission, giveUp, classes, background, scenarios };
 }
 
 /**
@@ -516,7 +670,7 @@ export async function runServingSimulator({
  */
 export async function runAblations(main, { load = 0.9, sessions = main.sessions, seed = main.seed } = {}) {
   const capacities = sessions === main.sessions ? main.scenarios.map((sc) => sc.capacityPerS) : undefined;
-  const policies = ['default', 'fcfs', 'shortest', 'default+demote'];
+  const policies = ['default', 'fcfs', 'shortest', 'demote-forever'];
   const variants = [
     ['earlier runtime: drop at deadline + shed', { expiry: 'drop', shed: true, capacities }],
     ['no background requests', { background: null }],
@@ -526,101 +680,147 @@ export async function runAblations(main, { load = 0.9, sessions = main.sessions,
   const rows = [];
   for (const [variant, opts] of variants) {
     const r = await runServingSimulator({ sessions, seed, loads: [load], policies, ...opts });
-    rows.push({ variant, scenarios: r.scenarios.map((sc) => ({ engine: sc.engine.name, ...sc.ratios[0], rows: sc.rows })) });
+    rows.push({ variant, scenarios: r.scenarios.map((sc) => ({ engine: sc.engine.name, rows: sc.rows })) });
   }
   return { load, sessions, seed, rows };
 }
 
 /**
- * The 0.9-load ratios again on other seeds (other sessions, tokens and arrival times): how much
- * of a ratio is the seed. Returns one row per seed and engine.
+ * The targets' runs: `policies` at `loads` on every engine, for each synthetic seed and the
+ * trace, with admission control (at 1.1x capacity), and at overload without it and with it at
+ * 0.9x capacity (its effect), and with clients that give up (GIVE_UP_MS). Returns the flat rows with `workload`, `variant`, `engine`.
  */
-export async function runSeedSweep({ seeds = [2, 3, 4, 5], load = 0.9, sessions = quick ? 800 : 3000 } = {}) {
+export async function runSweep({ seeds = quick ? [1, 2] : [1, 2, 3], loads = [0.9, 1.2], traceLoads = [0.7, 0.9, 1.2], sessions = quick ? 800 : 3000, policies = MAIN_POLICIES, engines = SCENARIOS, trace = true, variants = ['admission', 'no admission', 'admission 0.9x', 'give up'] } = {}) {
   const rows = [];
-  for (const seed of seeds) {
-    const r = await runServingSimulator({ sessions, seed, loads: [load], policies: ['default', 'fcfs', 'shortest', 'default+demote'] });
-    for (const sc of r.scenarios) {
-      const at = (p) => sc.rows.find((x) => x.policy === p).sloAttainment;
-      rows.push({ seed, engine: sc.engine.name, ...sc.ratios[0], fcfsAttainment: at('fcfs'), defaultAttainment: at('default'), demoteAttainment: at('default+demote') });
+  const opts = { admission: { admission: true }, 'no admission': { admission: false }, 'admission 0.9x': { admission: true, admitFactor: 0.9 }, 'give up': { admission: true, giveUp: GIVE_UP_MS } };
+  const overloadOnly = new Set(['no admission', 'admission 0.9x']);
+  const runs = [...seeds.map((seed) => ({ seed, trace: false, loads })), ...(trace ? [{ trace: true, loads: traceLoads }] : [])];
+  for (const run of runs) {
+    let capacities;
+    for (const variant of variants) {
+      const r = await runServingSimulator({ sessions, policies, engines, capacities, ...run, ...opts[variant], loads: overloadOnly.has(variant) ? run.loads.filter((l) => l > 1) : run.loads });
+      capacities = r.scenarios.map((sc) => sc.capacityPerS);
+      for (const sc of r.scenarios) for (const x of sc.rows) rows.push({ workload: r.workload, variant, engine: sc.engine.name, capacityPerS: sc.capacityPerS, ...x });
     }
   }
-  return { load, sessions, rows };
+  return { seeds, sessions, rows };
 }
 
 const short = (name) => name.split(':')[0] + (name.includes('static') ? ' static' : '');
+const ms = (v) => (v === Infinity ? 'inf' : Math.round(v));
 
-export function printServingSimulator(r, ablations, seeds) {
-  const policies = Object.keys(POLICIES);
-  for (const sc of r.scenarios) {
-    printTable(
-      `Serving simulator, ${sc.engine.name}: ${r.requests} requests (${Object.entries(r.kinds).map(([k, n]) => `${n} ${k}`).join(', ')}) in ${r.sessions} sessions, ` +
-        `capacity ${sc.capacityPerS.toFixed(2)} req/s, expiry ${r.expiry}, seed ${r.seed}. Goodput (requests within SLO per s) by policy`,
-      [...new Set(sc.rows.map((x) => x.load))].map((load) => {
-        const at = (p) => sc.rows.find((x) => x.load === load && x.policy === p);
-        const ratio = sc.ratios.find((x) => x.load === load);
-        return {
-          load,
-          'offered/s': at('default').offeredPerS,
-          ...Object.fromEntries(policies.map((p) => [p, at(p).goodputPerS])),
-          'default/fcfs': ratio.defaultVsFcfs,
-          'default/shortest': ratio.defaultVsShortest,
-          '+demote/fcfs': ratio.demoteVsFcfs,
-        };
-      }),
-    );
-    const load = sc.rows.some((x) => x.load === 0.9) ? 0.9 : sc.rows[0].load;
-    printTable(`${sc.engine.name} at ${load} load: where the goodput goes`, sc.rows.filter((x) => x.load === load).map((x) => ({
-      policy: x.policy,
-      'SLO met': x.sloAttainment,
-      chat: x.chatAttainment,
-      doc: x.docAttainment,
-      background: x.backgroundAttainment,
-      'chat TTFT p50 ms': Math.round(x.chatTtftP50Ms),
-      'chat TTFT p95 ms': Math.round(x.chatTtftP95Ms),
-      'wait p95 ms': Math.round(x.waitP95Ms),
-      running: x.meanRunning,
-      'reused %': Math.round(x.reusedShare * 1000) / 10,
-      rejected: x.rejected,
-      demoted: x.demoted,
-    })));
-    const at09 = sc.ratios.find((x) => x.load === 0.9);
-    if (at09) {
-      console.log(`default / FCFS goodput at 0.9 load (${sc.engine.name}): ${at09.defaultVsFcfs.toFixed(2)}x (target >= 1.3x: ${at09.defaultVsFcfs >= 1.3 ? 'met' : 'not met'}); ` +
-        `plain EDF + demotion emulated through the API: ${at09.demoteVsFcfs.toFixed(2)}x`);
+/** Worst case over the runs (seeds) of each engine x load x policy x variant: the target columns. */
+export function summarizeSweep(rows) {
+  const groups = new Map();
+  for (const x of rows) {
+    const key = [x.workload, x.variant, x.engine, x.load, x.policy].join('|');
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key).push(x);
+  }
+  return [...groups.values()].map((g) => {
+    const x = g[0];
+    const min = (k) => Math.min(...g.map((y) => y[k]));
+    const max = (k) => Math.max(...g.map((y) => y[k]));
+    const mean = (k) => g.reduce((s, y) => s + y[k], 0) / g.length;
+    return {
+      workload: x.workload, variant: x.variant, engine: x.engine, load: x.load, policy: x.policy, runs: g.length,
+      goodputPerS: mean('goodputPerS'), goodputVsFcfsMin: min('goodputVsFcfs'), goodputVsFcfsMean: mean('goodputVsFcfs'),
+      chatTtftP95Ms: mean('chatTtftP95Ms'), chatTtftP99Ms: mean('chatTtftP99Ms'), p95VsFcfsMax: max('p95VsFcfs'), p99VsFcfsMax: max('p99VsFcfs'),
+      sloAttainment: mean('sloAttainment'), rejected: mean('rejected'), gaveUpShare: mean('gaveUpShare'), wastedPrefillShare: mean('wastedPrefillShare'), retries: mean('retries'),
+    };
+  });
+}
+
+/** Whether a summary row of the default policy meets the issue's targets (0.9 load). */
+export const meetsTargets = (x) => x.goodputVsFcfsMin >= 1.3 && x.p95VsFcfsMax <= 1.0 && x.p99VsFcfsMax <= 1.5;
+
+export function printSweep(sweep, title = 'Sweep') {
+  const summary = summarizeSweep(sweep.rows);
+  for (const workload of [...new Set(summary.map((x) => x.workload))]) {
+    for (const variant of [...new Set(summary.map((x) => x.variant))]) {
+      const rows = summary.filter((x) => x.workload === workload && x.variant === variant);
+      if (rows.length === 0) continue;
+      printTable(`${title}: ${workload}, ${variant} (${rows[0].runs} run(s) each; goodput ratio = worst run, p95/p99 ratios = worst run)`, rows.map((x) => ({
+        engine: short(x.engine),
+        load: x.load,
+        policy: x.policy,
+        'goodput/s': x.goodputPerS,
+        'vs fcfs (min)': x.goodputVsFcfsMin,
+        'chat p95 ms': ms(x.chatTtftP95Ms),
+        ...(variant === 'give up' ? {} : { 'p95 vs fcfs (max)': x.p95VsFcfsMax }),
+        'chat p99 ms': ms(x.chatTtftP99Ms),
+        ...(variant === 'give up' ? {} : { 'p99 vs fcfs (max)': x.p99VsFcfsMax }),
+        'SLO met': x.sloAttainment,
+        rejected: Math.round(x.rejected),
+        ...(variant === 'give up' ? { 'gave up %': Math.round(x.gaveUpShare * 1000) / 10, 'wasted prefill %': Math.round(x.wastedPrefillShare * 1000) / 10, retries: Math.round(x.retries) } : {}),
+        ...(x.policy === 'default' && x.load === 0.9 && variant === 'admission' ? { targets: meetsTargets(x) ? 'met' : 'not met' } : {}),
+      })));
     }
   }
-  if (ablations) {
-    printTable(`Ablations at ${ablations.load} load (${ablations.sessions} sessions): goodput ratios`, ablations.rows.map((row) => ({
-      variant: row.variant,
-      ...Object.fromEntries(row.scenarios.flatMap((sc) => [
-        [`${short(sc.engine)} default/fcfs`, sc.defaultVsFcfs],
-        [`${short(sc.engine)} +demote/fcfs`, sc.demoteVsFcfs],
-      ])),
-    })));
+}
+
+export function printServingSimulator(r, ablations) {
+  for (const sc of r.scenarios) {
+    printTable(
+      `Serving simulator, ${sc.engine.name}: ${r.workload}, ${r.requests} requests (${Object.entries(r.kinds).map(([k, n]) => `${n} ${k}`).join(', ')}), ` +
+        `capacity ${sc.capacityPerS.toFixed(2)} req/s, expiry ${r.expiry}, seed ${r.seed}`,
+      sc.rows.map((x) => ({
+        load: x.load,
+        policy: x.policy,
+        'offered/s': x.offeredPerS,
+        'goodput/s': x.goodputPerS,
+        'vs fcfs': x.goodputVsFcfs,
+        'SLO met': x.sloAttainment,
+        chat: x.chatAttainment,
+        doc: x.docAttainment,
+        background: x.backgroundAttainment,
+        'chat p50 ms': ms(x.chatTtftP50Ms),
+        'chat p95 ms': ms(x.chatTtftP95Ms),
+        'chat p99 ms': ms(x.chatTtftP99Ms),
+        running: x.meanRunning,
+        'reused %': Math.round(x.reusedShare * 1000) / 10,
+        rejected: x.rejected,
+      })),
+    );
   }
-  if (seeds) {
-    const all = [...r.scenarios.map((sc) => ({ seed: r.seed, engine: sc.engine.name, ...sc.ratios.find((x) => x.load === seeds.load) })), ...seeds.rows];
-    printTable(`Goodput ratios at ${seeds.load} load by seed (${seeds.sessions} sessions each)`, [...new Set(all.map((x) => x.seed))].map((seed) => ({
-      seed,
-      ...Object.fromEntries(all.filter((x) => x.seed === seed).flatMap((x) => [
-        [`${short(x.engine)} default/fcfs`, x.defaultVsFcfs],
-        [`${short(x.engine)} +demote/fcfs`, x.demoteVsFcfs],
-      ])),
+  if (ablations) {
+    printTable(`Ablations at ${ablations.load} load (${ablations.sessions} sessions): goodput vs FCFS`, ablations.rows.map((row) => ({
+      variant: row.variant,
+      ...Object.fromEntries(row.scenarios.flatMap((sc) => ['default', 'demote-forever'].map((p) => [`${short(sc.engine)} ${p}`, sc.rows.find((x) => x.policy === p).goodputVsFcfs]))),
     })));
   }
 }
+
+/** The anti-starvation candidates at 0.9 and 1.2 load over seeds (bench/README "Choosing the default"). */
+export async function runCandidates({ seeds = quick ? [1, 2] : [1, 2, 3], sessions = quick ? 800 : 3000 } = {}) {
+  return runSweep({ seeds, sessions, loads: [0.9, 1.2], traceLoads: [0.9, 1.2], policies: CANDIDATES, variants: ['admission'] });
+}
+
+const arg = (name) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i < 0 ? undefined : process.argv[i + 1];
+};
 
 /** Runs, prints and writes bench/results/serving-simulator.json. */
 export async function runServingSimulatorBench() {
   const t0 = performance.now();
-  const r = await runServingSimulator();
-  const ablations = quick ? null : await runAblations(r); // the ablations alone take ~15 s in quick mode
-  // Other seeds only in the full run (about two minutes).
-  const seeds = quick ? null : await runSeedSweep({ load: 0.9, sessions: r.sessions });
-  printServingSimulator(r, ablations, seeds);
-  const file = await writeResults('serving-simulator', { ...r, ablations, seeds });
+  const seeds = arg('seeds')?.split(',').map(Number);
+  const engines = arg('engines')?.split(',').map((e) => SCENARIOS.find((sc) => short(sc.name).replace(' ', '-') === e || sc.name.startsWith(e)));
+  if (process.argv.includes('--candidates')) {
+    const c = await runCandidates({ ...(seeds ? { seeds } : {}) });
+    printSweep(c, 'Candidates');
+    const file = await writeResults('serving-simulator-candidates', c);
+    console.log(`\nwrote ${file.pathname} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    return c;
+  }
+  const r = await runServingSimulator({ ...(engines ? { engines } : {}) });
+  const ablations = quick ? null : await runAblations(r);
+  printServingSimulator(r, ablations);
+  const sweep = await runSweep({ ...(seeds ? { seeds } : {}), ...(engines ? { engines } : {}) });
+  printSweep(sweep, 'Targets');
+  const file = await writeResults('serving-simulator', { ...r, ablations, sweep, summary: summarizeSweep(sweep.rows) });
   console.log(`\nwrote ${file.pathname} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  return { ...r, ablations, seeds };
+  return { ...r, ablations, sweep };
 }
 
 if (isMain(import.meta)) await runServingSimulatorBench();

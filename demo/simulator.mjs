@@ -15,8 +15,9 @@
 // the engine takes the next batch when the longest one is done.
 //   prefill = 5 ms + 0.02 ms × prompt tokens;  step = 3 ms + 0.1 ms × batch size  (ENGINE below).
 //
-// Policies: `edf` is the Scheduler's default (earliest deadline first, overdue requests demoted
-// behind those that can still be on time), `fcfs` and `shortest`
+// Policies: `edf` is the Scheduler's default (earliest deadline first; an overdue request ranks
+// as if due `maxDemotionMs` = 2 s later, then goes first: bounded demotion; clients here cancel
+// at their deadline, so it rarely applies), `fcfs` and `shortest`
 // are priorityFn orders (-arrivalMs; -tokens with tokens = prompt + output).
 
 export const ENGINE = Object.freeze({ prefillBaseMs: 5, prefillMsPerToken: 0.02, stepMs: 3, stepMsPerSeq: 0.1 });

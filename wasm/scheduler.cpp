@@ -22,7 +22,8 @@ class RawScheduler {
 
   /// max_batch_tokens <= 0: no token limit.
   static std::unique_ptr<RawScheduler> create(double max_batch_size, double max_wait_ms, double max_batch_tokens,
-                                              bool external_priority, bool demote_overdue) {
+                                              bool external_priority, bool demote_overdue, double max_demotion_ms,
+                                              double max_demotion_factor) {
     SchedulerOptions o;
     // JS validated the ranges; the casts only narrow already-checked integers.
     o.max_batch_size = static_cast<uint32_t>(max_batch_size);
@@ -30,11 +31,16 @@ class RawScheduler {
     o.max_batch_tokens = max_batch_tokens > 0 ? static_cast<uint64_t>(max_batch_tokens) : 0;
     o.external_priority = external_priority;
     o.demote_overdue = demote_overdue;
+    o.max_demotion_ms = max_demotion_ms;  // validated by Scheduler::create (Infinity crosses as a double)
+    o.max_demotion_factor = max_demotion_factor;
     return adopt<RawScheduler>(Scheduler::create(std::move(o)));
   }
   static val limits() {
     val o = val::object();
     o.set("maxBatchSize", Scheduler::kMaxBatchSize);
+    // The defaults live in the core only.
+    o.set("defaultMaxDemotionMs", SchedulerOptions{}.max_demotion_ms);
+    o.set("defaultMaxDemotionFactor", SchedulerOptions{}.max_demotion_factor);
     return o;
   }
 

@@ -23,8 +23,8 @@ interface RawScheduler extends RawHandle {
 /** @internal */
 interface SchedulerEngine {
   RawScheduler: {
-    create(maxBatchSize: number, maxWaitMs: number, maxBatchTokens: number, externalPriority: boolean, demoteOverdue: boolean): RawScheduler | null;
-    limits(): { maxBatchSize: number };
+    create(maxBatchSize: number, maxWaitMs: number, maxBatchTokens: number, externalPriority: boolean, demoteOverdue: boolean, maxDemotionMs: number, maxDemotionFactor: number): RawScheduler | null;
+    limits(): { maxBatchSize: number; defaultMaxDemotionMs: number; defaultMaxDemotionFactor: number };
   };
 }
 
@@ -62,6 +62,25 @@ export interface SchedulerOptions {
    * request ends up late. Default true; false gives plain EDF.
    */
   demoteOverdue?: boolean;
+  /**
+   * Bounded demotion (default order with `demoteOverdue` only): an overdue request is passed
+   * over for at most window = min(maxDemotionMs, maxDemotionFactor × its sloMs) after its
+   * deadline. It ranks as if due at deadline + window (its second deadline): requests due
+   * before that go first, those due after it (looser SLOs, no SLO) after it; once the second
+   * deadline has passed it comes before every request still on time, earliest second deadline
+   * first. So no request submitted after its second deadline is served before it. A window of
+   * 0 is plain EDF. Setting both to `Infinity` demotes for good (behind requests without an SLO
+   * too), the rule before these options, which starves the tail under load.
+   *
+   * `maxDemotionMs`: absolute limit in ms, a number >= 0 or `Infinity`. Default `Infinity`.
+   */
+  maxDemotionMs?: number;
+  /**
+   * The demotion window as a multiple of the request's own SLO (see `maxDemotionMs`), a number
+   * >= 0 or `Infinity`. Default 10: a chat turn due in 1 s is passed over for at most 10 s
+   * more, a job due in 60 s for 10 minutes.
+   */
+  maxDemotionFactor?: number;
   /** The clock in ms. Default `performance.now()`. Inject one for tests and simulations. */
   now?: () => number;
 }
@@ -93,7 +112,7 @@ export interface SchedulerStats {
 export type RequestState = 'queued' | 'inFlight' | 'unknown';
 
 const STATES: readonly RequestState[] = ['unknown', 'queued', 'inFlight'];
-const SCHEDULER_OPTIONS = ['maxBatchSize', 'maxWaitMs', 'priorityFn', 'maxBatchTokens', 'now', 'demoteOverdue'] as const;
+const SCHEDULER_OPTIONS = ['maxBatchSize', 'maxWaitMs', 'priorityFn', 'maxBatchTokens', 'now', 'demoteOverdue', 'maxDemotionMs', 'maxDemotionFactor'] as const;
 const MAX_U32 = 0xffffffff;
 
 function defaultNow(): number {
@@ -139,7 +158,15 @@ export class Scheduler extends Owned<RawScheduler> {
     }
     const now = o.now ?? defaultNow;
     if (typeof now !== 'function') v.fail(`now must be a function returning milliseconds, got ${v.show(now)}`);
-    super(checked(engine<SchedulerEngine>().RawScheduler.create(maxBatchSize, maxWaitMs, maxBatchTokens, priorityFn !== undefined, v.boolean(o.demoteOverdue ?? true, 'demoteOverdue'))));
+    const window = (value: unknown, name: string, fallback: number): number => {
+      const w = value ?? fallback;
+      if (typeof w !== 'number' || !(w >= 0)) v.fail(`${name} must be a number >= 0 (or Infinity), got ${v.show(w)}`);
+      return w as number;
+    };
+    const maxDemotionMs = window(o.maxDemotionMs, 'maxDemotionMs', schedulerLimits().defaultMaxDemotionMs);
+    const maxDemotionFactor = window(o.maxDemotionFactor, 'maxDemotionFactor', schedulerLimits().defaultMaxDemotionFactor);
+    const demoteOverdue = v.boolean(o.demoteOverdue ?? true, 'demoteOverdue');
+    super(checked(engine<SchedulerEngine>().RawScheduler.create(maxBatchSize, maxWaitMs, maxBatchTokens, priorityFn !== undefined, demoteOverdue, maxDemotionMs, maxDemotionFactor)));
     this.#now = now as () => number;
     this.#priorityFn = priorityFn as ((req: ScheduledRequest) => number) | undefined;
   }

@@ -35,6 +35,13 @@ Result<Scheduler> Scheduler::create(SchedulerOptions options) {
   if (!std::isfinite(options.max_wait_ms) || options.max_wait_ms < 0) {
     return invalid_argument("maxWaitMs must be a finite number >= 0, got " + num(options.max_wait_ms));
   }
+  if (!(options.max_demotion_ms >= 0)) {
+    return invalid_argument("maxDemotionMs must be a number >= 0 (Infinity allowed), got " + num(options.max_demotion_ms));
+  }
+  if (!(options.max_demotion_factor >= 0)) {
+    return invalid_argument("maxDemotionFactor must be a number >= 0 (Infinity allowed), got " +
+                            num(options.max_demotion_factor));
+  }
   if (options.priority_fn && options.external_priority) {
     return invalid_argument("priority_fn and external_priority are mutually exclusive");
   }
@@ -44,6 +51,8 @@ Result<Scheduler> Scheduler::create(SchedulerOptions options) {
 Scheduler::Scheduler(SchedulerOptions options)
     : options_(std::move(options)),
       custom_order_(static_cast<bool>(options_.priority_fn) || options_.external_priority),
+      bounded_demotion_(options_.max_demotion_ms != std::numeric_limits<double>::infinity() ||
+                        options_.max_demotion_factor != std::numeric_limits<double>::infinity()),
       next_id_(options_.first_request_id) {
   if (custom_order_) order_[0] = IndexedHeap(IndexedHeapOptions{true});
 }
@@ -145,7 +154,16 @@ bool Scheduler::full() const noexcept {
 }
 
 std::optional<HeapEntry> Scheduler::best() const noexcept {
-  if (custom_order_ || !order_[0].empty()) return order_[0].peek();
+  if (custom_order_) return order_[0].peek();
+  if (bounded_demotion_ && !order_[2].empty()) {
+    // Bounded demotion: order_[2] is keyed by second deadline; the earliest ranks among the
+    // on-time requests by it (first on a tie), and before every request without an SLO.
+    const std::optional<HeapEntry> late = order_[2].peek();
+    const std::optional<HeapEntry> on_time = order_[0].peek();
+    if (!on_time || late->score <= on_time->score) return late;
+    return on_time;
+  }
+  if (!order_[0].empty()) return order_[0].peek();
   if (!order_[1].empty()) return order_[1].peek();
   return order_[2].peek();
 }
@@ -215,8 +233,13 @@ void Scheduler::demote_overdue(double now_ms) noexcept {  // order_[2] has room 
   // Each request moves at most once, so this is O(log n) amortised per request.
   while (!order_[0].empty() && order_[0].peek()->score < now_ms) {
     const HeapEntry late = *order_[0].pop();
-    records_[table_.find(late.id)].overdue = true;
-    (void)order_[2].push(late.id, late.score);
+    Record& rec = records_[table_.find(late.id)];
+    rec.overdue = true;
+    // Bounded: keyed by the second deadline; for good: by deadline, behind everything else.
+    const double key = bounded_demotion_
+                           ? late.score + std::min(options_.max_demotion_ms, options_.max_demotion_factor * rec.slo_ms)
+                           : late.score;
+    (void)order_[2].push(late.id, key);
   }
 }
 

@@ -611,11 +611,13 @@ std::string snap_sched(const Scheduler& s) {
   return o.str();
 }
 
-Scheduler make_sched(bool custom, uint32_t extra = 0) {
+// window: max_demotion_ms; 30 puts some overdue requests past their second deadline by t = 200.
+Scheduler make_sched(bool custom, uint32_t extra = 0, double window = SchedulerOptions{}.max_demotion_ms) {
   SchedulerOptions o;
   o.max_batch_size = 4;
   o.max_wait_ms = 10.0;
   o.max_batch_tokens = 1000;
+  o.max_demotion_ms = window;
   if (custom) o.priority_fn = [](const ScheduledRequest& r) { return static_cast<double>(r.tokens % 7); };
   auto r = Scheduler::create(o);
   REQUIRE(r.ok());
@@ -652,17 +654,19 @@ TEST_CASE("alloc fault: Scheduler with caller priorities", "[alloc_fault][schedu
 }
 
 TEST_CASE("alloc fault: Scheduler operations are all-or-nothing", "[alloc_fault][scheduler]") {
-  for (bool custom : {false, true}) {
-    INFO("custom order " << custom);
-    auto make = [custom] { return make_sched(custom); };
-    const std::string tag = custom ? " (custom order)" : "";
+  for (int mode : {0, 1, 2}) {
+    const bool custom = mode == 2;
+    const double window = mode == 1 ? 30.0 : SchedulerOptions{}.max_demotion_ms;
+    INFO("custom order " << custom << ", max_demotion_ms " << window);
+    auto make = [=] { return make_sched(custom, 0, window); };
+    const std::string tag = custom ? " (custom order)" : mode == 1 ? " (short demotion window)" : "";
     check_all_or_nothing("submit" + tag, make, snap_sched, [](Scheduler& s) {
       auto r = s.submit(77, 21.0, 30.0);
       disarm_alloc_faults();
       return r.ok() ? std::to_string(*r) : describe(r.status());
     });
     for (uint32_t extra = 1; extra < 40; ++extra) {  // every queue size, so some submits grow tables
-      check_all_or_nothing("submit after " + std::to_string(extra) + tag, [=] { return make_sched(custom, extra); },
+      check_all_or_nothing("submit after " + std::to_string(extra) + tag, [=] { return make_sched(custom, extra, window); },
                            snap_sched, [](Scheduler& s) {
                              auto r = s.submit(9, 70.0, 30.0);
                              disarm_alloc_faults();

@@ -340,17 +340,34 @@ struct RefScheduler {
   uint32_t max_batch;
   double max_wait;
   uint64_t max_tokens;
+  double window;  // max_demotion_ms
+  double factor;  // max_demotion_factor
   std::map<RequestId, Req> reqs;
   uint64_t seq = 0;
   RequestId next = 0;
   uint64_t met = 0, missed = 0;
 
-  // On-time SLO requests by deadline, then no-SLO by tokens, then overdue ones by deadline.
-  static int rank(const Req& r) { return r.overdue ? 2 : r.slo > 0 ? 0 : 1; }
+  // Bounded demotion (a finite window): SLO requests by key = deadline, or once overdue by
+  // deadline + min(window, factor x slo) (overdue first on equal keys), then no-SLO by tokens.
+  // Both infinite: on-time SLO requests by deadline, then no-SLO by tokens, then overdue ones by
+  // deadline.
+  bool bounded() const { return !std::isinf(window) || !std::isinf(factor); }
+  int rank(const Req& r) const {
+    if (!bounded()) return r.overdue ? 2 : r.slo > 0 ? 0 : 1;
+    return r.slo > 0 ? 0 : 1;
+  }
+  double key(const Req& r) const {
+    if (!r.overdue) return r.deadline;
+    return bounded() ? r.deadline + std::min(window, factor * r.slo) : r.deadline;
+  }
   bool before(const Req& a, const Req& b) const {
     if (rank(a) != rank(b)) return rank(a) < rank(b);
-    if (rank(a) != 1 && a.deadline != b.deadline) return a.deadline < b.deadline;
-    if (rank(a) == 1 && a.tokens != b.tokens) return a.tokens < b.tokens;
+    if (rank(a) == 1) return a.tokens != b.tokens ? a.tokens < b.tokens : a.seq < b.seq;
+    if (a.overdue != b.overdue) {
+      // The merge of the two queues: the overdue one goes first when its key is not later.
+      return a.overdue ? key(a) <= key(b) : !(key(b) <= key(a));
+    }
+    if (key(a) != key(b)) return key(a) < key(b);
     return a.seq < b.seq;
   }
   RequestId submit(uint32_t tokens, double now, double slo) {
@@ -388,12 +405,22 @@ struct RefScheduler {
 }  // namespace
 
 TEST_CASE("scheduler: randomized operations match a brute-force reference", "[scheduler]") {
-  for (int variant = 0; variant < 3; ++variant) {
-    const uint32_t max_batch = variant == 0 ? 4 : 8;
-    const double max_wait = variant == 1 ? 0.0 : 20.0;
-    const uint64_t max_tokens = variant == 2 ? 300 : 0;
-    Scheduler s = make(max_batch, max_wait, max_tokens);
-    RefScheduler ref{max_batch, max_wait, max_tokens, {}, 0, 0, 0, 0};
+  const double inf = std::numeric_limits<double>::infinity();
+  for (int variant = 0; variant < 8; ++variant) {
+    const uint32_t max_batch = variant % 3 == 0 ? 4 : 8;
+    const double max_wait = variant % 3 == 1 ? 0.0 : 20.0;
+    const uint64_t max_tokens = variant % 3 == 2 ? 300 : 0;
+    const double window = std::vector<double>{SchedulerOptions{}.max_demotion_ms, 10.0, 0.0, inf, 30.0, inf, 3.0, inf}[variant];
+    const double factor = std::vector<double>{SchedulerOptions{}.max_demotion_factor, inf, inf, inf, 0.5, 2.0, 1.0, 0.0}[variant];
+    INFO("variant " << variant << ", max_demotion_ms " << window << ", max_demotion_factor " << factor);
+    SchedulerOptions o;
+    o.max_batch_size = max_batch;
+    o.max_wait_ms = max_wait;
+    o.max_batch_tokens = max_tokens;
+    o.max_demotion_ms = window;
+    o.max_demotion_factor = factor;
+    Scheduler s = std::move(Scheduler::create(o)).value();
+    RefScheduler ref{max_batch, max_wait, max_tokens, window, factor, {}, 0, 0, 0, 0};
     std::mt19937 rng(2024u + static_cast<uint32_t>(variant));
     double now = 0.0;
     std::vector<RequestId> in_flight;
@@ -457,12 +484,26 @@ TEST_CASE("scheduler: 100k queued requests drain in order quickly", "[scheduler]
   CHECK(s.stats().completed == 100000);
 }
 
-TEST_CASE("scheduler: an overdue request goes behind every request that can still be on time", "[scheduler]") {
+// An absolute demotion window (no limit relative to the SLO).
+Scheduler make_demoting(double window, uint32_t max_batch = 1) {
+  SchedulerOptions o;
+  o.max_batch_size = max_batch;
+  o.max_wait_ms = 0;
+  o.max_demotion_ms = window;
+  o.max_demotion_factor = std::numeric_limits<double>::infinity();
+  auto s = Scheduler::create(o);
+  REQUIRE(s.ok());
+  return std::move(s).value();
+}
+
+TEST_CASE("scheduler: demote for good (max_demotion_ms = infinity) or plain EDF", "[scheduler]") {
   for (bool demote : {true, false}) {
     SchedulerOptions o;
     o.max_batch_size = 1;
     o.max_wait_ms = 0;
     o.demote_overdue = demote;
+    o.max_demotion_ms = std::numeric_limits<double>::infinity();
+    o.max_demotion_factor = std::numeric_limits<double>::infinity();
     auto s = std::move(Scheduler::create(o)).value();
     const RequestId tight = submit(s, 10, 0.0, 5.0);     // deadline 5
     const RequestId loose = submit(s, 10, 0.0, 1000.0);  // deadline 1000
@@ -477,6 +518,160 @@ TEST_CASE("scheduler: an overdue request goes behind every request that can stil
       CHECK(batch(s, 50.0) == Ids{tight});  // plain EDF
       CHECK(batch(s, 50.0) == Ids{loose});
       CHECK(batch(s, 50.0) == Ids{none});
+    }
+  }
+}
+
+TEST_CASE("scheduler: max_demotion_ms 0 is plain EDF", "[scheduler]") {
+  auto s = make_demoting(0.0);
+  const RequestId tight = submit(s, 10, 0.0, 5.0);
+  const RequestId loose = submit(s, 10, 0.0, 1000.0);
+  const RequestId none = submit(s, 3, 0.0);
+  CHECK(batch(s, 50.0) == Ids{tight});
+  CHECK(batch(s, 50.0) == Ids{loose});
+  CHECK(batch(s, 50.0) == Ids{none});
+}
+
+TEST_CASE("scheduler: bounded demotion ranks an overdue request at its deadline + max_demotion_ms", "[scheduler]") {
+  // The documented defaults: no absolute limit, 10 SLOs.
+  CHECK(SchedulerOptions{}.max_demotion_ms == std::numeric_limits<double>::infinity());
+  CHECK(SchedulerOptions{}.max_demotion_factor == 10.0);
+  for (double now : {50.0, 150.0}) {
+    INFO("now " << now);
+    auto s = make_demoting(100.0);
+    const RequestId tight = submit(s, 10, 0.0, 5.0);   // deadline 5, second deadline 105
+    const RequestId mid = submit(s, 10, 0.0, 80.0);    // deadline 80 (second deadline 180)
+    const RequestId late = submit(s, 10, 0.0, 200.0);  // deadline 200
+    const RequestId none = submit(s, 3, 0.0);          // no SLO: after every SLO request
+    if (now == 50.0) {
+      // tight is overdue and ranks at 105: behind mid (due 80), ahead of late (due 200).
+      CHECK(batch(s, now) == Ids{mid});
+      CHECK(batch(s, now) == Ids{tight});
+    } else {
+      // Both overdue: tight's second deadline (105) has passed, mid ranks at 180.
+      CHECK(batch(s, now) == Ids{tight});
+      CHECK(batch(s, now) == Ids{mid});
+    }
+    CHECK(batch(s, now) == Ids{late});
+    CHECK(batch(s, now) == Ids{none});
+  }
+  SECTION("an overdue request goes first on a tie with an on-time one") {
+    auto s = make_demoting(100.0);
+    const RequestId a = submit(s, 1, 0.0, 10.0);   // overdue at 20: ranks at 110
+    const RequestId b = submit(s, 1, 10.0, 100.0); // due 110
+    CHECK(batch(s, 20.0) == Ids{a});
+    CHECK(batch(s, 20.0) == Ids{b});
+  }
+  SECTION("the window relative to the SLO, and the smaller of the two limits") {
+    SchedulerOptions o;
+    o.max_batch_size = 1;
+    o.max_wait_ms = 0;
+    o.max_demotion_factor = 2.0;  // default max_demotion_ms: no absolute limit
+    auto s = std::move(Scheduler::create(o)).value();
+    const RequestId a = submit(s, 1, 0.0, 10.0);   // second deadline 10 + 20 = 30
+    const RequestId b = submit(s, 1, 0.0, 40.0);   // due 40
+    const RequestId c = submit(s, 1, 0.0, 5.0);    // second deadline 5 + 10 = 15
+    const RequestId d = submit(s, 1, 0.0, 25.0);   // due 25
+    CHECK(batch(s, 12.0) == Ids{c});  // 15 < 25
+    CHECK(batch(s, 12.0) == Ids{d});  // 25 < 30
+    CHECK(batch(s, 12.0) == Ids{a});
+    CHECK(batch(s, 12.0) == Ids{b});
+    o.max_demotion_ms = 1.0;  // min(1, 2 x slo) = 1 for both
+    auto t = std::move(Scheduler::create(o)).value();
+    const RequestId e = submit(t, 1, 0.0, 10.0);  // second deadline 11
+    const RequestId f = submit(t, 1, 0.0, 12.0);  // due 12
+    CHECK(batch(t, 10.5) == Ids{e});
+    CHECK(batch(t, 10.5) == Ids{f});
+  }
+  SECTION("invalid windows are refused") {
+    for (double w : {-1.0, std::nan(""), -std::numeric_limits<double>::infinity()}) {
+      for (bool relative : {false, true}) {
+        SchedulerOptions o;
+        (relative ? o.max_demotion_factor : o.max_demotion_ms) = w;
+        auto r = Scheduler::create(o);
+        REQUIRE(!r.ok());
+        CHECK(r.status().code() == Errc::invalid_argument);
+      }
+    }
+  }
+}
+
+TEST_CASE("scheduler: bounded waiting under a stream that fills every batch", "[scheduler]") {
+  // The engine takes a batch of 2 every 10 ms; every 10 ms two requests due 50 ms later arrive,
+  // so every batch could be filled with on-time requests forever. A request due at 5 is overdue
+  // from the first batch on. Demoted for good, it never runs; with a window W it runs by its
+  // second deadline (5 + W) plus one batch period.
+  for (double window : {0.0, 100.0, 500.0, std::numeric_limits<double>::infinity()}) {
+    INFO("max_demotion_ms " << window);
+    auto s = make_demoting(window, 2);
+    submit(s, 1, 0.0, 50.0);
+    submit(s, 1, 0.0, 50.0);
+    const RequestId tight = submit(s, 1, 0.0, 5.0);
+    double served = -1;
+    for (double t = 10.0; t <= 2000.0 && served < 0; t += 10.0) {
+      submit(s, 1, t, 50.0);
+      submit(s, 1, t, 50.0);
+      const Ids b = batch(s, t, true);
+      REQUIRE(b.size() == 2);
+      if (std::find(b.begin(), b.end(), tight) != b.end()) served = t;
+      REQUIRE(s.complete_batch(b, t).ok());
+    }
+    if (std::isinf(window)) {
+      CHECK(served < 0);  // starved
+    } else {
+      CHECK(served >= 0);
+      CHECK(served <= 5.0 + window + 10.0);
+    }
+  }
+}
+
+TEST_CASE("scheduler: once past deadline + max_demotion_ms, no later submission is served first", "[scheduler]") {
+  // The bound as an invariant, under random load from light to overload: a request with an SLO
+  // is passed over only by requests submitted before its deadline + max_demotion_ms.
+  const double inf = std::numeric_limits<double>::infinity();
+  const SchedulerOptions defaults;
+  const std::vector<std::pair<double, double>> windows{
+      {0.0, inf}, {20.0, inf}, {100.0, inf}, {inf, 0.5}, {40.0, 2.0}, {defaults.max_demotion_ms, defaults.max_demotion_factor}};
+  for (const auto& [window, factor] : windows) {
+    for (double rate : {0.15, 0.2, 0.3}) {  // requests per ms; the engine serves 0.2
+      INFO("max_demotion_ms " << window << ", max_demotion_factor " << factor << ", rate " << rate);
+      SchedulerOptions o;
+      o.max_batch_size = 4;
+      o.max_wait_ms = 0;
+      o.max_demotion_ms = window;
+      o.max_demotion_factor = factor;
+      auto s = std::move(Scheduler::create(o)).value();
+      std::mt19937 rng(static_cast<uint32_t>(std::min(window, 1e4) * 7 + rate * 1000 + std::min(factor, 100.0)));
+      struct Info {
+        double arrival, deadline, second;  // second: deadline + the demotion window
+      };
+      std::map<RequestId, Info> queued;
+      double t = 0;
+      for (int period = 0; period < 400; ++period, t += 20.0) {
+        std::poisson_distribution<int> arrivals(rate * 20.0);
+        const int n = arrivals(rng);
+        for (int i = 0; i < n; ++i) {
+          const double at = t + static_cast<double>(rng() % 20);
+          const uint32_t kind = rng() % 4;
+          const double slo = kind == 0 ? 0.0 : kind == 3 ? 500.0 : static_cast<double>(5 + rng() % 60);
+          const RequestId id = submit(s, rng() % 100, at, slo);
+          queued[id] = {at, slo > 0 ? at + slo : inf, slo > 0 ? at + slo + std::min(window, factor * slo) : inf};
+        }
+        const double now = t + 19.5;
+        const Ids b = batch(s, now, true);
+        for (RequestId id : b) {
+          const Info x = queued.at(id);
+          queued.erase(id);
+          // For every SLO request still queued whose second deadline has passed, x must have
+          // arrived by that second deadline.
+          for (const auto& [other, y] : queued) {
+            if (y.deadline == inf || now <= y.second) continue;
+            INFO("served " << id << " (arrived " << x.arrival << ") before " << other << " (due " << y.deadline << ")");
+            REQUIRE(x.arrival <= y.second);
+          }
+        }
+        REQUIRE(s.complete_batch(b, now).ok());
+      }
     }
   }
 }

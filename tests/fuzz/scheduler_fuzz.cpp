@@ -5,8 +5,10 @@
 // scheduler.hpp:
 // - release: a full batch (max_batch_size queued requests, or max_batch_tokens queued tokens),
 //   or the oldest queued arrival has waited max_wait_ms, or force with a non-empty queue;
-// - order: default = on-time SLO requests by deadline, then the rest by tokens, then overdue
-//   SLO requests by deadline (demote_overdue); custom = priority
+// - order: default = SLO requests by deadline, an overdue one (demote_overdue) ranked at its
+//   deadline + min(max_demotion_ms, max_demotion_factor x slo) (first on a tie with an on-time
+//   one), then the rest by tokens; with both limits infinite the overdue ones come last, by
+//   deadline; custom = priority
 //   (from priority_fn, or supplied per call) highest first; ties in submission order;
 // - a batch takes that order up to max_batch_size and stops at the first request that would
 //   pass max_batch_tokens (a lone oversized request goes by itself);
@@ -66,11 +68,17 @@ struct Model {
       if (a.priority != b.priority) return a.priority > b.priority;
       return a.seq < b.seq;
     }
-    // On-time SLO requests by deadline, then those without an SLO by tokens, then overdue ones
-    // by deadline.
-    auto rank = [](const Req& r) { return r.overdue ? 2 : r.slo > 0 ? 0 : 1; };
+    // Finite window: SLO requests by deadline, an overdue one at deadline + window (first on a
+    // tie), then those without an SLO by tokens. Infinite: on-time SLO requests by deadline, then
+    // those without an SLO by tokens, then overdue ones by deadline.
+    const bool bounded = opt.max_demotion_ms != kInf || opt.max_demotion_factor != kInf;
+    auto rank = [bounded](const Req& r) { return r.overdue && !bounded ? 2 : r.slo > 0 ? 0 : 1; };
+    auto key = [&](const Req& r) {
+      return r.overdue && bounded ? r.deadline + std::min(opt.max_demotion_ms, opt.max_demotion_factor * r.slo) : r.deadline;
+    };
     if (rank(a) != rank(b)) return rank(a) < rank(b);
-    const double ka = rank(a) == 1 ? a.tokens : a.deadline, kb = rank(b) == 1 ? b.tokens : b.deadline;
+    if (rank(a) == 0 && a.overdue != b.overdue) return a.overdue ? key(a) <= key(b) : key(a) < key(b);
+    const double ka = rank(a) == 1 ? a.tokens : key(a), kb = rank(b) == 1 ? b.tokens : key(b);
     if (ka != kb) return ka < kb;
     return a.seq < b.seq;
   }
@@ -179,6 +187,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   m.opt.max_batch_size = 1 + in.below(6);
   m.opt.max_wait_ms = std::array<double, 6>{0.0, 0.5, 1.0, 10.0, 25.0, 1e9}[in.below(6)];
   m.opt.max_batch_tokens = std::array<uint64_t, 4>{0, 1, 10, 40}[in.below(4)];
+  m.opt.demote_overdue = in.below(4) != 0;
+  m.opt.max_demotion_ms = std::array<double, 5>{0.0, 1.0, 5.0, 30.0, kInf}[in.below(5)];
+  m.opt.max_demotion_factor = std::array<double, 5>{0.0, 0.5, 2.0, SchedulerOptions{}.max_demotion_factor, kInf}[in.below(5)];
   const uint32_t mode = in.below(3);  // 0 default order, 1 priority_fn, 2 external priorities
   m.custom = mode != 0;
   const RequestId first = in.below(4) == 0 ? 0xfffffffcu : in.below(3);

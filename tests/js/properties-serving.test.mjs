@@ -200,6 +200,8 @@ describe('Scheduler with hostile inputs', () => {
       maxBatchSize: fc.integer({ min: 1, max: 5 }),
       maxWaitMs: fc.constantFrom(0, 3, 10),
       maxBatchTokens: fc.option(fc.constantFrom(1, 20, 50), { nil: undefined }),
+      maxDemotionMs: fc.option(fc.constantFrom(0, 2, 10, 25, Infinity), { nil: undefined }),
+      maxDemotionFactor: fc.option(fc.constantFrom(0, 0.5, 2, Infinity), { nil: undefined }),
       custom: fc.boolean(),
     });
     fc.assert(
@@ -212,9 +214,17 @@ describe('Scheduler with hostile inputs', () => {
         let nextId = 0;
         const before = (a, b) => {
           if (custom) return a.priority !== b.priority ? a.priority > b.priority : a.seq < b.seq;
-          // On-time SLO requests by deadline, then no-SLO by tokens, then overdue by deadline.
-          const rank = (r) => (r.overdue ? 2 : r.slo !== undefined ? 0 : 1);
+          // SLO requests by deadline, an overdue one ranked at deadline + min(maxDemotionMs,
+          // maxDemotionFactor x slo) (first on a tie), then no-SLO by tokens. Both Infinity:
+          // on-time SLO requests by deadline, then no-SLO by tokens, then overdue by deadline.
+          const w = o.maxDemotionMs ?? Infinity;
+          const f = o.maxDemotionFactor ?? 10;
+          const bounded = w !== Infinity || f !== Infinity;
+          const rank = (r) => (r.overdue && !bounded ? 2 : r.slo !== undefined ? 0 : 1);
+          const key = (r) => (r.overdue && bounded ? r.deadline + Math.min(w, f * r.slo) : r.deadline);
           if (rank(a) !== rank(b)) return rank(a) < rank(b);
+          if (rank(a) === 0 && a.overdue !== b.overdue) return a.overdue ? key(a) <= key(b) : key(a) < key(b);
+          if (rank(a) === 0) return key(a) !== key(b) ? key(a) < key(b) : a.seq < b.seq;
           const ka = rank(a) === 1 ? a.tokens : a.deadline;
           const kb = rank(b) === 1 ? b.tokens : b.deadline;
           return ka !== kb ? ka < kb : a.seq < b.seq;
@@ -272,7 +282,7 @@ describe('Scheduler with hostile inputs', () => {
     const options = fc.oneof(
       hostileX,
       fc.record(
-        { maxBatchSize: arg(fc.integer({ min: 1, max: 64 })), maxWaitMs: arg(fc.integer({ min: 0, max: 100 })), maxBatchTokens: arg(fc.integer({ min: 1, max: 1000 })), priorityFn: hostileX, now: hostileX },
+        { maxBatchSize: arg(fc.integer({ min: 1, max: 64 })), maxWaitMs: arg(fc.integer({ min: 0, max: 100 })), maxBatchTokens: arg(fc.integer({ min: 1, max: 1000 })), maxDemotionMs: arg(fc.constantFrom(0, 100, Infinity)), priorityFn: hostileX, now: hostileX },
         { requiredKeys: [] },
       ),
     );

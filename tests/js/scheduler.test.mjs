@@ -271,9 +271,9 @@ describe('Scheduler: overdue requests', () => {
     await init();
   });
 
-  test('an overdue request goes behind those that can still be on time; demoteOverdue: false is plain EDF', () => {
+  test('maxDemotionMs Infinity: an overdue request goes behind those that can still be on time for good; demoteOverdue: false is plain EDF', () => {
     for (const demoteOverdue of [true, false]) {
-      const [s, clock] = manual({ maxBatchSize: 1, maxWaitMs: 0, demoteOverdue });
+      const [s, clock] = manual({ maxBatchSize: 1, maxWaitMs: 0, demoteOverdue, maxDemotionMs: Infinity, maxDemotionFactor: Infinity });
       const tight = s.submit(10, 5);
       const loose = s.submit(10, 1000);
       const none = s.submit(3);
@@ -282,5 +282,46 @@ describe('Scheduler: overdue requests', () => {
       assert.deepEqual(order, demoteOverdue ? [loose, none, tight] : [tight, loose, none]);
     }
     throwsCode(() => new Scheduler({ demoteOverdue: 'yes' }), 'invalid_argument', /demoteOverdue/);
+  });
+
+  test('bounded demotion: an overdue request ranks at deadline + maxDemotionMs, then goes first', () => {
+    for (const t of [50, 150]) {
+      const [s, clock] = manual({ maxBatchSize: 1, maxWaitMs: 0, maxDemotionMs: 100, maxDemotionFactor: Infinity });
+      const tight = s.submit(10, 5); // second deadline 105
+      const mid = s.submit(10, 80);
+      const late = s.submit(10, 200);
+      const none = s.submit(3);
+      clock.t = t;
+      const order = [s.getBatch(), s.getBatch(), s.getBatch(), s.getBatch()].flat();
+      assert.deepEqual(order, t === 50 ? [mid, tight, late, none] : [tight, mid, late, none]);
+    }
+  });
+
+  test('the default window is 10 SLOs; the smaller limit wins; 0 is plain EDF', () => {
+    const [s, clock] = manual({ maxBatchSize: 1, maxWaitMs: 0 });
+    const tight = s.submit(10, 5); // second deadline 5 + 50 = 55
+    const loose = s.submit(10, 3000);
+    const due = s.submit(10, 40);
+    clock.t = 10;
+    assert.deepEqual([s.getBatch(), s.getBatch(), s.getBatch()].flat(), [due, tight, loose]);
+    const [m, mclock] = manual({ maxBatchSize: 1, maxWaitMs: 0, maxDemotionMs: 20 });
+    const m1 = m.submit(10, 5); // second deadline 5 + min(20, 50) = 25
+    const m2 = m.submit(10, 40);
+    mclock.t = 10;
+    assert.deepEqual([m.getBatch(), m.getBatch()].flat(), [m1, m2]);
+    const [e, eclock] = manual({ maxBatchSize: 1, maxWaitMs: 0, maxDemotionMs: 0 });
+    const a = e.submit(10, 5);
+    const b = e.submit(10, 1000);
+    eclock.t = 10;
+    assert.deepEqual([e.getBatch(), e.getBatch()].flat(), [a, b]);
+  });
+
+  test('maxDemotionMs and maxDemotionFactor validation', () => {
+    for (const name of ['maxDemotionMs', 'maxDemotionFactor']) {
+      for (const bad of [-1, NaN, -Infinity, '5', true]) {
+        throwsCode(() => new Scheduler({ [name]: bad }), 'invalid_argument', new RegExp(name));
+      }
+      for (const ok of [0, 0.5, 1e9, Infinity]) new Scheduler({ [name]: ok }).dispose();
+    }
   });
 });
