@@ -29,6 +29,25 @@ export async function runScenario(llmds) {
     cache.dispose();
   }
 
+  // K/V payload and paged attention (rounded: f32 sums may differ in the last bit across builds).
+  const paged = new llmds.KVCache({ pageSize: 4, maxPages: 16, kv: { layers: 1, kvHeads: 2, headDim: 3, dtype: 'f16' } });
+  try {
+    paged.attach(1, [1, 2, 3, 4, 5, 6, 7]);
+    const values = (n, seed) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37 + seed));
+    paged.writeKV(1, 0, 0, values(7 * 6, 1), values(7 * 6, 2));
+    paged.fork(1, 2);
+    paged.writeKV(2, 0, 6, values(6, 3), values(6, 4)); // copy-on-write of the shared tail
+    const round = (a) => Array.from(a, (x) => Math.round(x * 1e5) / 1e5 || 0);
+    out.payload = {
+      attention: round(paged.attention(1, 0, values(2 * 4 * 3, 5), { numHeads: 4 })),
+      forked: round(paged.readKV(2, 0, 6, 1).k),
+      original: round(paged.readKV(1, 0, 6, 1).k),
+      payloadBytes: paged.stats().payloadBytes,
+    };
+  } finally {
+    paged.dispose();
+  }
+
   // The block manager: plans and KV events (bigints as strings: the result is JSON).
   const manager = new llmds.KVCache({ pageSize: 4, maxPages: 6, events: true });
   try {

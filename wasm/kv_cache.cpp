@@ -27,15 +27,28 @@ class RawKVCache {
  public:
   explicit RawKVCache(KVCache cache) : cache_(std::move(cache)) {}
 
-  static std::unique_ptr<RawKVCache> create(uint32_t page_size, uint32_t max_pages, bool sharing, bool events) {
+  /// layers 0: no K/V payload. dtype 0 = f32, 1 = f16.
+  static std::unique_ptr<RawKVCache> create(uint32_t page_size, uint32_t max_pages, bool sharing, bool events,
+                                            uint32_t layers, uint32_t kv_heads, uint32_t head_dim, uint32_t dtype) {
     KVCacheOptions o;
     o.page_size = page_size;
     o.max_pages = max_pages;
     o.enable_prefix_sharing = sharing;
     o.events = events;
+    o.kv.layers = layers;
+    o.kv.kv_heads = kv_heads;
+    o.kv.head_dim = head_dim;
+    o.kv.dtype = dtype == 1 ? KVDtype::f16 : KVDtype::f32;
     return adopt<RawKVCache>(KVCache::create(o));
   }
-  static val limits() { return allocator_limits(); }
+  static val limits() {
+    val o = allocator_limits();
+    o.set("maxLayers", KVPayloadOptions::kMaxLayers);
+    o.set("maxKVHeads", KVPayloadOptions::kMaxKVHeads);
+    o.set("maxHeadDim", KVPayloadOptions::kMaxHeadDim);
+    o.set("maxQueryHeads", KVPayloadOptions::kMaxQueryHeads);
+    return o;
+  }
 
   /// The chained 64-bit hashes as a Uint32Array of (low, high) word pairs, which JS views as a
   /// BigUint64Array (embind has no 64-bit typed arrays without WASM_BIGINT); or null.
@@ -61,6 +74,35 @@ class RawKVCache {
   }
   uintptr_t result_address() const { return result_.address(); }
   void clear() { cache_.clear(); }
+
+  /// `n` positions of K and V (n x kvHeads x headDim floats each) that JS wrote into the heap.
+  int32_t write_kv(uint32_t seq, uint32_t layer, uint32_t from, uintptr_t k, uintptr_t v, uint32_t n) {
+    return report(cache_.write_kv(seq, layer, from, heap_ptr<float>(k), heap_ptr<float>(v), n));
+  }
+  /// { k, v } as fresh Float32Arrays, or null.
+  val read_kv(uint32_t seq, uint32_t layer, uint32_t from, uint32_t n) {
+    const std::size_t floats = static_cast<std::size_t>(n) * cache_.payload().kv_heads * cache_.payload().head_dim;
+    floats_.resize(2 * floats);
+    const Status st = cache_.read_kv(seq, layer, from, n, floats_.data(), floats_.data() + floats);
+    if (!st.ok()) {
+      report(st);
+      return val::null();
+    }
+    val o = val::object();
+    o.set("k", copy_out(floats_.data(), floats));
+    o.set("v", copy_out(floats_.data() + floats, floats));
+    return o;
+  }
+  /// m x numHeads x headDim floats as a fresh Float32Array, or null.
+  val attention(uint32_t seq, uint32_t layer, uintptr_t q, uint32_t m, uint32_t num_heads, double scale) {
+    floats_.resize(static_cast<std::size_t>(m) * num_heads * cache_.payload().head_dim);
+    const Status st = cache_.attention(seq, layer, heap_ptr<float>(q), m, num_heads, static_cast<float>(scale), floats_.data());
+    if (!st.ok()) {
+      report(st);
+      return val::null();
+    }
+    return copy_out(floats_);
+  }
 
   /// Oldest first: { type, hashes: Uint32Array word pairs, parent: Uint32Array(2) | null,
   /// tokens: Int32Array } (JS turns the words into BigUint64Array / bigint).
@@ -111,6 +153,7 @@ class RawKVCache {
     o.set("evictions", static_cast<double>(s.evictions));
     o.set("tokens", static_cast<double>(s.tokens));
     o.set("bytes", static_cast<double>(s.bytes));
+    o.set("payloadBytes", static_cast<double>(s.payload_bytes));
     return o;
   }
 
@@ -133,6 +176,7 @@ class RawKVCache {
   KVCache cache_;
   KVPlan plan_;  // reused by every attach/append: no allocation once grown
   ResultSlot result_;
+  std::vector<float> floats_;  // read_kv / attention output before it is copied out
 };
 
 class RawPagedAllocator {
@@ -175,6 +219,9 @@ EMSCRIPTEN_BINDINGS(llmds_kv_cache) {
       .function("append", LLMDS_GUARD(&RawKVCache::append))
       .function("resultAddress", LLMDS_GUARD(&RawKVCache::result_address))
       .function("clear", LLMDS_GUARD(&RawKVCache::clear))
+      .function("writeKV", LLMDS_GUARD(&RawKVCache::write_kv))
+      .function("readKV", LLMDS_GUARD(&RawKVCache::read_kv))
+      .function("attention", LLMDS_GUARD(&RawKVCache::attention))
       .function("drainEvents", LLMDS_GUARD(&RawKVCache::drain_events))
       .function("pendingEvents", LLMDS_GUARD(&RawKVCache::pending_events))
       .function("findableHashes", LLMDS_GUARD(&RawKVCache::findable_hashes))

@@ -11,6 +11,8 @@ export {
   type KVCacheStats,
   type KVEvent,
   type KVPlan,
+  type KVPayloadOptions,
+  type AttentionOptions,
   type PagedAllocatorOptions,
   type PagedAllocatorStats,
   type TokenArray,

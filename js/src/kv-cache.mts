@@ -10,6 +10,9 @@ interface RawKVCache extends RawHandle {
   append(seq: number, tokens: number, n: number): number;
   resultAddress(): number;
   clear(): void;
+  writeKV(seq: number, layer: number, from: number, k: number, v: number, n: number): number;
+  readKV(seq: number, layer: number, from: number, n: number): { k: Float32Array; v: Float32Array } | null;
+  attention(seq: number, layer: number, q: number, m: number, numHeads: number, scale: number): Float32Array | null;
   drainEvents(): RawKVEvent[];
   pendingEvents(): number;
   findableHashes(): Uint32Array;
@@ -33,7 +36,7 @@ interface RawPagedAllocator extends RawHandle {
 /** @internal */
 interface KVCacheEngine {
   RawKVCache: {
-    create(pageSize: number, maxPages: number, sharing: boolean, events: boolean): RawKVCache | null;
+    create(pageSize: number, maxPages: number, sharing: boolean, events: boolean, layers: number, kvHeads: number, headDim: number, dtype: number): RawKVCache | null;
     limits(): PageLimits;
     blockHashes(tokens: number, n: number, pageSize: number): Uint32Array | null;
   };
@@ -44,6 +47,10 @@ interface KVCacheEngine {
 interface PageLimits {
   maxPageSize: number;
   maxPages: number;
+  maxLayers: number;
+  maxKVHeads: number;
+  maxHeadDim: number;
+  maxQueryHeads: number;
 }
 
 const pageLimits = () => limits('KVCache', (m) => (m as unknown as KVCacheEngine).RawKVCache.limits());
@@ -98,6 +105,24 @@ export interface KVCacheOptions {
   enablePrefixSharing?: boolean;
   /** Record KV events for {@link KVCache.drainEvents}. Default false. */
   events?: boolean;
+  /** The cache also owns each page's K and V (see {@link KVPayloadOptions}). Default: none. */
+  kv?: KVPayloadOptions;
+}
+
+/** K/V payload: per page and layer, K and V of `pageSize × kvHeads × headDim` elements. */
+export interface KVPayloadOptions {
+  layers: number;
+  kvHeads: number;
+  headDim: number;
+  /** Storage type: `'f32'` (default) or `'f16'` (written with round-to-nearest-even, read widened). */
+  dtype?: 'f32' | 'f16';
+}
+
+export interface AttentionOptions {
+  /** Query heads: a multiple of kvHeads (grouped-query attention). */
+  numHeads: number;
+  /** Multiplies q·k; default 1/sqrt(headDim). */
+  scale?: number;
 }
 
 export interface KVCacheStats {
@@ -123,11 +148,28 @@ export interface KVCacheStats {
   evictions: number;
   /** Tokens over all live sequences. */
   tokens: number;
-  /** Bytes held by the cache's own structures in the wasm heap. */
+  /** Bytes held by the cache's own structures in the wasm heap (the payload not included). */
   bytes: number;
+  /** Bytes of K/V payload allocated so far (0 without a payload). */
+  payloadBytes: number;
 }
 
-const KV_OPTIONS = ['pageSize', 'maxPages', 'enablePrefixSharing', 'events'] as const;
+const KV_OPTIONS = ['pageSize', 'maxPages', 'enablePrefixSharing', 'events', 'kv'] as const;
+const PAYLOAD_OPTIONS = ['layers', 'kvHeads', 'headDim', 'dtype'] as const;
+
+/** @internal The payload options as numbers for the engine; layers 0 = none. */
+function payloadOptions(value: unknown, l: PageLimits): [layers: number, kvHeads: number, headDim: number, dtype: number] {
+  if (value === undefined) return [0, 0, 0, 0];
+  const o = v.options(value, 'kv options', PAYLOAD_OPTIONS);
+  const dtype = o.dtype ?? 'f32';
+  if (dtype !== 'f32' && dtype !== 'f16') v.fail(`kv.dtype must be 'f32' or 'f16', got ${v.show(dtype)}`);
+  return [
+    v.integer(o.layers, 'kv.layers', 1, l.maxLayers),
+    v.integer(o.kvHeads, 'kv.kvHeads', 1, l.maxKVHeads),
+    v.integer(o.headDim, 'kv.headDim', 1, l.maxHeadDim),
+    dtype === 'f16' ? 1 : 0,
+  ];
+}
 
 /**
  * Paged token cache with prefix sharing, copy-on-write, fork and LRU retention of cached
@@ -144,6 +186,8 @@ const KV_OPTIONS = ['pageSize', 'maxPages', 'enablePrefixSharing', 'events'] as 
  */
 export class KVCache extends Owned<RawKVCache> {
   readonly #pageSize: number;
+  readonly #rowFloats: number; // kvHeads × headDim: floats per position of K (or V); 0 without a payload
+  readonly #headDim: number;
 
   constructor(options?: KVCacheOptions) {
     const o = v.options(options, 'KVCache options', KV_OPTIONS);
@@ -152,8 +196,11 @@ export class KVCache extends Owned<RawKVCache> {
     const maxPages = v.integer(o.maxPages ?? 10000, 'maxPages', 1, l.maxPages);
     const sharing = v.boolean(o.enablePrefixSharing ?? true, 'enablePrefixSharing');
     const events = v.boolean(o.events ?? false, 'events');
-    super(checked(engine<KVCacheEngine>().RawKVCache.create(pageSize, maxPages, sharing, events)));
+    const payload = payloadOptions(o.kv, l);
+    super(checked(engine<KVCacheEngine>().RawKVCache.create(pageSize, maxPages, sharing, events, ...payload)));
     this.#pageSize = pageSize;
+    this.#rowFloats = payload[1] * payload[2];
+    this.#headDim = payload[2];
   }
 
   /**
@@ -198,6 +245,58 @@ export class KVCache extends Owned<RawKVCache> {
     const t = v.tokens(tokens, 'tokens', 'token id', true);
     withHeap(engine(), t, (p, n) => check(raw.append(seq, p, n)));
     return this.#plan();
+  }
+
+  /**
+   * Writes K and V of `layer` for positions [fromPos, fromPos + n) of the sequence: `k` and `v`
+   * are `n × kvHeads × headDim` floats (position, then head, then dim). Writing into a shared
+   * page copies it first. NaN/Infinity, shapes and ranges are `invalid_argument`.
+   */
+  writeKV(seqId: number, layer: number, fromPos: number, k: Float32Array | readonly number[], v_: Float32Array | readonly number[]): void {
+    const raw = this.raw;
+    const seq = v.id(seqId, 'seqId');
+    const lay = v.id(layer, 'layer');
+    const from = v.id(fromPos, 'fromPos');
+    const kk = v.vector(k, 'k');
+    const vv = v.vector(v_, 'v');
+    const row = this.#payloadRow();
+    if (kk.length % row !== 0 || vv.length !== kk.length) {
+      v.fail(`k and v must both hold n × kvHeads × headDim = n × ${row} floats, got ${kk.length} and ${vv.length}`);
+    }
+    withHeapAll(engine(), [kk, vv], ([pk, pv]) => check(raw.writeKV(seq, lay, from, pk!, pv!, kk.length / row)));
+  }
+
+  /** K and V of `layer` for positions [fromPos, fromPos + n), as fresh Float32Arrays (f16 widened). */
+  readKV(seqId: number, layer: number, fromPos: number, n: number): { k: Float32Array; v: Float32Array } {
+    const raw = this.raw;
+    this.#payloadRow();
+    return checked(raw.readKV(v.id(seqId, 'seqId'), v.id(layer, 'layer'), v.id(fromPos, 'fromPos'), v.id(n, 'n')));
+  }
+
+  /**
+   * Causal grouped-query attention over the sequence's pages: `q` is `m × numHeads × headDim`
+   * for its last m positions (decode: m = 1; a prefill chunk: m > 1); query i sees positions up
+   * to its own. Softmax in f32 with max subtraction. Returns `m × numHeads × headDim` floats.
+   */
+  attention(seqId: number, layer: number, q: Float32Array | readonly number[], options: AttentionOptions): Float32Array {
+    const raw = this.raw;
+    this.#payloadRow();
+    const seq = v.id(seqId, 'seqId');
+    const lay = v.id(layer, 'layer');
+    const qq = v.vector(q, 'q');
+    const o = v.options(options ?? v.fail('attention needs options { numHeads, scale? }'), 'attention options', ['numHeads', 'scale'] as const);
+    const numHeads = v.integer(o.numHeads, 'numHeads', 1, pageLimits().maxQueryHeads);
+    const scale = o.scale === undefined ? 0 : v.finite(o.scale, 'scale');
+    const perPosition = numHeads * this.#headDim;
+    if (qq.length === 0 || qq.length % perPosition !== 0) {
+      v.fail(`q must hold m × numHeads × headDim = m × ${perPosition} floats (m >= 1), got ${qq.length}`);
+    }
+    return checked(withHeap(engine(), qq, (p) => raw.attention(seq, lay, p, qq.length / perPosition, numHeads, scale)));
+  }
+
+  #payloadRow(): number {
+    if (this.#rowFloats === 0) v.fail('this KVCache holds no K/V: create it with the kv option');
+    return this.#rowFloats;
   }
 
   /** Drops every sequence and every cached page; records a `cleared` event. */
