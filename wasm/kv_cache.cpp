@@ -16,6 +16,10 @@ using emscripten::val;
 namespace llmds::wasm {
 namespace {
 
+/// 64-bit hashes as a Uint32Array of (low, high) word pairs, which JS views as a BigUint64Array
+/// (embind has no 64-bit typed arrays without WASM_BIGINT).
+val hash_words(const uint64_t* hashes, std::size_t n) { return copy_out(reinterpret_cast<const uint32_t*>(hashes), 2 * n); }
+
 val allocator_limits() {
   val o = val::object();
   o.set("maxPageSize", PagedAllocator::kMaxPageSize);
@@ -50,15 +54,14 @@ class RawKVCache {
     return o;
   }
 
-  /// The chained 64-bit hashes as a Uint32Array of (low, high) word pairs, which JS views as a
-  /// BigUint64Array (embind has no 64-bit typed arrays without WASM_BIGINT); or null.
+  /// The chained hashes as hash_words(), or null.
   static val block_hashes(uintptr_t tokens, uint32_t n, uint32_t page_size) {
     auto hashes = llmds::block_hashes(heap_ptr<TokenId>(tokens), n, page_size);
     if (!hashes) {
       report(hashes.status());
       return val::null();
     }
-    return copy_out(reinterpret_cast<const uint32_t*>(hashes->data()), 2 * hashes->size());
+    return hash_words(hashes->data(), hashes->size());
   }
 
   /// prefix_n < 0: no declared prefix. 0 with the plan in the result slot, or kFailed.
@@ -112,8 +115,8 @@ class RawKVCache {
     for (const KVEvent& e : events) {
       val o = val::object();
       o.set("type", e.type == KVEvent::Type::stored ? "stored" : e.type == KVEvent::Type::removed ? "removed" : "cleared");
-      o.set("hashes", copy_out(reinterpret_cast<const uint32_t*>(e.block_hashes.data()), 2 * e.block_hashes.size()));
-      o.set("parent", e.has_parent ? copy_out(reinterpret_cast<const uint32_t*>(&e.parent_hash), 2) : val::null());
+      o.set("hashes", hash_words(e.block_hashes.data(), e.block_hashes.size()));
+      o.set("parent", e.has_parent ? hash_words(&e.parent_hash, 1) : val::null());
       o.set("tokens", copy_out(e.tokens));
       out.call<void>("push", o);
     }
@@ -121,7 +124,7 @@ class RawKVCache {
   }
   val findable_hashes() const {
     const std::vector<uint64_t> hashes = cache_.findable_hashes();
-    return copy_out(reinterpret_cast<const uint32_t*>(hashes.data()), 2 * hashes.size());
+    return hash_words(hashes.data(), hashes.size());
   }
   int32_t fork(uint32_t src, uint32_t dst) { return report(cache_.fork(src, dst)); }
   bool detach(uint32_t seq) { return cache_.detach(seq); }

@@ -28,31 +28,22 @@ async function compileResponse(response: Response): Promise<WebAssembly.Module> 
   if (type.startsWith('text/html')) {
     throw new LlmdsError('load_failed', `llmds: ${where} is an HTML page, not the .wasm module (a wrong URL or a server fallback page?)`);
   }
+  const streaming = typeof WebAssembly.compileStreaming === 'function' && type.startsWith('application/wasm');
+  return step(`compiling ${where}`, async () =>
+    streaming ? WebAssembly.compileStreaming(response) : WebAssembly.compile(await response.arrayBuffer()),
+  );
+}
+
+/** Runs one loading step; its failure becomes `load_failed` naming the step, with the cause. */
+async function step<T>(what: string, run: () => Promise<T>): Promise<T> {
   try {
-    if (typeof WebAssembly.compileStreaming === 'function' && type.startsWith('application/wasm')) {
-      return await WebAssembly.compileStreaming(response);
-    }
-    return await WebAssembly.compile(await response.arrayBuffer());
+    return await run();
   } catch (error) {
-    throw loadFailed(`llmds: compiling ${where} failed`, error);
+    throw loadFailed(`llmds: ${what} failed`, error);
   }
 }
 
-async function compileBytes(bytes: BufferSource, where: string): Promise<WebAssembly.Module> {
-  try {
-    return await WebAssembly.compile(bytes);
-  } catch (error) {
-    throw loadFailed(`llmds: compiling ${where} failed`, error);
-  }
-}
-
-async function fetchUrl(url: URL): Promise<Response> {
-  try {
-    return await fetch(url);
-  } catch (error) {
-    throw loadFailed(`llmds: fetching ${url.href} failed`, error);
-  }
-}
+const compileBytes = (bytes: BufferSource, where: string) => step(`compiling ${where}`, () => WebAssembly.compile(bytes));
 
 async function compile(source: WasmSource): Promise<WebAssembly.Module> {
   if (source instanceof WebAssembly.Module) return source;
@@ -65,13 +56,8 @@ async function compile(source: WasmSource): Promise<WebAssembly.Module> {
     throw new LlmdsError('invalid_argument', `init option wasm must be a URL, a path, the module's bytes, a WebAssembly.Module or a Response, got ${show(source)}`);
   }
   const url = source instanceof URL ? source : toUrl(source);
-  if (url.protocol !== 'file:') return compileResponse(await fetchUrl(url));
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFileUrl(url);
-  } catch (error) {
-    throw loadFailed(`llmds: reading ${url.href} failed`, error);
-  }
+  if (url.protocol !== 'file:') return compileResponse(await step(`fetching ${url.href}`, () => fetch(url)));
+  const bytes = await step(`reading ${url.href}`, () => readFileUrl(url));
   return compileBytes(bytes.slice().buffer, url.href);
 }
 
