@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "llmds/block_hash.hpp"
 
+#include "common/token_ids.hpp"
+
 #include <cstring>
 #include <string>
 
@@ -33,14 +35,7 @@ uint64_t chain_block_hash(uint64_t parent, uint64_t content) noexcept {
 
 Result<std::vector<uint64_t>> block_hashes(const int32_t* tokens, std::size_t n, uint32_t page_size) {
   if (page_size == 0) return invalid_argument("blockHashes: pageSize must be >= 1, got 0");
-  int32_t any = 0;  // the sign bit of the OR says whether any token is negative (vectorizes)
-  for (std::size_t i = 0; i < n; ++i) any |= tokens[i];
-  for (std::size_t i = 0; any < 0 && i < n; ++i) {
-    if (tokens[i] < 0) {
-      return invalid_argument("blockHashes: tokens[" + std::to_string(i) + "] must be a token id in [0, 2^31), got " +
-                              std::to_string(tokens[i]));
-    }
-  }
+  if (Status st = detail::check_token_ids(tokens, n, "blockHashes: tokens"); !st) return st;
   std::vector<uint64_t> out(n / page_size);
   uint64_t chain = 0;
   for (std::size_t i = 0; i < out.size(); ++i) {

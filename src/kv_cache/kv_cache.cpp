@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "llmds/kv_cache.hpp"
 
+#include "common/token_ids.hpp"
 #include "llmds/block_hash.hpp"
 #include "kv_cache/kv_cache_internals.hpp"
 #include "simd/kernels.hpp"
@@ -31,18 +32,6 @@ constexpr std::size_t kAttentionBlockRows = 64;
 
 std::string seq_name(SeqId seq) { return "seqId " + std::to_string(seq); }
 
-Status check_tokens(const TokenId* tokens, std::size_t n, const char* what) {
-  TokenId any = 0;  // the sign bit of the OR says whether any token is negative (vectorizes)
-  for (std::size_t i = 0; i < n; ++i) any |= tokens[i];
-  if (any >= 0) return Status::success();
-  for (std::size_t i = 0; i < n; ++i) {
-    if (tokens[i] < 0) {
-      return invalid_argument(std::string(what) + "[" + std::to_string(i) + "] must be a token id in [0, 2^31), got " +
-                              std::to_string(tokens[i]));
-    }
-  }
-  return Status::success();
-}
 
 
 std::size_t pages_for(std::size_t tokens, uint32_t page_size) noexcept {
@@ -557,7 +546,7 @@ struct KVCache::Impl {
 
   Status attach(SeqId seq, const TokenId* tokens, std::size_t n, int64_t prefix_len, KVPlan* plan) {
     if (plan != nullptr) plan->clear();
-    if (Status st = check_tokens(tokens, n, "kvTokens"); !st) return st;
+    if (Status st = detail::check_token_ids(tokens, n, "kvTokens"); !st) return st;
     if (prefix_len < -1 || prefix_len > static_cast<int64_t>(n)) {
       return invalid_argument("prefixTokens must be a prefix of kvTokens: its length " + std::to_string(prefix_len) +
                               " exceeds kvTokens' length " + std::to_string(n));
@@ -644,7 +633,7 @@ struct KVCache::Impl {
     if (plan != nullptr) plan->clear();
     auto it = sequences.find(seq);
     if (it == sequences.end()) return not_found("append: unknown " + seq_name(seq));
-    if (Status st = check_tokens(tokens, n, "tokens"); !st) return st;
+    if (Status st = detail::check_token_ids(tokens, n, "tokens"); !st) return st;
     Sequence& s = it->second;
     const uint32_t ps = page_size();
     const uint32_t tail_fill = s.pages.empty() ? ps : page(s.pages.back()).fill;

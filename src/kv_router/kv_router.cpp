@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "llmds/kv_router.hpp"
 
+#include "common/token_ids.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -874,12 +876,7 @@ Result<RouteDecision> KVRouter::route_tokens(const int32_t* tokens, std::size_t 
   if (impl_->order.empty()) return not_found("KVRouter.route: no workers");
   // The same validation and hashes as block_hashes(), computed only as far as the walk goes
   // (and all of them when the route is recorded).
-  int32_t any = 0;
-  for (std::size_t i = 0; i < n; ++i) any |= tokens[i];
-  if (any < 0) {
-    auto checked = block_hashes(tokens, n, impl_->o.block_size);  // names the negative token
-    return checked.status();
-  }
+  if (Status st = detail::check_token_ids(tokens, n, "blockHashes: tokens"); !st) return st;
   const uint32_t bs = impl_->o.block_size;
   std::vector<uint64_t> hashes(n / bs);
   std::size_t done = 0;
