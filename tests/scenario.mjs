@@ -73,6 +73,44 @@ export async function runScenario(llmds) {
     manager.dispose();
   }
 
+  // KVRouter: approximate routing, precise mirroring of a cache's events (llmds and vLLM shapes),
+  // loads, and a snapshot restored (bytes as a checksum-free sum: the result is JSON).
+  const router = new llmds.KVRouter({ blockSize: 4 });
+  const precise = new llmds.KVRouter({ blockSize: 4, mode: 'precise' });
+  const source = new llmds.KVCache({ pageSize: 4, maxPages: 8, events: true });
+  try {
+    const prompt = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13];
+    for (const w of ['http://b', 'http://a']) router.addWorker(w);
+    for (const w of ['cache', 'vllm']) precise.addWorker(w);
+    const first = router.route(prompt, { requestId: 'r1' });
+    router.started(first.worker, 'r1', prompt.length);
+    const second = router.route({ text: 'system prompt '.repeat(20) }, { requestId: 'r2' });
+    router.finished('r1');
+    source.attach(1, prompt);
+    const events = source.drainEvents();
+    precise.applyEvents('cache', events);
+    precise.applyEvents('vllm', [{ type: 'BlockStored', block_hashes: ['7', '8'], parent_block_hash: null, token_ids: prompt.slice(0, 8), block_size: 4 }]);
+    const restored = llmds.KVRouter.deserialize(router.serialize());
+    out.router = {
+      first, second,
+      again: router.route([...prompt.slice(0, 8), 99]),
+      precise: precise.route(prompt),
+      restored: restored.route(prompt).candidates,
+      stats: router.stats(),
+      snapshotSum: Array.from(router.serialize()).reduce((a, b) => (a * 31 + b) >>> 0, 0),
+    };
+    restored.dispose();
+    try {
+      precise.applyEvents('vllm', [{ type: 'BlockStored', block_hashes: [9], parent_block_hash: 1234, token_ids: [1, 2, 3, 4], block_size: 4 }]);
+    } catch (e) {
+      out.router.error = [e.name, e.code, e instanceof llmds.LlmdsError];
+    }
+  } finally {
+    router.dispose();
+    precise.dispose();
+    source.dispose();
+  }
+
   // HNSW: a seeded build must give the same graph (hence serialized bytes) in every runtime.
   const dim = 16;
   let seed = 7;

@@ -17,6 +17,19 @@ export {
   type PagedAllocatorStats,
   type TokenArray,
 } from './kv-cache.mjs';
+export {
+  KVRouter,
+  type EngineBlockHash,
+  type KVRouterOptions,
+  type KVRouterStats,
+  type RouteCandidate,
+  type RouteDecision,
+  type RoutePrompt,
+  type RouterEvent,
+  type RoutingMode,
+  type RoutingPolicy,
+  type VllmKVEvent,
+} from './kv-router.mjs';
 export { IndexedHeap, type IndexedHeapOptions } from './indexed-heap.mjs';
 export {
   Scheduler,

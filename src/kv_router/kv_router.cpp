@@ -23,7 +23,7 @@ constexpr uint32_t kChunkShift = 12;  // storage grows 4096 items at a time
 constexpr uint32_t kChunkItems = 1u << kChunkShift;
 constexpr uint16_t kIdentity = 0x8000;  // Entry::refs: the engine hash equals the router hash
 constexpr uint16_t kRefMask = 0x7FFF;   // Entry::refs: engine hashes mapped onto this block
-constexpr uint64_t kMaxItems = 0xFFFFFFF0u;
+constexpr uint64_t kMaxItems = KVRouter::kMaxCapacityBlocks;  // also the (block, worker) pair limit
 // A table slot holds a record index (low 26 bits), its distance from its home slot (4 bits, 15
 // meaning "15 or more") and 2 bits of its hash. A probe then reads a record from (cold) memory
 // only when the slot's entry has the key's home and hash bits, and deleting (backward shift)

@@ -178,6 +178,8 @@ class KVRouter {
   const KVRouterOptions& options() const noexcept;
 
   static constexpr uint32_t kMaxWorkers = 4096;
+  /// The most blocks one worker may keep (capacity_blocks).
+  static constexpr uint64_t kMaxCapacityBlocks = 0xFFFFFFF0u;
 
  private:
   struct Impl;

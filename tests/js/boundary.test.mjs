@@ -69,7 +69,7 @@ test('JS validates against the C++ limits', async () => {
 });
 
 test('a failed deserialize of every persistent class is the engine code, through one path', () => {
-  for (const [Class, options] of [[HNSW, { dim: 2 }], [llmds.InvertedIndex, {}], [RetrievalPipeline, { embeddingDim: 2 }]]) {
+  for (const [Class, options] of [[HNSW, { dim: 2 }], [llmds.InvertedIndex, {}], [RetrievalPipeline, { embeddingDim: 2 }], [llmds.KVRouter, {}]]) {
     const obj = new Class(options);
     try {
       const bytes = obj.serialize();
