@@ -24,7 +24,8 @@ void put_le64(unsigned char* out, uint64_t v) noexcept {
 
 uint64_t page_content_hash(const int32_t* tokens, std::size_t n) noexcept {
   // Little-endian hosts (x86, ARM, wasm) already hold the tokens as the bytes Dynamo hashes.
-  return XXH3_64bits_withSeed(tokens, n * sizeof(int32_t), kBlockHashSeed);}
+  return XXH3_64bits_withSeed(tokens, n * sizeof(int32_t), kBlockHashSeed);
+}
 
 uint64_t chain_block_hash(uint64_t parent, uint64_t content) noexcept {
   unsigned char bytes[16];
