@@ -21,6 +21,7 @@ if (installed('hnsw')) js.hnsw = await (await import('./hnsw/hnsw.mjs')).runHnsw
 else skipped('HNSW vs hnswlib', 'hnsw');
 // Serving control (its lru-cache columns need bench/serving's install) and the simulator.
 js.serving = await (await import('./serving.mjs')).runServingBench();
+js.routerCost = await (await import('./router/cost.mjs')).runRouterCostBench();
 js.servingSimulator = await (await import('./serving-simulator.mjs')).runServingSimulatorBench();
 
 const rows = await nativeRatios({ quick, js });
