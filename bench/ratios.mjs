@@ -3,10 +3,11 @@
 // same workloads as the Node benchmarks and pairs its figures with theirs.
 //
 //   import { nativeRatios } from './ratios.mjs';
-//   const rows = await nativeRatios({ quick, js }); // js: { kv, hnsw, bm25, retrieval, serving }
+//   const rows = await nativeRatios({ quick, js }); // js: { kv, attention, hnsw, bm25, retrieval, serving }
 //   printTable('wasm / native', rows);
 //
-// `js` holds what the Node benchmarks returned (any subset): kv = runKVCacheBench(), hnsw =
+// `js` holds what the Node benchmarks returned (any subset): kv = runKVCacheBench(), attention =
+// runAttentionBench() (its native figures come from its own run of the CLI), hnsw =
 // runHnswBench(), bm25 = the object bench/bm25/bm25.mjs writes to results/bm25.json, retrieval =
 // runRetrievalBench() (or benchmarkRetrieval()), serving = runServingBench(). Each present one gets
 // rows { component, workload, wasm, native, unit, ratio }, where ratio is always wasm time / native
@@ -153,6 +154,13 @@ export async function nativeRatios({ quick = false, js = {} } = {}) {
     }
   }
 
+  if (js.attention?.rows) {
+    // attention.mjs runs `llmds_bench --suite attention` itself, in the same process run.
+    for (const r of js.attention.rows) {
+      if (r.nativeUsPerStep) rows.push(row('attention', `decode step, ${r.dtype}, context ${r.context}`, r.usPerStep, r.nativeUsPerStep, 'µs'));
+    }
+  }
+
   if (js.hnsw?.sets) {
     // hnsw.mjs runs the native CLI itself (same data files, interleaving aside); use those
     // figures, or run it here on the same files when that run had no CLI.
@@ -246,7 +254,7 @@ export async function nativeRatios({ quick = false, js = {} } = {}) {
 
 /** The latest JSON results of the Node benchmarks in bench/results/, keyed as nativeRatios wants. */
 export function loadJsResults() {
-  const files = { kv: 'kv-cache', hnsw: 'hnsw', bm25: 'bm25', retrieval: 'retrieval', serving: 'serving' };
+  const files = { kv: 'kv-cache', attention: 'attention', hnsw: 'hnsw', bm25: 'bm25', retrieval: 'retrieval', serving: 'serving' };
   const js = {};
   for (const [key, name] of Object.entries(files)) {
     const file = `${resultsDir}${name}.json`;
