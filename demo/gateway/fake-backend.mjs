@@ -60,7 +60,8 @@ export async function startFakeBackend({ port = 0, id, gateway, model = 'fake-mo
       try {
         const r = await fetch(`${gateway}/kv-events`, {
           method: 'POST',
-          headers: { 'content-type': 'application/json' },
+          // x-llmds-model: the Cloudflare gateway keeps one router per model.
+          headers: { 'content-type': 'application/json', 'x-llmds-model': model },
           body: JSON.stringify({ worker: id ?? url, events: toVllmEvents(events) }),
         });
         if (!r.ok) log.warn?.(`fake backend ${url}: gateway refused events: ${r.status} ${await r.text()}`);
