@@ -93,6 +93,13 @@ export class GatewayRouter {
         if (bytes) {
           router = KVRouter.deserialize(bytes);
           this.restored = 'snapshot';
+          if (router.mode !== (options.mode ?? 'approximate') || router.blockSize !== (options.blockSize ?? 16)) {
+            // ROUTER_OPTIONS changed: a snapshot of another configuration would route by the wrong index.
+            console.error(`llmds gateway: snapshot is a ${router.mode} router with ${router.blockSize}-token blocks; starting empty`);
+            router.dispose();
+            router = undefined;
+            this.restored = 'options_mismatch';
+          }
         }
       } catch (e) {
         console.error(`llmds gateway: snapshot not restored (${e.code ?? e.message}); starting empty`);

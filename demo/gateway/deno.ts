@@ -29,6 +29,13 @@ if (snapshotFile) {
   try {
     router = KVRouter.deserialize(await Deno.readFile(snapshotFile));
     restored = 'snapshot';
+    if (router.mode !== mode || router.blockSize !== 16) {
+      // A snapshot of another configuration would route by the wrong index.
+      console.error(`llmds gateway: ignoring snapshot ${snapshotFile} (a ${router.mode} router); starting empty`);
+      router.dispose();
+      router = undefined;
+      restored = 'options_mismatch';
+    }
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) {
       restored = (e as { code?: string }).code ?? 'error';

@@ -20,6 +20,12 @@ async function restore(file, options, log) {
   if (file && existsSync(file)) {
     try {
       const router = KVRouter.deserialize(new Uint8Array(await readFile(file)));
+      if (router.mode !== options.mode || router.blockSize !== options.blockSize) {
+        // A snapshot of another configuration would route by the wrong index.
+        log.error?.(`llmds gateway: ignoring snapshot ${file} (a ${router.mode} router with ${router.blockSize}-token blocks); starting empty`);
+        router.dispose();
+        return { router: new KVRouter(options), restored: 'options_mismatch' };
+      }
       log.info?.(`llmds gateway: restored ${file}`);
       return { router, restored: 'snapshot' };
     } catch (e) {

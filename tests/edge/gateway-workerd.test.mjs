@@ -40,7 +40,39 @@ function workerdOptions(storage, { backends = [], routerOptions = {}, snapshotMs
   };
 }
 
-/** Flips a byte inside every stored copy of the router snapshot (magic "LLMDSKVR") on disk. */
+/**
+ * Re-computes the checksums of a SQLite WAL file's valid frames after its pages were edited
+ * (sqlite.org/fileformat2.html#walformat): SQLite ignores every frame from the first one whose
+ * cumulative checksum fails, so a plain byte flip in the WAL loses the value instead of
+ * corrupting it.
+ */
+function rechecksumWal(wal, original) {
+  const bigEndian = wal.readUInt32BE(0) === 0x377f0683;
+  const word = (b, i) => (bigEndian ? b.readUInt32BE(i) : b.readUInt32LE(i));
+  const sum = (b, from, to, s) => {
+    let [s0, s1] = s;
+    for (let i = from; i < to; i += 8) {
+      s0 = (s0 + word(b, i) + s1) >>> 0;
+      s1 = (s1 + word(b, i + 4) + s0) >>> 0;
+    }
+    return [s0, s1];
+  };
+  const pageSize = wal.readUInt32BE(8);
+  let before = sum(original, 0, 24, [0, 0]);
+  let after = before; // the header is not edited
+  for (let at = 32; at + 24 + pageSize <= wal.length; at += 24 + pageSize) {
+    before = sum(original, at + 24, at + 24 + pageSize, sum(original, at, at + 8, before));
+    if (before[0] !== original.readUInt32BE(at + 16) || before[1] !== original.readUInt32BE(at + 20)) break; // the end of the valid frames
+    after = sum(wal, at + 24, at + 24 + pageSize, sum(wal, at, at + 8, after));
+    wal.writeUInt32BE(after[0], at + 16);
+    wal.writeUInt32BE(after[1], at + 20);
+  }
+}
+
+/**
+ * Flips a byte inside every stored copy of the router snapshot (magic "LLMDSKVR") in the
+ * Durable Objects' SQLite files, as disk corruption would; returns how many it found.
+ */
 function corruptSnapshot(storage) {
   const magic = Buffer.from('LLMDSKVR');
   let hits = 0;
@@ -49,11 +81,13 @@ function corruptSnapshot(storage) {
       const p = join(d, e.name);
       if (e.isDirectory()) walk(p);
       else if (/\.sqlite(-wal)?$/.test(e.name) && !e.name.startsWith('metadata')) {
-        const bytes = readFileSync(p);
+        const original = readFileSync(p);
+        const bytes = Buffer.from(original);
         for (let at = bytes.indexOf(magic); at >= 0; at = bytes.indexOf(magic, at + 1)) {
           bytes[at + magic.length + 24] ^= 0x5a; // past the envelope's magic: the checksum must catch it
           hits++;
         }
+        if (e.name.endsWith('-wal')) rechecksumWal(bytes, original);
         writeFileSync(p, bytes);
       }
     }
@@ -173,7 +207,7 @@ describe('precise mode: the backends publish KV events to the Durable Object', (
     assert.equal(backendStats(s, first.worker).blocks, Math.floor(new TextEncoder().encode(`${SYSTEM}precise one`).length / 16));
     const second = await complete(server.base, `${SYSTEM}precise two`);
     assert.equal(second.worker, first.worker);
-    const shared = Math.floor(SYSTEM.length / 16) * 16;
+    const shared = Math.floor(`${SYSTEM}precise `.length / 16) * 16; // the two prompts' common bytes, in full blocks
     assert.equal(second.overlap, shared);
     assert.equal(second.cached, shared);
   });

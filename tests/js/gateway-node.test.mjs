@@ -190,14 +190,14 @@ describe('precise mode: routing from the backends\' KV events', () => {
     for (const b of backends) if (b.url !== first.worker) assert.equal(backendStats(s, b.url).blocks, 0);
     const second = await complete(gw.url, `${SYSTEM}precise two`);
     assert.equal(second.worker, first.worker);
-    const shared = Math.floor(SYSTEM.length / 16) * 16;
+    const shared = Math.floor(`${SYSTEM}precise `.length / 16) * 16; // the two prompts' common bytes, in full blocks
     assert.equal(second.overlap, shared);
     assert.equal(second.cached, shared); // what the gateway predicted is what the backend reused
     // Token-id prompts route the same way (the byte tokenizer: ids are UTF-8 bytes).
     const ids = Array.from(new TextEncoder().encode(`${SYSTEM}as ids`));
     const third = await complete(gw.url, ids);
     assert.equal(third.worker, first.worker);
-    assert.equal(third.overlap, shared);
+    assert.equal(third.overlap, Math.floor(SYSTEM.length / 16) * 16);
   });
 
   test('malformed /kv-events: 400 with the LlmdsError code, router unchanged', async () => {
