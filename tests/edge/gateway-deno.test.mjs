@@ -3,7 +3,7 @@
 // npm) in a project with the packed llmds installed, in front of fake vLLM backends on loopback:
 // routing, streaming, load accounting, and the snapshot file across a SIGTERM restart.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -52,6 +52,13 @@ after(async () => {
   if (deno?.child.exitCode === null) deno.child.kill('SIGKILL');
   await Promise.all((backends ?? []).map((b) => b.close()));
   if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+test('deno check: deno.ts type-checks against the package\'s types', () => {
+  const r = spawnSync(join(root, 'node_modules/.bin/deno'), ['check', 'deno.ts'], {
+    cwd: dir, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1' }, timeout: 120000,
+  });
+  assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
 });
 
 test('Deno gateway: a shared long prompt goes to the same backend, which reports cached tokens', async () => {

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -151,6 +152,33 @@ describe('failover and admin', () => {
     for (const b of s.backends) assert.equal(b.load, 0);
     // And the recording landed on the backend that served it.
     assert.equal((await complete(gw.url, `${SYSTEM}fail over again`)).overlap, 9 * 128);
+  });
+
+  test('a backend that dies mid-stream: the client sees the stream fail, finished() still runs', async () => {
+    const dying = createServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: {"choices":[{"text":" half"}]}\n\n');
+      setTimeout(() => res.destroy(), 50);
+    });
+    await new Promise((r) => dying.listen(0, '127.0.0.1', r));
+    const g = await startGateway({ port: 0, backends: [`http://127.0.0.1:${dying.address().port}`], log: quiet });
+    try {
+      const r = await fetch(`${g.url}/v1/completions`, { method: 'POST', body: JSON.stringify({ prompt: 'x', stream: true }) });
+      assert.equal(r.status, 200);
+      const reader = r.body.getReader();
+      assert.match(new TextDecoder().decode((await reader.read()).value), /half/);
+      await assert.rejects(async () => {
+        for (;;) if ((await reader.read()).done) break;
+      });
+      const s = await eventually(async () => {
+        const x = await stats(g.url);
+        return x.inflight === 0 && x;
+      }, 5000, 'inflight 0');
+      assert.equal(s.backends[0].load, 0);
+    } finally {
+      await g.close();
+      dying.close();
+    }
   });
 
   test('admin: add and remove backends; no backend is a 503', async () => {
