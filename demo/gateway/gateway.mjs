@@ -109,8 +109,12 @@ function onSettled(body, done) {
  * @param {() => object} [o.extraStats] merged into GET /stats
  */
 export function createGateway({ router, backends = [], fetch: fetchFn = (...a) => fetch(...a), now = () => Date.now(), tokenize, retryMs = 5000, onChange = () => {}, extraStats = () => ({}), log = console }) {
-  const precise = router.options?.mode === 'precise' || router.mode === 'precise';
-  const blockSize = router.options?.blockSize ?? router.blockSize ?? 16;
+  const precise = router.mode === 'precise';
+  const blockSize = router.blockSize;
+  if (precise && !tokenize) {
+    // The router hashes the token ids of the backends' events: text prompts would never match.
+    log.warn?.('llmds gateway: precise mode without `tokenize` routes only prompts sent as token ids by cache');
+  }
   /** id → { url } for every backend the gateway may route to. */
   const known = new Map();
   /** id → time (now()) until which the backend is skipped after a connection error. */
@@ -237,6 +241,8 @@ export function createGateway({ router, backends = [], fetch: fetchFn = (...a) =
     if (typeof worker !== 'string' || !Array.isArray(events)) return failure(400, 'invalid_argument', 'expected { worker: string, events: array }');
     if (!router.hasWorker(worker)) return failure(404, 'not_found', `unknown worker ${worker}`);
     try {
+      // A malformed batch changes nothing; an event that does not chain onto what the worker
+      // holds fails after the events before it were applied (the message names its index).
       router.applyEvents(worker, events);
     } catch (e) {
       if (e instanceof LlmdsError) return failure(400, e.code, e.message);
