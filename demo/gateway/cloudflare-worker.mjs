@@ -12,6 +12,7 @@
 // Configuration (wrangler.toml [vars], or workerd bindings):
 //   BACKENDS        JSON array of backend URLs or { id, url, capacityBlocks } (all models)
 //   ROUTER_OPTIONS  JSON KVRouter options, e.g. { "mode": "precise", "policy": "sglang" }
+//   SNAPSHOT_CHUNK_BYTES  storage value size for snapshot chunks (default 128 KiB)
 //   SNAPSHOT_MS     snapshot delay after a change (default 5000: well under the idle time after
 //                   which an object may be evicted, which loses what was not snapshotted)
 // The model comes from the request body (`model`), or for the other endpoints from `?model=` or
@@ -23,7 +24,8 @@ import { tokenize } from './tokenizer.mjs';
 
 const ready = init();
 // Storage values are at most 128 KiB on key-value Durable Objects (2 MiB on SQLite ones): a
-// larger snapshot is split over keys snapshot/0, snapshot/1, ... written in the same put.
+// larger snapshot is split over keys snapshot/0, snapshot/1, ... written in the same put (at
+// most 128 keys per put: snapshots up to 16 MiB, about 2 million indexed blocks).
 const CHUNK = 128 * 1024;
 
 const parseJson = (v, fallback) => (v === undefined || v === null || v === '' ? fallback : typeof v === 'string' ? JSON.parse(v) : v);
@@ -68,10 +70,10 @@ async function readSnapshot(storage) {
   return bytes;
 }
 
-function snapshotEntries(bytes) {
-  if (bytes.length <= CHUNK) return { snapshot: bytes };
-  const entries = { snapshot: { chunks: Math.ceil(bytes.length / CHUNK), length: bytes.length } };
-  for (let i = 0; i * CHUNK < bytes.length; i++) entries[`snapshot/${i}`] = bytes.slice(i * CHUNK, (i + 1) * CHUNK);
+function snapshotEntries(bytes, chunk) {
+  if (bytes.length <= chunk) return { snapshot: bytes };
+  const entries = { snapshot: { chunks: Math.ceil(bytes.length / chunk), length: bytes.length } };
+  for (let i = 0; i * chunk < bytes.length; i++) entries[`snapshot/${i}`] = bytes.slice(i * chunk, (i + 1) * chunk);
   return entries;
 }
 
@@ -83,6 +85,8 @@ export class GatewayRouter {
     this.dirty = false;
     this.saves = 0;
     this.snapshotMs = Number(env.SNAPSHOT_MS ?? 5000);
+    this.chunk = Number(env.SNAPSHOT_CHUNK_BYTES ?? CHUNK); // smaller in tests, to exercise chunking
+    this.chunks = 0;
     state.blockConcurrencyWhile(async () => {
       await ready;
       const options = parseJson(env.ROUTER_OPTIONS, {});
@@ -111,7 +115,7 @@ export class GatewayRouter {
         backends: parseBackends(env.BACKENDS),
         tokenize: options.mode === 'precise' ? tokenize : undefined,
         onChange: () => this.changed(),
-        extraStats: () => ({ snapshot: { restored: this.restored, dirty: this.dirty, saves: this.saves } }),
+        extraStats: () => ({ snapshot: { restored: this.restored, dirty: this.dirty, saves: this.saves, chunks: this.chunks } }),
       });
     });
   }
@@ -131,7 +135,9 @@ export class GatewayRouter {
     if (!this.dirty) return;
     this.dirty = false; // changes from here on set a new alarm
     try {
-      await this.state.storage.put(snapshotEntries(this.router.serialize()));
+      const entries = snapshotEntries(this.router.serialize(), this.chunk);
+      await this.state.storage.put(entries);
+      this.chunks = Object.keys(entries).length - 1;
     } catch (e) {
       this.dirty = true; // the runtime retries a failed alarm
       throw e;

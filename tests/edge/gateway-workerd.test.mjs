@@ -23,7 +23,7 @@ const entry = join(root, 'demo/gateway/cloudflare-worker.mjs');
 const M = '?model=fake-model'; // requests carry model "fake-model": that Durable Object
 
 /** workerd options: the Durable Object namespace, its disk storage, loopback fetch, the vars. */
-function workerdOptions(storage, { backends = [], routerOptions = {}, snapshotMs = 100 } = {}) {
+function workerdOptions(storage, { backends = [], routerOptions = {}, snapshotMs = 100, chunkBytes = 128 * 1024 } = {}) {
   const text = (v) => JSON.stringify(typeof v === 'string' ? v : JSON.stringify(v));
   return {
     services: `(name = "do-storage", disk = (path = ${JSON.stringify(storage)}, writable = true)),
@@ -33,6 +33,7 @@ function workerdOptions(storage, { backends = [], routerOptions = {}, snapshotMs
     (name = "BACKENDS", text = ${text(backends)}),
     (name = "ROUTER_OPTIONS", text = ${text(routerOptions)}),
     (name = "SNAPSHOT_MS", text = ${text(String(snapshotMs))}),
+    (name = "SNAPSHOT_CHUNK_BYTES", text = ${text(String(chunkBytes))}),
   ],
   durableObjectNamespaces = [ (className = "GatewayRouter", uniqueKey = "llmds-gateway-router") ],
   durableObjectStorage = (localDisk = "do-storage"),
@@ -187,9 +188,11 @@ describe('precise mode: the backends publish KV events to the Durable Object', (
   let backends;
   let server;
   const storage = mkdtempSync(join(tmpdir(), 'llmds-gateway-do-'));
+  // 256-byte snapshot chunks: the multi-key snapshot path (128 KiB values in production).
+  const options = workerdOptions(storage, { routerOptions: { mode: 'precise' }, chunkBytes: 256 });
 
   before(async () => {
-    server = await startWorkerd(entry, workerdOptions(storage, { routerOptions: { mode: 'precise' } }));
+    server = await startWorkerd(entry, options);
     backends = await startBackends(3, { gateway: server.base });
     for (const b of backends) assert.equal((await post(`${server.base}/workers${M}`, { url: b.url })).status, 201);
   });
@@ -221,5 +224,25 @@ describe('precise mode: the backends publish KV events to the Durable Object', (
     assert.equal(r.status, 400);
     assert.equal((await r.json()).error.code, 'not_found');
     assert.deepEqual((await stats(server.base, M)).router, before);
+  });
+
+  test('a chunked snapshot restores the precise index after a restart (backend URLs from the ids)', async () => {
+    const first = await complete(server.base, `${SYSTEM}precise after restart`);
+    const saved = await eventually(async () => {
+      const s = await stats(server.base, M);
+      return !s.snapshot.dirty && s.snapshot.saves >= 1 && s;
+    }, 5000, 'the alarm snapshot');
+    assert.ok(saved.snapshot.chunks > 1, `${saved.snapshot.chunks} chunks`);
+    await server.stop();
+    server = await startWorkerd(entry, options);
+    const s = await stats(server.base, M);
+    assert.equal(s.snapshot.restored, 'snapshot');
+    assert.deepEqual(s.router, { ...saved.router, bytes: s.router.bytes });
+    // The backends were added at run time (POST /workers): their URL ids route after the restart.
+    assert.equal(backendStats(s, first.worker).url, first.worker);
+    const again = await complete(server.base, `${SYSTEM}precise after restart, again`);
+    assert.equal(again.worker, first.worker);
+    assert.equal(again.overlap, again.cached);
+    assert.ok(again.overlap >= Math.floor(SYSTEM.length / 16) * 16);
   });
 });
