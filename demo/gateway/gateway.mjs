@@ -119,7 +119,7 @@ export function createGateway({ router, backends = [], fetch: fetchFn = (...a) =
   const known = new Map();
   /** id → time (now()) until which the backend is skipped after a connection error. */
   const down = new Map();
-  /** requestId → { worker, blocks } for the requests in flight. */
+  /** requestId → { worker } for the requests in flight (the router keeps their blocks as load). */
   const inflight = new Map();
   let sequence = 0;
   const prefix = globalThis.crypto?.randomUUID?.().slice(0, 8) ?? String(now());
