@@ -33,9 +33,12 @@ async function waitUntilServing(url, child, ms = 15000) {
 
 /**
  * Bundles `entry` (resolving `llmds` from `nodePaths` or the repository) and serves it.
- * @returns {Promise<{ base: string, stop(): void }>}
+ * `services` is appended to the config's service list and `worker` to the worker's fields
+ * (capnp text: bindings, durableObjectNamespaces, durableObjectStorage, globalOutbound, ...);
+ * `args` are extra command-line arguments.
+ * @returns {Promise<{ base: string, stop(): Promise<void> }>} stop() resolves when workerd exited
  */
-export async function startWorkerd(entry, { wasmFile = join(root, 'dist/llmds.wasm'), nodePaths = [] } = {}) {
+export async function startWorkerd(entry, { wasmFile = join(root, 'dist/llmds.wasm'), nodePaths = [], services = '', worker = '', args = [] } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'llmds-workerd-'));
   await build({
     entryPoints: [entry],
@@ -51,7 +54,7 @@ export async function startWorkerd(entry, { wasmFile = join(root, 'dist/llmds.wa
   copyFileSync(wasmFile, join(dir, 'llmds.wasm'));
   writeFileSync(join(dir, 'config.capnp'), `using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
-  services = [ (name = "main", worker = .worker) ],
+  services = [ (name = "main", worker = .worker), ${services} ],
   sockets = [ (name = "http", address = "127.0.0.1:0", http = (), service = "main") ],
 );
 const worker :Workerd.Worker = (
@@ -60,17 +63,20 @@ const worker :Workerd.Worker = (
     (name = "llmds.wasm", wasm = embed "llmds.wasm"),
   ],
   compatibilityDate = "2025-01-01",
+  ${worker}
 );
 `);
   const port = await freePort();
-  const child = spawn(join(root, 'node_modules/.bin/workerd'), ['serve', 'config.capnp', `--socket-addr=http=127.0.0.1:${port}`], {
+  const child = spawn(join(root, 'node_modules/.bin/workerd'), ['serve', 'config.capnp', `--socket-addr=http=127.0.0.1:${port}`, ...args], {
     cwd: dir,
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   const base = `http://127.0.0.1:${port}`;
+  const exited = new Promise((r) => child.once('exit', r));
   const stop = () => {
-    child.kill();
+    if (child.exitCode === null) child.kill();
     rmSync(dir, { recursive: true, force: true });
+    return exited.then(() => {});
   };
   try {
     await waitUntilServing(base, child);
