@@ -208,7 +208,11 @@ export class Decoder {
     return { layers: this.config.layers, kvHeads: this.config.kvHeads, headDim: this.config.headDim, dtype };
   }
 
-  /** Runs requests against a KVCache created with `kv: model.kvOptions()`. */
+  /**
+   * Runs requests against a KVCache created with `kv: model.kvOptions()`. With another payload
+   * shape writeKV fails after attach, leaving that sequence's pages without K/V: a programming
+   * error, so it is not rolled back.
+   */
   session(cache: KVCache): Session {
     return new Session(this, cache);
   }
@@ -239,12 +243,9 @@ export class Decoder {
   forward(tokens: TokenArray, start: number, attend: Attend): Float32Array {
     const c = this.config;
     const m = tokens.length;
+    this.checkTokens(tokens, start);
     let x: Float32Array = new Float32Array(m * c.dim);
-    for (let r = 0; r < m; r++) {
-      const t = tokens[r];
-      if (!(Number.isInteger(t) && t >= 0 && t < c.vocab)) throw new Error(`token ${t} at position ${start + r} is not in [0, ${c.vocab})`);
-      x.set(this.weights.embed.subarray(t * c.dim, (t + 1) * c.dim), r * c.dim);
-    }
+    for (let r = 0; r < m; r++) x.set(this.weights.embed.subarray(tokens[r] * c.dim, (tokens[r] + 1) * c.dim), r * c.dim);
     const rope = ropeTable(start, m, c.headDim, c.ropeTheta);
     this.weights.layers.forEach((w, layer) => {
       const a = rmsNorm(x, m, c.dim, w.attnNorm, c.eps);
@@ -262,6 +263,14 @@ export class Decoder {
     });
     x = rmsNorm(x, m, c.dim, this.weights.norm, c.eps);
     return x;
+  }
+
+  /** Throws unless every token is an id of the vocabulary (positions counted from `start`). */
+  checkTokens(tokens: TokenArray, start = 0): void {
+    for (let r = 0; r < tokens.length; r++) {
+      const t = tokens[r];
+      if (!(Number.isInteger(t) && t >= 0 && t < this.config.vocab)) throw new Error(`token ${t} at position ${start + r} is not in [0, ${this.config.vocab})`);
+    }
   }
 
   /** lm_head on row r of final hidden states. @internal */
@@ -287,12 +296,14 @@ export class Session {
    */
   prefill(seqId: number, tokens: TokenArray): Step {
     if (tokens.length === 0) throw new Error('prefill needs at least one token');
+    this.model.checkTokens(tokens); // before attach: a bad request must not leave pages behind
     const plan = this.cache.attach(seqId, tokens);
     return this.#compute(seqId, plan, tokens.length, (from) => Array.from(tokens).slice(from));
   }
 
   /** Appends one token (copy-on-write of a shared tail page is the cache's) and computes it. */
   decodeStep(seqId: number, token: number): Step {
+    this.model.checkTokens([token]);
     const plan = this.cache.append(seqId, [token]);
     return this.#compute(seqId, plan, plan.computeFrom + 1, () => [token]); // computeFrom is the old length
   }
@@ -302,6 +313,7 @@ export class Session {
    * tokens, the logits each was chosen from, and the prefill's step.
    */
   generate(seqId: number, prompt: TokenArray, maxNew: number): { tokens: number[]; logits: Float32Array[]; prefill: Step } {
+    if (!Number.isInteger(maxNew) || maxNew < 1) throw new Error(`maxNew must be a positive integer, got ${maxNew}`);
     const prefill = this.prefill(seqId, prompt);
     const tokens: number[] = [];
     const logits = [prefill.logits];

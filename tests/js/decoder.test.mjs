@@ -41,7 +41,7 @@ function assertMatchesOracle(m, sequence, firstPos, logits, what, tol = TOL) {
   });
 }
 
-describe('decoder kernels', () => {
+describe('decoder kernels and input checks', () => {
   test('linear is x Wᵀ in the HF [out, in] layout, for any row count', () => {
     const w = Float32Array.of(1, 2, 3, 4, 5, 6); // 3 outputs × 2 inputs
     assert.deepEqual([...linear(Float32Array.of(1, 0, 0, 1), 2, 2, w, 3)], [1, 3, 5, 2, 4, 6]);
@@ -82,6 +82,17 @@ describe('decoder kernels', () => {
     cache.writeKV(1, 0, 3, kv.k.map((x) => x + 0.5), kv.v);
     const step = s.decodeStep(1, 7);
     assert.ok(maxDelta(step.logits, model.forwardNoCache([...tokens(20, 1), 7])[20]) > 1e-3, 'a wrong key at position 3 is visible');
+  });
+
+  test('a token outside the vocabulary is refused before the cache changes', () => {
+    const cache = newCache(4);
+    const s = model.session(cache);
+    assert.throws(() => s.prefill(1, [1, 2, CONFIG.vocab]), /token 61 at position 2 is not in \[0, 61\)/);
+    assert.equal(cache.has(1), false);
+    s.prefill(1, [1, 2, 3]);
+    assert.throws(() => s.decodeStep(1, -1), /token -1/);
+    assert.deepEqual(cache.get(1), Int32Array.of(1, 2, 3));
+    assert.throws(() => s.generate(2, [1], 0), /maxNew must be a positive integer/);
   });
 });
 
@@ -228,8 +239,10 @@ describe('safetensors', () => {
     // Bit patterns from IEEE 754 binary16 / bfloat16, not from this codec.
     const f16 = [[1, 0x3c00], [-2, 0xc000], [65504, 0x7bff], [2 ** -24, 0x0001], [1 / 3, 0x3555], [1e5, 0x7c00], [2 ** -26, 0], [1 + 2 ** -11, 0x3c00], [1 + 3 * 2 ** -11, 0x3c02]];
     for (const [x, bits] of f16) assert.equal(f32ToF16(x), bits, `f16(${x})`);
-    for (const [x, bits] of f16.slice(0, 5)) assert.equal(f16ToF32(bits), Math.fround(x) === x ? x : f16ToF32(bits));
-    assert.equal(f16ToF32(0x3555), 0.333251953125);
+    for (const [bits, x] of [[0x3c00, 1], [0xc000, -2], [0x7bff, 65504], [0x0001, 2 ** -24], [0x3555, 0.333251953125], [0x7c00, Infinity], [0xfc00, -Infinity], [0x8000, -0]]) {
+      assert.equal(f16ToF32(bits), x, `f16 bits ${bits.toString(16)}`);
+    }
+    assert.ok(Number.isNaN(f16ToF32(0x7e00)));
     for (const [x, bits] of [[1, 0x3f80], [-2, 0xc000], [1 / 3, 0x3eab], [1 + 2 ** -8, 0x3f80], [1 + 3 * 2 ** -8, 0x3f82]]) assert.equal(f32ToBf16(x), bits, `bf16(${x})`);
     assert.equal(bf16ToF32(0x3eab), 0.333984375);
 
