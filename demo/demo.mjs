@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// The demo page: loads the engine, then mounts the three panels. Everything runs in the browser
+// The demo page: loads the engine, then mounts the four panels. Everything runs in the browser
 // on the built package; nothing is fetched from outside this origin.
 //
 // Embedder hook: /demo/?embedder=<module URL on this origin> imports that module and uses its
@@ -7,6 +7,7 @@
 // hashed n-gram embedder. See demo/README.md (e.g. demo/embedders/transformers.mjs).
 import * as llmds from '../dist/index.mjs';
 import { hashEmbedder } from './embedder.mjs';
+import { mountDecoder } from './decoder-view.mjs';
 import { mountKVCache } from './kv-cache-view.mjs';
 import { mountRAG } from './rag-view.mjs';
 import { mountSimulator } from './sim-view.mjs';
@@ -46,10 +47,11 @@ try {
 }
 
 const kv = await panel('kv', (root) => mountKVCache(root, llmds));
+const decoder = await panel('decoder', (root) => mountDecoder(root, llmds));
 const sim = await panel('sim', (root) => mountSimulator(root, llmds));
 const rag = await panel('rag', async (root) => {
   const [corpus, embedder] = await Promise.all([fetch(new URL('corpus.json', import.meta.url)).then((r) => r.json()), loadEmbedder()]);
   return mountRAG(root, llmds, { corpus: corpus.documents, embedder });
 });
-globalThis.llmdsDemo = { llmds, kv, sim, rag }; // for the console and the tests
-document.body.dataset.ready = kv && sim && rag ? 'true' : 'error';
+globalThis.llmdsDemo = { llmds, kv, decoder, sim, rag }; // for the console and the tests
+document.body.dataset.ready = kv && decoder && sim && rag ? 'true' : 'error';

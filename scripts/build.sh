@@ -15,3 +15,4 @@ emcmake cmake -S . -B build-wasm -G Ninja >/dev/null
 cmake --build build-wasm -j "$jobs"
 npx tsc -p js/tsconfig.json
 node scripts/inline-wasm.mjs
+npx tsc -p demo/decoder/tsconfig.json

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
 // The demo page in Chromium: a query gives ranked results in all three columns, KV cache
-// operations change the page map and stats, the simulator draws its charts (deterministically),
+// operations change the page map and stats, the decoder's second request reuses the first's
+// system prompt pages and answers as it does without them, the simulator draws its charts (deterministically),
 // the custom-embedder hook works and only takes same-origin modules; no console errors, no
 // request leaves the page's origin, no horizontal scrolling on a phone. Full-page screenshots
 // at 1280 and 390 px go to test-results/ (git-ignored). Firefox ESR and WebKit get a smoke test:
-// the page loads without errors and its three panels work.
+// the page loads without errors and its four panels work.
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
@@ -43,6 +44,11 @@ async function openDemo(width, search = '') {
 const texts = (page, sel) => page.$$eval(sel, (els) => els.map((e) => e.textContent.trim()));
 const stat = async (page, name) => Number(await page.textContent(`#kv-stats [data-stat=${name}]`));
 
+/** The decoder panel's table: { 'A on': { cachedTokens, ... }, 'B on': ..., 'B off': ... }. */
+const decoderRows = (page) =>
+  page.$$eval('#dec-requests tbody tr', (trs) => Object.fromEntries(trs.map((tr) => [`${tr.dataset.request} ${tr.dataset.sharing}`,
+    Object.fromEntries([...tr.querySelectorAll('td[data-col]')].map((td) => [td.dataset.col, td.textContent]))])));
+
 /** The hits of one result column: [{ title, score }]. */
 const hits = (page, column) =>
   page.$$eval(`#rag-${column} li[data-doc]`, (lis) => lis.map((li) => ({ title: li.querySelector('strong').textContent, score: Number(li.querySelector('.score').textContent) })));
@@ -53,7 +59,7 @@ async function search(page, query) {
   await page.waitForFunction((q) => document.querySelector('#rag-status').textContent.includes(q), query);
 }
 
-test('desktop, 1280 px: retrieval, KV cache and simulator', async () => {
+test('desktop, 1280 px: retrieval, KV cache, decoder and simulator', async () => {
   const { page, errors, foreign } = await openDemo(1280);
   assert.equal(await page.getAttribute('body', 'data-ready'), 'true');
   assert.match(await page.textContent('#engine'), /wasm/);
@@ -114,6 +120,34 @@ test('desktop, 1280 px: retrieval, KV cache and simulator', async () => {
   assert.match(await page.textContent('#kv-log'), /cache\.attach\(4, \[4000\.\.4199\]\)/);
   await page.click('#kv button[data-scenario=shared]');
   assert.equal(await stat(page, 'sharedPages'), 3);
+
+  // Decoder: B shares A's 448-token system prompt (28 pages of 16), computes only its own 48
+  // tokens and answers exactly as on a cache without prefix sharing.
+  assert.equal(await page.locator('#dec-pages .page.free').count(), 80);
+  await page.click('#decoder button[type=submit]');
+  await page.waitForFunction(() => document.querySelector('#dec-status').textContent.startsWith('Done'), null, { timeout: 60000 });
+  const rows = await decoderRows(page);
+  assert.deepEqual(Object.keys(rows), ['A on', 'B on', 'B off']);
+  assert.equal(rows['A on'].cachedTokens, '0');
+  assert.equal(rows['A on'].computed, '496');
+  assert.equal(rows['B on'].cachedTokens, '448');
+  assert.equal(rows['B on'].computeFrom, '448');
+  assert.equal(rows['B on'].computed, '48');
+  assert.equal(rows['B on'].copies, 'none');
+  assert.match(rows['B on'].newPages, /^3 \(p\d+…p\d+\)$/);
+  assert.equal(rows['B off'].cachedTokens, '0');
+  assert.equal(rows['B off'].computed, '496');
+  assert.equal(rows['B on'].answer.split(' ').length, 8);
+  assert.equal(rows['B on'].answer, rows['B off'].answer);
+  assert.equal(await page.getAttribute('#dec-check', 'data-same'), 'true');
+  assert.ok(Number(await page.getAttribute('#dec-check', 'data-max-delta')) <= 1e-5);
+  assert.equal(await page.locator('#dec-pages .page.shared').count(), 28);
+  assert.equal(await page.locator('#dec-pages .page.owner-a').count(), 4); // 48 + 8 tokens after the shared pages
+  assert.equal(await page.locator('#dec-pages .page.owner-b').count(), 4);
+  await page.fill('#dec-new', '99'); // the form refuses it; run() called directly says why
+  assert.equal(await page.evaluate(() => globalThis.llmdsDemo.decoder.run()), null);
+  assert.match(await page.textContent('#dec-status'), /New tokens must be an integer in \[1, 32\]/);
+  await page.fill('#dec-new', '8');
 
   // Simulator: overload run; three policies tabulated, three charts drawn; same seed, same run.
   await page.fill('#sim-rate', '13');
@@ -178,7 +212,8 @@ test('?embedder= plugs in a custom embedder; only same-origin modules', async ()
 
 /**
  * Runs in the page, in any engine: waits for the panels, then searches, attaches and forks a KV
- * sequence and runs the simulator through the page's own controls; returns what it saw.
+ * sequence, runs the decoder's two requests and the simulator through the page's own controls;
+ * returns what it saw.
  */
 async function demoSmoke() {
   const $ = (sel) => document.querySelector(sel);
@@ -205,6 +240,12 @@ async function demoSmoke() {
   $('#kv button[data-op=fork]').click();
   out.kv = { usedPages: stat('usedPages'), sharedPages: stat('sharedPages'), sequences: document.querySelectorAll('#kv-sequences tbody th').length };
 
+  $('#decoder button[type=submit]').click();
+  await until('the decoder', () => $('#dec-status').textContent.startsWith('Done'));
+  const row = (r) => [...$(`#dec-requests tr[data-request=${r.split(' ')[0]}][data-sharing=${r.split(' ')[1]}]`).querySelectorAll('td[data-col]')]
+    .reduce((o, td) => ({ ...o, [td.dataset.col]: td.textContent }), {});
+  out.decoder = { cachedTokens: Number(row('B on').cachedTokens), same: row('B on').answer === row('B off').answer && $('#dec-check').dataset.same === 'true' };
+
   $('#sim-form').requestSubmit();
   out.sim = { rows: document.querySelectorAll('#sim-summary tbody tr').length, charts: document.querySelectorAll('#sim svg.chart').length };
   return out;
@@ -219,7 +260,7 @@ for (const engine of engines.filter((e) => e.id !== 'chromium')) {
     });
     after(() => other?.close());
 
-    test('the demo loads without errors; search, KV cache and simulator work', async () => {
+    test('the demo loads without errors; search, KV cache, decoder and simulator work', async () => {
       const { page, errors } = await driver.open(other, `${base}/demo/`);
       const r = await page.evaluate(demoSmoke);
       assert.equal(r.ready, 'true', `the demo did not start: ${JSON.stringify(errors)}`);
@@ -227,6 +268,7 @@ for (const engine of engines.filter((e) => e.id !== 'chromium')) {
       assert.equal(r.isolated, true);
       assert.deepEqual(r.top, { bm25: 'Prompt caching', dense: 'Prompt caching', hybrid: 'Prompt caching' });
       assert.deepEqual(r.kv, { usedPages: 3, sharedPages: 3, sequences: 2 });
+      assert.deepEqual(r.decoder, { cachedTokens: 448, same: true });
       assert.deepEqual(r.sim, { rows: 3, charts: 3 });
       assert.deepEqual(errors, []);
       await page.close();
