@@ -29,8 +29,8 @@
 // Load. The trace's arrival times at 8 servers; scaled by 8 / servers (×2 at 4 servers, ×0.5 at
 // 16) so every fleet gets the same offered load per server: prefill with no reuse would need
 // 1.12× the fleet's prefill capacity (61.2 M prompt tokens × 0.15 ms over 8 servers × 1,022 s),
-// so a fleet keeps up only by finding prefixes in its caches. Decode needs 1.2 slots per server
-// on average (of 16).
+// so a fleet keeps up only by finding prefixes in its caches. Decode alone keeps 1.5 of the 16
+// slots per server busy on average.
 //
 // Policies (all through one KVRouter; load = the router's: started() at dispatch, finished() at
 // completion, i.e. the prompt blocks of every request queued or running on the worker):
@@ -43,8 +43,8 @@
 //   lags; simulateFleet's eventDelayMs delivers them late instead);
 // - oracle: one global KVCache of the fleet's total pages that every server attaches into
 //   (the hit rate of a single cache that size), requests placed least-loaded on the same
-//   servers (same compute, same time model). An upper reference, not a bound: a global LRU is
-//   not optimal, and a partitioned fleet can beat it (see bench/README.md).
+//   servers (same compute, same time model). A reference, not a bound: a global LRU is not an
+//   optimal cache (a partitioned fleet can keep a prefix that a global LRU evicts).
 //
 // Metrics: hit rate = cached prompt tokens / prompt tokens; TTFT p50 / p99; goodput = requests
 // with TTFT ≤ TTFT_SLO_MS (2 s) per second of the (scaled) arrival span, and the fraction of
@@ -119,8 +119,12 @@ const PREFILLED = 1;
 const ARRIVAL = 2;
 
 /**
- * One fleet, one policy, the whole of `trace` (kv-trace.mjs's requests). Returns the metrics and
- * per-request records (ttftMs, cachedTokens, serverOf, served count; by position in `trace`) for checks.
+ * One fleet, one policy (a POLICIES key), the whole of `trace` (kv-trace.mjs's requests, in
+ * arrival order; a slice works). Options: `servers`, `pagesPerServer`, `slots`, `timeScale`
+ * (arrival times × this; default REFERENCE_FLEET / servers), `eventDelayMs` (precise mode:
+ * events reach the router this late), `routerOptions` (added to the KVRouter's), `tokensOf(req)`,
+ * `onRoute(decision, tokens, cacheOf(worker))` (for checks). Returns the metrics, per-request
+ * `records` (by position in `trace`) and the `end` state (router index, caches, queues).
  */
 export function simulateFleet(trace, { servers: n, policy, pagesPerServer = PAGES_PER_SERVER, slots = SLOTS, timeScale = REFERENCE_FLEET / n, eventDelayMs = 0, tokensOf = requestTokens, routerOptions = {}, onRoute } = {}) {
   const spec = POLICIES[policy];
@@ -277,6 +281,7 @@ export function simulateFleet(trace, { servers: n, policy, pagesPerServer = PAGE
       applyEventsMs: applyMs,
       eventBatches,
       prefillImbalance: Math.max(...prefill) / (prefill.reduce((s, x) => s + x, 0) / n), // busiest server / mean
+      familySpread: familySpread(trace, serverOf),
       indexedBlocks: rs.indexedBlocks,
       // Per-request records, for checks (not written to JSON).
       records: { ttftMs, cachedTokens, predictedTokens, serverOf, served },
@@ -297,9 +302,10 @@ export function simulateFleet(trace, { servers: n, policy, pagesPerServer = PAGE
 }
 
 /**
- * The investigation runs at REFERENCE_FLEET servers (what moves the targets): events delivered
- * late, the cache-aware overlap weight, and half the offered load. Each is one simulateFleet
- * option set on top of a policy; the main table keeps every default.
+ * The investigation runs, at REFERENCE_FLEET servers unless they say (what moves the targets):
+ * events delivered late, the cache-aware overlap weight, SGLang's balance threshold, and half the
+ * offered load. Each is one simulateFleet option set on top of a policy; the main table keeps
+ * every default.
  */
 export const VARIANTS = [
   { label: 'cache-aware precise, events 1 s late', policy: 'cache-aware precise', eventDelayMs: 1000 },
@@ -307,8 +313,37 @@ export const VARIANTS = [
     { label: `cache-aware precise, overlapWeight ${w}`, policy: 'cache-aware precise', routerOptions: { overlapWeight: w } },
     { label: `cache-aware approximate, overlapWeight ${w}`, policy: 'cache-aware approximate', routerOptions: { overlapWeight: w } },
   ]),
+  // SGLang's router counts load in requests (balance_abs_threshold 64); llmds counts blocks
+  // (default 256, i.e. 4,096 tokens at 16-token blocks). 64 requests of this trace are 1,920
+  // blocks of 512 (30 blocks per request on average).
+  { label: 'sglang, sglangBalanceAbs 1920', policy: 'sglang', routerOptions: { sglangBalanceAbs: 1920 } },
+  // The weight at the other fleet sizes.
+  ...[4, 16].map((servers) => ({ label: `${servers} servers: cache-aware precise, overlapWeight 4`, servers, policy: 'cache-aware precise', routerOptions: { overlapWeight: 4 } })),
   ...['round-robin', 'cache-aware approximate', 'cache-aware precise', 'oracle'].map((policy) => ({ label: `${policy}, half load`, policy, timeScale: 2 })),
 ];
+
+/**
+ * How far placement scatters prefix families: over the first blocks that start more than one
+ * request, the mean number of distinct servers their requests went to.
+ */
+function familySpread(trace, serverOf) {
+  const families = new Map();
+  trace.forEach((req, k) => {
+    const first = req.hashIds[0];
+    if (!families.has(first)) families.set(first, { requests: 0, servers: new Set() });
+    const f = families.get(first);
+    f.requests++;
+    f.servers.add(serverOf[k]);
+  });
+  let recurring = 0;
+  let servers = 0;
+  for (const f of families.values()) {
+    if (f.requests < 2) continue;
+    recurring++;
+    servers += f.servers.size;
+  }
+  return { recurring, meanServers: servers / recurring };
+}
 
 /** Hit rate, TTFT and goodput for every fleet size and policy, then VARIANTS and route cost. */
 export async function benchmarkRouterSim({ limit = quick ? 1000 : Infinity, fleets = FLEETS, policies = Object.keys(POLICIES), variants = VARIANTS, routeCost: withRouteCost = true, trace: given } = {}) {
@@ -392,6 +427,10 @@ export function benchmarkRouteCost({ trace, tokensOf = requestTokens, workers = 
       hashedUs.push((performance.now() - a) * 1000);
     }
     const s = router.stats();
+    // Storage keeps its high-water mark; a snapshot round trip shows the compact size.
+    const copy = KVRouter.deserialize(router.serialize());
+    const compactBytes = copy.stats().bytes;
+    copy.dispose();
     const p = summarize('us', us);
     const h = summarize('us', hashedUs);
     rows.push({
@@ -401,6 +440,7 @@ export function benchmarkRouteCost({ trace, tokensOf = requestTokens, workers = 
       indexedBlocks: s.indexedBlocks,
       uniqueBlocks: s.uniqueBlocks,
       bytesPerIndexedBlock: s.bytes / s.indexedBlocks,
+      compactBytesPerIndexedBlock: compactBytes / s.indexedBlocks,
       queries: queries.length,
       meanOverlapBlocks: meanOverlap, // longest overlap over the workers, per query
       routeP50Us: p.usP50Ms,
@@ -472,6 +512,7 @@ const simRow = (x) => ({
   'goodput req/s': x.goodputPerS.toFixed(2),
   'SLO met': pct(x.sloAttainment),
   'busiest/mean prefill': x.prefillImbalance.toFixed(2),
+  'servers per prefix family': x.familySpread.meanServers.toFixed(2),
   'route p50 µs': x.routeP50Us.toFixed(1),
   'route p99 µs': x.routeP99Us.toFixed(1),
   rejected: x.rejected,
@@ -485,7 +526,7 @@ export async function runRouterSimBench() {
       r.rows.filter((x) => x.servers === servers).map(simRow),
     );
   }
-  printTable(`Investigation at ${REFERENCE_FLEET} servers (one change each from the ${REFERENCE_FLEET}-server run above)`, r.variants.map(simRow));
+  printTable(`Investigation at ${REFERENCE_FLEET} servers unless stated (one change each from the run above)`, r.variants.map(simRow));
   const t = r.targets;
   if (t) {
     printTable(`Issue 14 targets at ${t.servers} servers`, [
@@ -507,6 +548,7 @@ export async function runRouterSimBench() {
     'p99 µs': x.routeP99Us.toFixed(1),
     'p50 µs, hashes given': x.hashedRouteP50Us.toFixed(1),
     'bytes / indexed block': x.bytesPerIndexedBlock.toFixed(1),
+    'after deserialize': x.compactBytesPerIndexedBlock.toFixed(1),
   })));
   await writeResults('router-sim', r);
   return r;
