@@ -16,6 +16,7 @@ const js = { kv: await runKVCacheBench() };
 js.kvTrace = await (await import('./kv-trace.mjs')).runKVTraceBench();
 js.attention = await (await import('./attention.mjs')).runAttentionBench(); // runs the native suite itself
 js.decoder = await (await import('./decoder.mjs')).runDecoderBench();
+js.routerSim = await (await import('./router-sim.mjs')).runRouterSimBench();
 js.retrieval = await (await import('./retrieval.mjs')).runRetrievalBench();
 if (installed('bm25')) js.bm25 = await (await import('./bm25/bm25.mjs')).runBm25Bench();
 else skipped('BM25 vs wink/minisearch/flexsearch', 'bm25');
