@@ -12,7 +12,7 @@
 // (capacity_exceeded once every cached page is evicted) is rejected and counted.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { llmds, printTable, writeResults, isMain, quick } from './lib.mjs';
+import { llmds, MinHeap, printTable, writeResults, isMain, quick } from './lib.mjs';
 
 const { init, KVCache } = llmds;
 
@@ -40,53 +40,15 @@ export function requestTokens(req) {
 
 export const serviceMs = (req, cachedTokens) => PREFILL_MS_PER_TOKEN * (req.input - cachedTokens) + DECODE_MS_PER_TOKEN * req.output;
 
-/** A binary min-heap of [time, id] departures. */
-class Departures {
-  #heap = [];
-  get size() {
-    return this.#heap.length;
-  }
-  peek() {
-    return this.#heap[0];
-  }
-  push(entry) {
-    const h = this.#heap;
-    h.push(entry);
-    for (let i = h.length - 1; i > 0; ) {
-      const p = (i - 1) >> 1;
-      if (!less(h[i], h[p])) break;
-      [h[i], h[p]] = [h[p], h[i]];
-      i = p;
-    }
-  }
-  pop() {
-    const h = this.#heap;
-    const top = h[0];
-    const last = h.pop();
-    if (h.length > 0) {
-      h[0] = last;
-      for (let i = 0; ; ) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && less(h[l], h[m])) m = l;
-        if (r < h.length && less(h[r], h[m])) m = r;
-        if (m === i) break;
-        [h[i], h[m]] = [h[m], h[i]];
-        i = m;
-      }
-    }
-    return top;
-  }
-}
-const less = (a, b) => a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]);
+/** Departures [time, id], earliest first. */
+const departuresFirst = (a, b) => a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]);
 
 /**
  * Runs the server model over `trace` with `cache` = { attach(req) → cachedTokens | null (rejected),
  * detach(req) }. Returns { inputTokens, cachedTokens, rejected, hitRate }.
  */
 export function simulate(trace, cache) {
-  const departures = new Departures();
+  const departures = new MinHeap(departuresFirst);
   let inputTokens = 0;
   let cachedTokens = 0;
   let rejected = 0;

@@ -10,17 +10,7 @@ export const llmds = await import(dist ? pathToFileURL(resolve(dist, 'index.mjs'
 
 export const quick = process.argv.includes('--quick');
 
-/** A small deterministic PRNG (mulberry32): identical data on every run and runtime. */
-export function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { rng } from './rng.mjs';
 
 /** p50/p95/p99 (nearest rank, from sorted samples) of latencies in ms, keyed `${name}P50Ms`... */
 export function summarize(name, samplesMs) {
@@ -55,6 +45,52 @@ export function nsPerOp(ops, fn, reps = 5) {
     best = Math.min(best, ((performance.now() - t0) * 1e6) / ops);
   }
   return best;
+}
+
+/** A binary min-heap ordered by `less(a, b)` (the simulators' event and departure queues). */
+export class MinHeap {
+  #h = [];
+  #less;
+  constructor(less) {
+    this.#less = less;
+  }
+  get size() {
+    return this.#h.length;
+  }
+  peek() {
+    return this.#h[0];
+  }
+  push(entry) {
+    const h = this.#h;
+    const less = this.#less;
+    h.push(entry);
+    for (let i = h.length - 1; i > 0; ) {
+      const p = (i - 1) >> 1;
+      if (!less(h[i], h[p])) break;
+      [h[i], h[p]] = [h[p], h[i]];
+      i = p;
+    }
+  }
+  pop() {
+    const h = this.#h;
+    const less = this.#less;
+    const top = h[0];
+    const last = h.pop();
+    if (h.length > 0) {
+      h[0] = last;
+      for (let i = 0; ; ) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < h.length && less(h[l], h[m])) m = l;
+        if (r < h.length && less(h[r], h[m])) m = r;
+        if (m === i) break;
+        [h[i], h[m]] = [h[m], h[i]];
+        i = m;
+      }
+    }
+    return top;
+  }
 }
 
 export function printTable(title, rows) {

@@ -54,7 +54,7 @@
 // Then benchmarkRouteCost: route() for 12,000-token prompts (token ids, hashing included) with
 // 8 workers at 16-token blocks (vLLM's and the native bench's block size), the index filled from
 // the trace; and bytes per indexed block from stats().
-import { llmds, printTable, writeResults, isMain, quick, summarize } from './lib.mjs';
+import { llmds, MinHeap, printTable, writeResults, isMain, quick, summarize } from './lib.mjs';
 import { loadTrace, requestTokens, PAGE_SIZE, PREFILL_MS_PER_TOKEN, DECODE_MS_PER_TOKEN } from './kv-trace.mjs';
 
 const { init, KVCache, KVRouter } = llmds;
@@ -75,44 +75,8 @@ export const POLICIES = {
   oracle: { policy: 'least-loaded', mode: 'approximate', record: false, globalCache: true },
 };
 
-/** A binary min-heap of events [time, kind, seq, request, server]; kind orders equal times. */
-class EventQueue {
-  #h = [];
-  #seq = 0;
-  get size() {
-    return this.#h.length;
-  }
-  push(time, kind, req, server) {
-    const h = this.#h;
-    h.push([time, kind, this.#seq++, req, server]);
-    for (let i = h.length - 1; i > 0; ) {
-      const p = (i - 1) >> 1;
-      if (!before(h[i], h[p])) break;
-      [h[i], h[p]] = [h[p], h[i]];
-      i = p;
-    }
-  }
-  pop() {
-    const h = this.#h;
-    const top = h[0];
-    const last = h.pop();
-    if (h.length > 0) {
-      h[0] = last;
-      for (let i = 0; ; ) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && before(h[l], h[m])) m = l;
-        if (r < h.length && before(h[r], h[m])) m = r;
-        if (m === i) break;
-        [h[i], h[m]] = [h[m], h[i]];
-        i = m;
-      }
-    }
-    return top;
-  }
-}
-const before = (a, b) => a[0] < b[0] || (a[0] === b[0] && (a[1] < b[1] || (a[1] === b[1] && a[2] < b[2])));
+/** Events [time, kind, seq, request, server], earliest first; kind orders equal times, then seq. */
+const eventFirst = (a, b) => a[0] < b[0] || (a[0] === b[0] && (a[1] < b[1] || (a[1] === b[1] && a[2] < b[2])));
 // At one instant: completions free their slots and pages first, then prefills end, then arrivals.
 const DONE = 0;
 const PREFILLED = 1;
@@ -184,7 +148,8 @@ export function simulateFleet(trace, { servers: n, policy, pagesPerServer = PAGE
       }
     };
     const running = () => fleet.reduce((s, x) => s + x.running, 0);
-    const events = new EventQueue();
+    const events = new MinHeap(eventFirst);
+    let seq = 0;
     const tryStart = (server, now) => {
       while (!server.prefilling && server.running < slots && server.head < server.queue.length) {
         const req = server.queue[server.head];
@@ -209,10 +174,10 @@ export function simulateFleet(trace, { servers: n, policy, pagesPerServer = PAGE
         const prefill = PREFILL_MS_PER_TOKEN * (req.input - plan.cachedTokens);
         server.prefillMs += prefill;
         ttftMs[k] = now + prefill - arrivalOf(req);
-        events.push(now + prefill, PREFILLED, req, server);
+        events.push([now + prefill, PREFILLED, seq++, req, server]);
       }
     };
-    for (const req of trace) events.push(arrivalOf(req), ARRIVAL, req, null);
+    for (const req of trace) events.push([arrivalOf(req), ARRIVAL, seq++, req, null]);
     while (events.size > 0) {
       const [now, kind, , req, server] = events.pop();
       if (kind === ARRIVAL) {
@@ -231,7 +196,7 @@ export function simulateFleet(trace, { servers: n, policy, pagesPerServer = PAGE
         tryStart(target, now);
       } else if (kind === PREFILLED) {
         server.prefilling = false;
-        events.push(now + DECODE_MS_PER_TOKEN * req.output, DONE, req, server);
+        events.push([now + DECODE_MS_PER_TOKEN * req.output, DONE, seq++, req, server]);
         tryStart(server, now);
       } else {
         server.cache.detach(req.id);

@@ -3,18 +3,7 @@
 // a fleet whose workers each hold `blocksPerWorker` blocks (recorded in approximate mode from
 // fresh 12,000-token prompts, cache-aware with loads spreading them), and queries that share
 // their first half with a prompt one worker holds (the walk visits half the prompt's blocks).
-
-/** mulberry32, as bench/lib.mjs (not imported: this file also runs inside a Worker). */
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from '../rng.mjs';
 
 /** @returns {{ router, queries: Int32Array[], stats: object }} */
 export function buildRoutingWorkload(llmds, { workers = 8, blocksPerWorker = 100000, promptTokens = 12000, blockSize = 16, queries = 200, seed = 1 } = {}) {
