@@ -129,6 +129,13 @@ export async function runScenario(llmds) {
       checksum: bytes.reduce((h, b) => (Math.imul(h, 31) + b) >>> 0, 0),
       bytes: bytes.length,
       stats: index.stats(),
+      // Filtered: the k nearest among allowed ids (graph walk, predicate, exact scan).
+      filtered: {
+        byIds: index.search(query, 5, { filter: Uint32Array.from({ length: 100 }, (_, i) => i * 3) }).map(([id]) => id),
+        byPredicate: index.search(query, 5, { filter: (id) => id % 7 === 0 }).map(([id]) => id),
+        exactScan: index.search(query, 5, { filter: [10, 20, 30, 40, 50, 60, 3] }).map(([id]) => id),
+        batch: Array.from(index.searchBatch([query, vectors.subarray(0, dim)], 3, { filter: new Set([1, 2, 4, 8, 16, 32, 64, 128]) }).ids),
+      },
     };
     for (let i = 0; i < 300; i += 4) if (index.has(i)) index.remove(i);
     index.compact(); // deterministic too: the same bytes everywhere
@@ -172,11 +179,21 @@ export async function runScenario(llmds) {
   // RetrievalPipeline: hybrid search over a tiny corpus with embeddings for some documents.
   const rag = new llmds.RetrievalPipeline({ embeddingDim: 4, hnswM: 8, hnswEfConstruction: 32, seed: 5 });
   try {
-    rag.addDocument(1, 'paged attention keeps the kv cache in fixed size blocks', [1, 0, 0, 0]);
-    rag.addDocument(2, 'bm25 ranks documents by term frequency and inverse document frequency', [0, 1, 0, 0]);
-    rag.addDocument(3, 'prefix caching reuses the kv cache of a shared system prompt', [0.8, 0.2, 0, 0]);
+    rag.addDocument(1, 'paged attention keeps the kv cache in fixed size blocks', [1, 0, 0, 0], { metadata: { lang: 'en', year: 2023, paged: true } });
+    rag.addDocument(2, 'bm25 ranks documents by term frequency and inverse document frequency', [0, 1, 0, 0], { metadata: { lang: 'en', year: 1994 } });
+    rag.addDocument(3, 'prefix caching reuses the kv cache of a shared system prompt', [0.8, 0.2, 0, 0], { metadata: { lang: 'de', year: 2024 } });
     rag.addDocument(4, 'hnsw is a graph index for approximate nearest neighbours');
     const round = (hits) => hits.map(([id, score]) => [id, Math.round(score * 1e9) / 1e9]);
+    const restoredWithMetadata = llmds.RetrievalPipeline.deserialize(rag.serialize());
+    out.ragFilters = {
+      where: round(rag.search('kv cache', { queryEmbedding: [1, 0.1, 0, 0], where: { lang: { in: ['en', 'de'] }, year: { gte: 2000 } } })),
+      whereNone: round(rag.search('kv cache', { where: { paged: false } })),
+      filtered: round(rag.search('kv cache', { queryEmbedding: [1, 0.1, 0, 0], filter: (id) => id !== 1 })),
+      both: round(rag.search('index', { queryEmbedding: [0, 1, 0, 0], where: { lang: 'en' }, filter: [2, 4] })),
+      metadata: restoredWithMetadata.getMetadata(1),
+      restoredWhere: round(restoredWithMetadata.search('cache', { where: { year: { lt: 2024 } } })),
+    };
+    restoredWithMetadata.dispose();
     out.rag = {
       bm25: round(rag.search('kv cache')),
       hybrid: round(rag.search('kv cache', { queryEmbedding: [1, 0.1, 0, 0], topK: 3 })),

@@ -76,9 +76,28 @@ class RawHNSW {
     return static_cast<int32_t>(r->size());
   }
 
-  /// `{ ids: Int32Array, distances: Float32Array }` (n × k each), or null.
-  val search_batch(uintptr_t queries, uint32_t len, uint32_t k, uint32_t ef) const {
-    auto r = index_.search_batch(heap_ptr<float>(queries), len, k, ef);
+  /// search() among the ids of `allowed` (n of them; JS evaluated a predicate into this list).
+  int32_t search_filtered(uintptr_t query, uint32_t len, uint32_t k, uint32_t ef, uintptr_t allowed, uint32_t n) {
+    auto r = index_.search(heap_ptr<float>(query), len, k, ef, IdFilter::ids(heap_ptr<uint32_t>(allowed), n));
+    if (!r) return report(r.status());
+    uint32_t* out = result_.as<uint32_t>(2 * static_cast<std::size_t>(k));
+    float* dists = reinterpret_cast<float*>(out + k);
+    for (std::size_t i = 0; i < r->size(); ++i) {
+      out[i] = (*r)[i].id;
+      dists[i] = (*r)[i].distance;
+    }
+    return static_cast<int32_t>(r->size());
+  }
+
+  /// The live ids in insertion order (what a JS predicate filter is evaluated over).
+  val ids() const { return copy_out(index_.ids()); }
+
+  /// `{ ids: Int32Array, distances: Float32Array }` (n × k each), or null. `filtered`: only
+  /// the `n` ids at `allowed`.
+  val search_batch(uintptr_t queries, uint32_t len, uint32_t k, uint32_t ef, bool filtered, uintptr_t allowed,
+                   uint32_t n) const {
+    const IdFilter filter = filtered ? IdFilter::ids(heap_ptr<uint32_t>(allowed), n) : IdFilter::all();
+    auto r = index_.search_batch(heap_ptr<float>(queries), len, k, ef, filter);
     if (!r) {
       report(r.status());
       return val::null();
@@ -139,6 +158,8 @@ EMSCRIPTEN_BINDINGS(llmds_hnsw) {
       .function("has", LLMDS_GUARD(&RawHNSW::has))
       .function("size", LLMDS_GUARD(&RawHNSW::size))
       .function("search", LLMDS_GUARD(&RawHNSW::search))
+      .function("searchFiltered", LLMDS_GUARD(&RawHNSW::search_filtered))
+      .function("ids", LLMDS_GUARD(&RawHNSW::ids))
       .function("searchBatch", LLMDS_GUARD(&RawHNSW::search_batch))
       .function("resultAddress", LLMDS_GUARD(&RawHNSW::result_address))
       .function("serialize", LLMDS_GUARD(&RawHNSW::serialize))

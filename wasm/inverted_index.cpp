@@ -36,11 +36,15 @@ class RawInvertedIndex {
   double k1() const { return index_.k1(); }
   double b() const { return index_.b(); }
 
-  /// { ids: Uint32Array, scores: Float64Array } best first, or null.
-  val search(uintptr_t query, uint32_t n, uint32_t k) const {
-    auto hits = index_.search(text_at(query, n), k);
+  /// { ids: Uint32Array, scores: Float64Array } best first, or null. `filtered`: only the
+  /// `n_allowed` ids at `allowed`.
+  val search(uintptr_t query, uint32_t n, uint32_t k, bool filtered, uintptr_t allowed, uint32_t n_allowed) const {
+    const IdFilter filter = filtered ? IdFilter::ids(heap_ptr<uint32_t>(allowed), n_allowed) : IdFilter::all();
+    auto hits = index_.search(text_at(query, n), k, filter);
     return ranked_or_null(hits);
   }
+  /// The live document ids in insertion order.
+  val ids() const { return copy_out(index_.document_ids()); }
   /// The frequency, or kFailed when `term` is not a single term.
   double term_frequency(uintptr_t term, uint32_t n, uint32_t doc) const {
     return value_or_failed(index_.term_frequency(text_at(term, n), doc));
@@ -85,6 +89,7 @@ EMSCRIPTEN_BINDINGS(llmds_inverted_index) {
       .function("k1", LLMDS_GUARD(&RawInvertedIndex::k1))
       .function("b", LLMDS_GUARD(&RawInvertedIndex::b))
       .function("search", LLMDS_GUARD(&RawInvertedIndex::search))
+      .function("ids", LLMDS_GUARD(&RawInvertedIndex::ids))
       .function("termFrequency", LLMDS_GUARD(&RawInvertedIndex::term_frequency))
       .function("documentFrequency", LLMDS_GUARD(&RawInvertedIndex::document_frequency))
       .function("stats", LLMDS_GUARD(&RawInvertedIndex::stats))

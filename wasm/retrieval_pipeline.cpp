@@ -5,11 +5,79 @@
 
 #include "common.hpp"
 #include "llmds/retrieval_pipeline.hpp"
+#include "llmds/serialize.hpp"
 
 using emscripten::val;
 
 namespace llmds::wasm {
 namespace {
+
+// Metadata and `where` reach the engine as bytes JS encodes (retrieval-pipeline.mts encode*),
+// little-endian: a value is u8 type (0 string, 1 number, 2 boolean) then u32 length + UTF-8,
+// f64 or u8; metadata is u32 count, then per field u32 key length, key, value; where is
+// u32 count, then per condition u32 field length, field, u8 operator, u32 value count, values.
+// JS validated the shapes and types; whatever the bytes hold, the core checks the values.
+
+bool read_value(ByteReader& r, MetadataValue& v) {
+  uint8_t type = 0;
+  if (!r.get_u8(type)) return false;
+  if (type == 0) {
+    v.type = MetadataValue::Type::string;
+    return r.get_string(v.string);
+  }
+  if (type == 1) {
+    double x = 0;
+    if (!r.get_f64(x)) return false;
+    v = MetadataValue::num(x);
+    return true;
+  }
+  uint8_t b = 0;
+  if (type != 2 || !r.get_u8(b)) return false;
+  v = MetadataValue::flag(b != 0);
+  return true;
+}
+
+Status decode_metadata(uintptr_t at, uint32_t n, Metadata& out) {
+  ByteReader r(heap_ptr<uint8_t>(at), n);
+  uint32_t count = 0;
+  if (!r.get_u32(count) || !r.fits(count, 5)) return invalid_argument("metadata: malformed encoding");
+  out.resize(count);
+  for (auto& [key, value] : out) {
+    if (!r.get_string(key) || !read_value(r, value)) return invalid_argument("metadata: malformed encoding");
+  }
+  if (!r.at_end()) return invalid_argument("metadata: malformed encoding");
+  return Status::success();
+}
+
+Status decode_where(uintptr_t at, uint32_t n, Where& out) {
+  ByteReader r(heap_ptr<uint8_t>(at), n);
+  uint32_t count = 0;
+  if (!r.get_u32(count) || !r.fits(count, 9)) return invalid_argument("where: malformed encoding");
+  out.resize(count);
+  for (WhereCondition& c : out) {
+    uint8_t op = 0;
+    uint32_t values = 0;
+    if (!r.get_string(c.field) || !r.get_u8(op) || !r.get_u32(values) || !r.fits(values, 2)) {
+      return invalid_argument("where: malformed encoding");
+    }
+    c.op = static_cast<WhereOp>(op);
+    c.values.resize(values);
+    for (MetadataValue& v : c.values) {
+      if (!read_value(r, v)) return invalid_argument("where: malformed encoding");
+    }
+  }
+  if (!r.at_end()) return invalid_argument("where: malformed encoding");
+  return Status::success();
+}
+
+void write_value(ByteWriter& w, const MetadataValue& v) {
+  w.put_u8(static_cast<uint8_t>(v.type));
+  switch (v.type) {
+    case MetadataValue::Type::string: w.put_string(v.string); break;
+    case MetadataValue::Type::number: w.put_f64(v.number); break;
+    case MetadataValue::Type::boolean: w.put_u8(v.boolean ? 1 : 0); break;
+  }
+}
 
 class RawRetrievalPipeline {
  public:
@@ -40,21 +108,54 @@ class RawRetrievalPipeline {
     val o = val::object();
     o.set("maxDocId", RetrievalPipeline::kMaxDocId);
     o.set("maxTopK", RetrievalPipeline::kMaxTopK);
+    o.set("maxMetadataFields", RetrievalPipeline::kMaxMetadataFields);
     return o;
   }
 
-  /// `embedding` 0: text only.
-  int32_t add(uint32_t doc, uintptr_t text, uint32_t n, uintptr_t embedding, uint32_t len) {
+  /// `embedding` 0: text only; `meta` 0: no metadata.
+  int32_t add(uint32_t doc, uintptr_t text, uint32_t n, uintptr_t embedding, uint32_t len, uintptr_t meta,
+              uint32_t meta_len) {
     const float* e = embedding ? heap_ptr<float>(embedding) : nullptr;
-    return report(pipeline_.add_document(doc, text_at(text, n), e, len));
+    if (meta == 0) return report(pipeline_.add_document(doc, text_at(text, n), e, len));
+    Metadata m;
+    if (Status st = decode_metadata(meta, meta_len, m); !st) return report(st);
+    return report(pipeline_.add_document(doc, text_at(text, n), e, len, &m));
   }
+
+  /// The document's metadata, encoded as add() takes it (JS decodes it: strings may hold NUL),
+  /// or undefined when it has none.
+  val metadata(uint32_t doc) const {
+    const Metadata* m = pipeline_.metadata(doc);
+    if (m == nullptr) return val::undefined();
+    ByteWriter w;
+    w.put_u32(static_cast<uint32_t>(m->size()));
+    for (const auto& [key, value] : *m) {
+      w.put_string(key);
+      write_value(w, value);
+    }
+    return copy_out(w.bytes());
+  }
+
+  /// Every document id in insertion order (what a JS predicate filter is evaluated over).
+  val ids() const { return copy_out(pipeline_.document_ids()); }
   bool remove(uint32_t doc) { return pipeline_.remove_document(doc); }
   bool has(uint32_t doc) const { return pipeline_.has_document(doc); }
 
   /// { ids: Uint32Array, scores: Float64Array } best first, or null.
+  /// `filtered`: only the `n_allowed` ids at `allowed`; `where` 0: no conditions.
   val search(uintptr_t text, uint32_t n, uintptr_t embedding, uint32_t len, uint32_t k, double w, uint32_t fusion,
-             bool exhaustive) {
+             bool exhaustive, bool filtered, uintptr_t allowed, uint32_t n_allowed, uintptr_t where,
+             uint32_t where_len) {
     PipelineQuery q;
+    Where conditions;
+    if (where != 0) {
+      if (Status st = decode_where(where, where_len, conditions); !st) {
+        report(st);
+        return val::null();
+      }
+      q.where = &conditions;
+    }
+    if (filtered) q.filter = IdFilter::ids(heap_ptr<uint32_t>(allowed), n_allowed);
     q.text = text_at(text, n);
     q.embedding = embedding ? heap_ptr<float>(embedding) : nullptr;
     q.embedding_len = len;
@@ -76,6 +177,7 @@ class RawRetrievalPipeline {
     o.set("cacheEntries", s.cache_entries);
     o.set("cacheTokens", static_cast<double>(s.cache_tokens));
     o.set("bytes", static_cast<double>(s.bytes));
+    o.set("metadataDocuments", s.metadata_documents);
     return o;
   }
 
@@ -112,6 +214,8 @@ EMSCRIPTEN_BINDINGS(llmds_retrieval_pipeline) {
       .function("add", LLMDS_GUARD(&RawRetrievalPipeline::add))
       .function("remove", LLMDS_GUARD(&RawRetrievalPipeline::remove))
       .function("has", LLMDS_GUARD(&RawRetrievalPipeline::has))
+      .function("metadata", LLMDS_GUARD(&RawRetrievalPipeline::metadata))
+      .function("ids", LLMDS_GUARD(&RawRetrievalPipeline::ids))
       .function("search", LLMDS_GUARD(&RawRetrievalPipeline::search))
       .function("stats", LLMDS_GUARD(&RawRetrievalPipeline::stats))
       .function("options", LLMDS_GUARD(&RawRetrievalPipeline::options))

@@ -60,16 +60,23 @@ export {
   type VectorLike,
 } from './hnsw.mjs';
 export { Tokenizer } from './tokenizer.mjs';
+export { type IdFilter } from './filter.mjs';
 export {
   InvertedIndex,
   type InvertedIndexOptions,
+  type InvertedIndexSearchOptions,
   type InvertedIndexStats,
   type SearchResult,
 } from './inverted-index.mjs';
 export { CountMinSketch, type CountMinSketchOptions, type SketchItem } from './count-min-sketch.mjs';
 export {
   RetrievalPipeline,
+  type AddDocumentOptions,
+  type Metadata,
+  type MetadataValue,
   type PipelineSearchOptions,
+  type WhereCondition,
+  type Where,
   type RetrievalPipelineOptions,
   type RetrievalPipelineStats,
 } from './retrieval-pipeline.mjs';

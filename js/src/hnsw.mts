@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 import { check, checked, engine, limits, type RawHandle } from './engine.mjs';
 import { LlmdsError } from './errors.mjs';
+import { allowedIds, type IdFilter } from './filter.mjs';
 import { ARENA_KEEP_BYTES, withHeap, withHeapAll } from './memory.mjs';
 import { adoptOr, deserializeRaw, Owned } from './owned.mjs';
 import * as v from './validate.mjs';
@@ -17,7 +18,9 @@ interface RawHNSW extends RawHandle {
   has(id: number): boolean;
   size(): number;
   search(query: number, len: number, k: number, ef: number): number;
-  searchBatch(queries: number, len: number, k: number, ef: number): HNSWBatchResult | null;
+  searchFiltered(query: number, len: number, k: number, ef: number, allowed: number, n: number): number;
+  ids(): Uint32Array;
+  searchBatch(queries: number, len: number, k: number, ef: number, filtered: boolean, allowed: number, n: number): HNSWBatchResult | null;
   resultAddress(): number;
   serialize(): Uint8Array;
   dim(): number;
@@ -89,6 +92,14 @@ export interface HNSWOptions {
 export interface HNSWSearchOptions {
   /** Beam width for this query, [1, 1048576]; the search uses max(efSearch, k). */
   efSearch?: number;
+  /**
+   * Only these ids may be returned: the k nearest among them (fewer only when fewer are
+   * allowed). The graph walk goes through disallowed vectors (they route, but are not
+   * results) and keeps `efSearch` allowed results, so it widens as the filter gets more
+   * selective; when few ids are allowed it measures them all instead (exact). See
+   * {@link IdFilter} and README "HNSW semantics".
+   */
+  filter?: IdFilter;
 }
 
 export interface HNSWStats {
@@ -163,9 +174,9 @@ function checkRow(flat: Float32Array, r: number, dim: number, cosine: boolean, w
   if (cosine && zero) v.fail(`${what} is the zero vector, which has no direction (metric 'cosine')`);
 }
 
-function efOption(options: unknown, method: string): number {
-  const o = v.options(options, `${method} options`, ['efSearch'] as const);
-  return o.efSearch === undefined ? 0 : v.integer(o.efSearch, 'efSearch', 1, hnswLimits().maxEf);
+function searchOptions(options: unknown, method: string): { ef: number; filter: unknown } {
+  const o = v.options(options, `${method} options`, ['efSearch', 'filter'] as const);
+  return { ef: o.efSearch === undefined ? 0 : v.integer(o.efSearch, 'efSearch', 1, hnswLimits().maxEf), filter: o.filter };
 }
 
 function createRaw(options: unknown): RawHNSW {
@@ -206,6 +217,7 @@ function threshold(value: unknown): number {
  * index.addBatch(embeddings, ids);             // Float32Array n × 384, ids: number[]
  * index.search(queryEmbedding, 10);             // [[id, distance], ...] nearest first
  * index.search(queryEmbedding, 10, { efSearch: 200 });
+ * index.search(queryEmbedding, 10, { filter: new Uint32Array(allowedIds) }); // k best allowed
  * const bytes = index.serialize();
  * const copy = HNSW.deserialize(bytes);
  * index.dispose(); copy.dispose();
@@ -216,6 +228,9 @@ export class HNSW extends Owned<RawHNSW> {
   readonly #metric: HNSWMetric;
   #slotAt = 0; // HEAP32 index of the result slot, valid for k <= #slotK
   #slotK = 0;
+  #ids: Uint32Array | undefined; // live ids for predicate filters; reset by every change
+
+  #liveIds = (): Uint32Array => (this.#ids ??= this.raw.ids());
 
   constructor(options: HNSWOptions) {
     super(adoptOr(options, () => createRaw(options)));
@@ -259,6 +274,7 @@ export class HNSW extends Owned<RawHNSW> {
     const raw = this.raw;
     const vec = v.vector(vector_, 'vector');
     const key = v.integer(id, 'id', 0, hnswLimits().maxId);
+    this.#ids = undefined;
     withHeap(engine(), vec, (p, n) => check(raw.add(p, n, key)));
   }
 
@@ -296,6 +312,7 @@ export class HNSW extends Owned<RawHNSW> {
     // Room for the whole batch first: past this point no chunk can run out of memory, so a batch
     // is all or nothing under memory pressure too (out_of_memory here changes nothing).
     raw.reserve(n);
+    this.#ids = undefined;
     const rows = Math.max(1, Math.floor(ADD_BATCH_CHUNK_BYTES / (4 * (dim + 1))));
     const m = engine();
     for (let from = 0; from < n; from += rows) {
@@ -311,7 +328,9 @@ export class HNSW extends Owned<RawHNSW> {
    */
   remove(id: number): void {
     const raw = this.raw;
-    check(raw.remove(v.id(id, 'id')));
+    const key = v.id(id, 'id');
+    this.#ids = undefined;
+    check(raw.remove(key));
   }
 
   /**
@@ -321,7 +340,9 @@ export class HNSW extends Owned<RawHNSW> {
    * to do without tombstones.
    */
   compact(): void {
-    check(this.raw.compact());
+    const raw = this.raw;
+    this.#ids = undefined;
+    check(raw.compact());
   }
 
   /** See {@link HNSWOptions.compactThreshold}; settable (a restored index starts at 0). */
@@ -341,15 +362,22 @@ export class HNSW extends Owned<RawHNSW> {
 
   /**
    * The `k` nearest live vectors as `[id, distance]` pairs, nearest first (fewer when the index
-   * holds fewer). `options.efSearch` overrides the default beam width for this query.
+   * holds fewer). `options.efSearch` overrides the default beam width for this query;
+   * `options.filter` restricts the result to allowed ids (the k nearest among them).
    */
   search(query: VectorLike, k: number, options?: HNSWSearchOptions): Array<[id: number, distance: number]> {
     const raw = this.raw;
     const q = v.vector(query, 'query');
     const kk = v.integer(k, 'k', 1, hnswLimits().maxK);
-    const ef = efOption(options, 'search');
+    const { ef, filter } = searchOptions(options, 'search');
     const m = engine();
-    const found = withHeap(m, q, (p, n) => check(raw.search(p, n, kk, ef)));
+    let found: number;
+    if (filter === undefined) {
+      found = withHeap(m, q, (p, n) => check(raw.search(p, n, kk, ef)));
+    } else {
+      const allowed = allowedIds(filter, this.#liveIds);
+      found = withHeapAll(m, [q, allowed], ([p, a], [n, na]) => check(raw.searchFiltered(p!, n!, kk, ef, a!, na!)));
+    }
     if (kk > this.#slotK) {
       // The result slot only moves when it grows, i.e. for a larger k than any before.
       this.#slotAt = raw.resultAddress() >>> 2;
@@ -372,12 +400,14 @@ export class HNSW extends Owned<RawHNSW> {
     const flat = batch(queries, 'queries', this.#dim);
     const l = hnswLimits();
     const kk = v.integer(k, 'k', 1, l.maxK);
-    const ef = efOption(options, 'searchBatch');
+    const { ef, filter } = searchOptions(options, 'searchBatch');
     const n = flat.length / this.#dim;
     if (n * kk > l.maxBatchResults) {
       v.fail(`searchBatch: ${n} queries × k ${kk} exceeds the limit of ${l.maxBatchResults} results per call`);
     }
-    return checked(withHeap(engine(), flat, (p, len) => raw.searchBatch(p, len, kk, ef)));
+    if (filter === undefined) return checked(withHeap(engine(), flat, (p, len) => raw.searchBatch(p, len, kk, ef, false, 0, 0)));
+    const allowed = allowedIds(filter, this.#liveIds);
+    return checked(withHeapAll(engine(), [flat, allowed], ([p, a], [len, na]) => raw.searchBatch(p!, len!, kk, ef, true, a!, na!)));
   }
 
   /** Versioned, checksummed, little-endian bytes; identical on every platform. */

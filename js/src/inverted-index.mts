@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 import { check, checked, engine, limits, type RawHandle } from './engine.mjs';
-import { withHeap } from './memory.mjs';
+import { allowedIds, type IdFilter } from './filter.mjs';
+import { withHeap, withHeapAll } from './memory.mjs';
 import { adoptOr, deserializeRaw, Owned } from './owned.mjs';
 import * as v from './validate.mjs';
 
@@ -13,7 +14,8 @@ interface RawInvertedIndex extends RawHandle {
   clear(): void;
   k1(): number;
   b(): number;
-  search(query: number, n: number, k: number): { ids: Uint32Array; scores: Float64Array } | null;
+  search(query: number, n: number, k: number, filtered: boolean, allowed: number, nAllowed: number): { ids: Uint32Array; scores: Float64Array } | null;
+  ids(): Uint32Array;
   termFrequency(term: number, n: number, doc: number): number;
   documentFrequency(term: number, n: number): number;
   stats(): InvertedIndexStats;
@@ -59,6 +61,14 @@ export interface InvertedIndexStats {
   bytes: number;
 }
 
+export interface InvertedIndexSearchOptions {
+  /**
+   * Only these documents may be returned: the exact top k among them (disallowed documents are
+   * skipped inside the MaxScore loop). See {@link IdFilter}.
+   */
+  filter?: IdFilter;
+}
+
 /** Results of `search`: `[docId, score]`, best first. */
 export type SearchResult = Array<[docId: number, score: number]>;
 
@@ -91,26 +101,34 @@ function createRaw(options: unknown): RawInvertedIndex {
  * index.addDocument(2, 'A quick brown dog outpaces a quick fox');
  * index.search('quick fox', 10);          // [[1, 0.422...], [2, 0.389...]] (doc 1 is shorter)
  * index.getDocumentFrequency('quick');    // 2
+ * index.search('quick', 10, { filter: [2] }); // [[2, ...]]: the best among allowed documents
  * const copy = InvertedIndex.deserialize(index.serialize());
  * @see llmds::InvertedIndex
  */
 export class InvertedIndex extends Owned<RawInvertedIndex> {
+  #ids: Uint32Array | undefined; // live ids for predicate filters; reset by every change
+
   constructor(options?: InvertedIndexOptions) {
     super(adoptOr(options, () => createRaw(options)));
   }
+
+  #liveIds = (): Uint32Array => (this.#ids ??= this.raw.ids());
 
   /** Indexes `text` under `docId` (an integer in [0, 2^32)), replacing any earlier text. */
   addDocument(docId: number, text: string): void {
     const raw = this.raw;
     const id = v.id(docId, 'docId');
     const t = v.text(text, 'text');
+    this.#ids = undefined;
     withHeap(engine(), t, (p, n) => check(raw.add(id, p, n)));
   }
 
   /** Removes a document: true if it was indexed, false (a no-op) for an unknown id. */
   removeDocument(docId: number): boolean {
     const raw = this.raw;
-    return raw.remove(v.id(docId, 'docId'));
+    const id = v.id(docId, 'docId');
+    this.#ids = undefined;
+    return raw.remove(id);
   }
 
   /** Whether `docId` is indexed. */
@@ -132,12 +150,21 @@ export class InvertedIndex extends Owned<RawInvertedIndex> {
     return this.raw.b();
   }
 
-  /** The `topK` (an integer >= 1) best documents for `query`: `[docId, score]`, best first. */
-  search(query: string, topK = 10): SearchResult {
+  /**
+   * The `topK` (an integer >= 1) best documents for `query`: `[docId, score]`, best first.
+   * `options.filter` restricts them to allowed documents (the exact top k among those).
+   */
+  search(query: string, topK = 10, options?: InvertedIndexSearchOptions): SearchResult {
     const raw = this.raw;
     const q = v.text(query, 'query');
     const k = v.integer(topK, 'topK', 1, indexLimits().maxTopK);
-    const { ids, scores } = checked(withHeap(engine(), q, (p, n) => raw.search(p, n, k)));
+    const { filter } = v.options(options, 'search options', ['filter'] as const);
+    const m = engine();
+    const { ids, scores } = checked(
+      filter === undefined
+        ? withHeap(m, q, (p, n) => raw.search(p, n, k, false, 0, 0))
+        : withHeapAll(m, [q, allowedIds(filter, this.#liveIds)], ([p, a], [n, na]) => raw.search(p!, n!, k, true, a!, na!)),
+    );
     const out: SearchResult = new Array(ids.length);
     for (let i = 0; i < ids.length; i++) out[i] = [ids[i]!, scores[i]!];
     return out;
@@ -167,7 +194,9 @@ export class InvertedIndex extends Owned<RawInvertedIndex> {
 
   /** Removes every document (the options stay). */
   clear(): void {
-    this.raw.clear();
+    const raw = this.raw;
+    this.#ids = undefined;
+    raw.clear();
   }
 
   /**

@@ -268,6 +268,7 @@ struct HNSW::Impl {
   std::vector<std::unique_ptr<uint32_t[]>> pending_upper;  // see prepare()
   std::size_t pending_front = 0;
   mutable std::vector<uint32_t> fresh_buf;  // search_layer: the unvisited links of a node (m0)
+  mutable std::vector<uint64_t> filter_mask;  // filtered search: a bit per slot (compile_filter)
   mutable uint32_t warm_sink = 0;            // the values warm() read; never used
 
   void init_layout() {
@@ -398,15 +399,26 @@ struct HNSW::Impl {
   void search_layer(const float* q, uint32_t ep, float dep, uint32_t level, uint32_t ef,
                     std::vector<Cand>& out) const {
     if (level == 0) {
-      search_layer_impl<true>(q, ep, dep, 0, ef, out);
+      search_layer_impl<true, false>(q, ep, dep, 0, ef, out);
     } else {
-      search_layer_impl<false>(q, ep, dep, level, ef, out);
+      search_layer_impl<false, false>(q, ep, dep, level, ef, out);
     }
   }
 
-  template <bool kLayer0>
+  // kFiltered: a node may enter the results only when its bit in filter_mask is set (the mask
+  // holds live allowed nodes only); every other node is walked through as a removed one is.
+  template <bool kLayer0, bool kFiltered>
   void search_layer_impl(const float* q, uint32_t ep, float dep, uint32_t level, uint32_t ef,
                          std::vector<Cand>& out) const {
+    const uint64_t* const mask = filter_mask.data();
+    auto result = [&](uint32_t s) {
+      if constexpr (kFiltered) {
+        return ((mask[s >> 6] >> (s & 63)) & 1) != 0;
+      } else {
+        (void)mask;
+        return deleted[s] == 0;
+      }
+    };
     next_generation();
     uint32_t* const seen = visited.data();
     const uint32_t gen = generation;
@@ -416,7 +428,7 @@ struct HNSW::Impl {
     results.clear();
     seen[ep] = gen;
     cands.push_back({dep, ep});
-    if (!deleted[ep]) results.push_back({dep, ep});
+    if (result(ep)) results.push_back({dep, ep});
     float bound = results.empty() ? kInf : dep;
 
     while (!cands.empty()) {
@@ -445,7 +457,7 @@ struct HNSW::Impl {
         if (results.size() < ef || d < bound) {
           cands.push_back({d, nb});
           std::push_heap(cands.begin(), cands.end(), farther);
-          if (!deleted[nb]) {
+          if (result(nb)) {
             results.push_back({d, nb});
             std::push_heap(results.begin(), results.end(), nearer);
             if (results.size() > ef) {
@@ -656,6 +668,96 @@ struct HNSW::Impl {
     return query_buf.data();
   }
 
+  // ---- filtered search ----
+
+  // Compiles `filter` into filter_mask (one bit per slot, set for live allowed nodes); returns
+  // how many nodes it allows. The predicate runs here, once per live node in slot order.
+  uint32_t compile_filter(const IdFilter& filter) const {
+    const std::size_t words = (static_cast<std::size_t>(slots()) + 63) / 64;
+    filter_mask.assign(words + 1, 0);  // + 1: never empty, so data() is a valid pointer
+    uint64_t* mask = filter_mask.data();
+    uint32_t allowed = 0;
+    auto allow = [&](uint32_t s) {
+      uint64_t& w = mask[s >> 6];
+      const uint64_t bit = uint64_t{1} << (s & 63);
+      allowed += (w & bit) == 0;
+      w |= bit;
+    };
+    if (filter.kind() == IdFilter::Kind::ids) {
+      for (std::size_t i = 0; i < filter.size(); ++i) {
+        const uint32_t s = slot_of.find(filter.list()[i]);
+        if (s != detail::FlatIdMap::kNone) allow(s);
+      }
+    } else if (filter.kind() == IdFilter::Kind::predicate) {
+      for (uint32_t s = 0; s < slots(); ++s) {
+        if (!deleted[s] && filter.call(ext_ids[s])) allow(s);
+      }
+    } else {
+      for (uint32_t s = 0; s < slots(); ++s) {
+        if (!deleted[s]) allow(s);
+      }
+    }
+    return allowed;
+  }
+
+  bool prefers_scan(uint32_t allowed, uint32_t ef) const noexcept {
+    const double a = allowed;
+    return a * a <= HNSW::kExactScanFactor * static_cast<double>(ef) * m * static_cast<double>(live());
+  }
+
+  // The k nearest among the nodes filter_mask allows (compile_filter() first; `allowed` is its
+  // count), by the graph walk or the exact scan.
+  void knn_filtered(const float* q, uint32_t k, uint32_t ef, uint32_t allowed, FilterPlan plan,
+                    std::vector<Cand>& out) const {
+    out.clear();
+    if (entry == kNone || allowed == 0) return;
+    q = prepare_query(q);
+    ef = std::max(ef, k);
+    const bool scan = plan == FilterPlan::exact || (plan == FilterPlan::automatic && prefers_scan(allowed, ef));
+    if (scan) {
+      // Every allowed vector, in slot order; the k nearest kept in a max-heap.
+      auto& best = result_heap;
+      best.clear();
+      const uint64_t* mask = filter_mask.data();
+      const std::size_t words = (static_cast<std::size_t>(slots()) + 63) / 64;
+      for (std::size_t w = 0; w < words; ++w) {
+        for (uint64_t bits = mask[w]; bits != 0; bits &= bits - 1) {
+          const uint32_t s = static_cast<uint32_t>(w * 64 + static_cast<std::size_t>(count_trailing_zeros(bits)));
+          const Cand c{dist(q, vec(s)), s};
+          if (best.size() < k) {
+            best.push_back(c);
+            std::push_heap(best.begin(), best.end(), nearer);
+          } else if (nearer(c, best.front())) {
+            std::pop_heap(best.begin(), best.end(), nearer);
+            best.back() = c;
+            std::push_heap(best.begin(), best.end(), nearer);
+          }
+        }
+      }
+      out.assign(best.begin(), best.end());
+      std::sort(out.begin(), out.end(), nearer);
+      return;
+    }
+    uint32_t cur = entry;
+    float dcur = dist(q, vec(cur));
+    for (uint32_t lev = max_level; lev > 0; --lev) greedy(q, lev, cur, dcur);
+    search_layer_impl<true, true>(q, cur, dcur, 0, ef, out);
+    if (out.size() > k) out.resize(k);
+  }
+
+  static int count_trailing_zeros(uint64_t x) noexcept {
+#if defined(__GNUC__) || defined(__clang__)
+    return __builtin_ctzll(x);
+#else
+    int n = 0;
+    while ((x & 1) == 0) {
+      x >>= 1;
+      ++n;
+    }
+    return n;
+#endif
+  }
+
   void knn(const float* q, uint32_t k, uint32_t ef, std::vector<Cand>& out) const {
     out.clear();
     if (entry == kNone) return;
@@ -830,6 +932,35 @@ Result<std::vector<Neighbor>> HNSW::search(const float* query, std::size_t len, 
   return out;
 }
 
+Result<std::vector<Neighbor>> HNSW::search(const float* query, std::size_t len, uint32_t k, uint32_t ef,
+                                           const IdFilter& filter, FilterPlan plan) const {
+  if (filter.is_all()) return search(query, len, k, ef);
+  const Impl& x = *impl_;
+  if (k == 0 || k > kMaxK) return invalid_argument("search: k must be an integer in [1, 1048576], got " + u(k));
+  if (ef > kMaxEf) return invalid_argument("search: efSearch must be an integer in [1, 1048576], got " + u(ef));
+  Status st = x.validate_vector(query, len, "search: query");
+  if (!st.ok()) return st;
+  const uint32_t allowed = x.compile_filter(filter);
+  std::vector<Cand> found;
+  x.knn_filtered(query, k, ef == 0 ? x.ef_search : ef, allowed, plan, found);
+  std::vector<Neighbor> out;
+  out.reserve(found.size());
+  for (const Cand& c : found) out.push_back({x.ext_ids[c.slot], c.d});
+  return out;
+}
+
+bool HNSW::prefers_exact_scan(uint32_t allowed, uint32_t ef) const noexcept { return impl_->prefers_scan(allowed, ef); }
+
+std::vector<uint32_t> HNSW::ids() const {
+  const Impl& x = *impl_;
+  std::vector<uint32_t> out;
+  out.reserve(x.live());
+  for (uint32_t s = 0; s < x.slots(); ++s) {
+    if (!x.deleted[s]) out.push_back(x.ext_ids[s]);
+  }
+  return out;
+}
+
 Result<std::vector<float>> HNSW::distances(const float* query, std::size_t len, const uint32_t* ids,
                                            std::size_t n) const {
   const Impl& x = *impl_;
@@ -849,6 +980,11 @@ Status HNSW::check_vector(const float* vector, std::size_t len, const std::strin
 }
 
 Result<HnswBatchResult> HNSW::search_batch(const float* queries, std::size_t len, uint32_t k, uint32_t ef) const {
+  return search_batch(queries, len, k, ef, IdFilter::all(), FilterPlan::graph);
+}
+
+Result<HnswBatchResult> HNSW::search_batch(const float* queries, std::size_t len, uint32_t k, uint32_t ef,
+                                           const IdFilter& filter, FilterPlan plan) const {
   const Impl& x = *impl_;
   if (k == 0 || k > kMaxK) return invalid_argument("searchBatch: k must be an integer in [1, 1048576], got " + u(k));
   if (ef > kMaxEf) return invalid_argument("searchBatch: efSearch must be an integer in [1, 1048576], got " + u(ef));
@@ -868,8 +1004,16 @@ Result<HnswBatchResult> HNSW::search_batch(const float* queries, std::size_t len
   r.ids.assign(n * k, -1);
   r.distances.assign(n * k, kInf);
   std::vector<Cand> found;
+  const bool filtered = !filter.is_all();
+  const uint32_t allowed = filtered ? x.compile_filter(filter) : 0;
   for (std::size_t i = 0; i < n; ++i) {
-    x.knn(queries + i * x.dim, k, ef == 0 ? x.ef_search : ef, found);
+    const float* q = queries + i * x.dim;
+    const uint32_t beam = ef == 0 ? x.ef_search : ef;
+    if (filtered) {
+      x.knn_filtered(q, k, beam, allowed, plan, found);
+    } else {
+      x.knn(q, k, beam, found);
+    }
     for (std::size_t j = 0; j < found.size(); ++j) {
       r.ids[i * k + j] = static_cast<int32_t>(x.ext_ids[found[j].slot]);
       r.distances[i * k + j] = found[j].d;
@@ -908,7 +1052,8 @@ std::size_t HNSW::memory_bytes() const noexcept {
        x.upper.capacity() * sizeof(x.upper[0]) + x.upper_words * 4 + x.visited.capacity() * 4 +
        (x.cand_heap.capacity() + x.result_heap.capacity() + x.prune_buf.capacity() + x.found_buf.capacity()) *
            sizeof(Cand) +
-       (x.query_buf.capacity() + x.select_buf.capacity() + x.keep_buf.capacity() + x.pruned_buf.capacity()) * 4;
+       (x.query_buf.capacity() + x.select_buf.capacity() + x.keep_buf.capacity() + x.pruned_buf.capacity()) * 4 +
+       x.filter_mask.capacity() * 8;
   // unordered_map: one node (key, value, next pointer, cached hash) per entry plus the buckets.
   b += x.slot_of.memory_bytes() + (x.insert_query.capacity() + x.plan_buf.capacity() + x.batch_ids.capacity()) * 4 +
        x.pending_upper.capacity() * sizeof(x.pending_upper[0]);

@@ -51,6 +51,7 @@
 #include <string>
 #include <vector>
 
+#include "llmds/id_filter.hpp"
 #include "llmds/status.hpp"
 
 namespace llmds {
@@ -91,6 +92,13 @@ struct HnswStats {
 struct Neighbor {
   uint32_t id;
   float distance;
+};
+
+/// How a filtered search finds its results (see HNSW::search).
+enum class FilterPlan : uint8_t {
+  automatic = 0,  ///< exact scan when the allowed set is small enough (kExactScanFactor), else graph
+  graph = 1,      ///< always the graph walk
+  exact = 2,      ///< always the exact scan of the allowed ids
 };
 
 /// search_batch() output: n × k, row-major, nearest first, padded with -1 / +Infinity.
@@ -159,6 +167,29 @@ class HNSW {
   Result<std::vector<Neighbor>> search(const float* query, std::size_t len, uint32_t k, uint32_t ef = 0) const;
   /// One search per row of `queries` (n × dim row-major, `len` floats in total).
   Result<HnswBatchResult> search_batch(const float* queries, std::size_t len, uint32_t k, uint32_t ef = 0) const;
+
+  /// Filtered search: the k nearest live vectors among the ids `filter` allows (fewer only when
+  /// fewer are allowed), nearest first. The filter is compiled first into a mask over the graph
+  /// (one lookup per listed id, or one predicate call per live node); then either
+  /// - the graph walk: disallowed nodes are walked through like removed ones (they route, and
+  ///   their links are followed) but never enter the results, and the beam holds `ef` allowed
+  ///   results, so the walk widens by itself as the filter gets more selective; or
+  /// - the exact scan: every allowed vector is measured (exact results).
+  /// `automatic` scans when allowed² <= kExactScanFactor × max(ef, k) × M × live, i.e. when
+  /// measuring the allowed vectors costs less than the walk is expected to (the walk's cost
+  /// grows as 1/selectivity); the factor was measured (README, "HNSW semantics").
+  Result<std::vector<Neighbor>> search(const float* query, std::size_t len, uint32_t k, uint32_t ef,
+                                       const IdFilter& filter, FilterPlan plan = FilterPlan::automatic) const;
+  /// search_batch() with one filter for every query (compiled once).
+  Result<HnswBatchResult> search_batch(const float* queries, std::size_t len, uint32_t k, uint32_t ef,
+                                       const IdFilter& filter, FilterPlan plan = FilterPlan::automatic) const;
+  /// See search(..., filter, plan): the measured crossover between the graph walk and the scan.
+  static constexpr double kExactScanFactor = 0.5;
+  /// True when `automatic` would scan `allowed` of `live` vectors exactly at beam width `ef`.
+  bool prefers_exact_scan(uint32_t allowed, uint32_t ef) const noexcept;
+
+  /// The ids of the live vectors, in insertion order.
+  std::vector<uint32_t> ids() const;
 
   /// Distances from `query` to the vectors of `ids` (as search() measures them); +Infinity for
   /// an id that is not in the index. Lets callers score candidates found elsewhere.

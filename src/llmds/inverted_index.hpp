@@ -46,6 +46,7 @@
 #include <string_view>
 #include <vector>
 
+#include "llmds/id_filter.hpp"
 #include "llmds/ranked_hits.hpp"
 #include "llmds/status.hpp"
 
@@ -96,6 +97,16 @@ class InvertedIndex {
   /// Same result computed by scoring every posting of every query term (no pruning): the
   /// reference for tests and benchmarks.
   Result<RankedHits> search_exhaustive(std::string_view query, uint32_t top_k = 10) const;
+  /// The `top_k` best documents among those `filter` allows, exact: disallowed documents are
+  /// skipped inside the MaxScore loop (their postings are passed over as removed documents'
+  /// are), so the threshold only ever holds allowed documents and the result equals scoring
+  /// every allowed document. The filter is compiled first into a mask over the documents (one
+  /// lookup per listed id, or one predicate call per live document in insertion order).
+  Result<RankedHits> search(std::string_view query, uint32_t top_k, const IdFilter& filter) const;
+  Result<RankedHits> search_exhaustive(std::string_view query, uint32_t top_k, const IdFilter& filter) const;
+  /// The ids of the live documents, in insertion order (replaced documents count as inserted
+  /// when they were replaced).
+  std::vector<uint32_t> document_ids() const;
 
   /// Occurrences of `term` in document `doc_id` (0 if either is unknown). `term` is normalised
   /// like document text and must hold exactly one term, else invalid_argument.
@@ -120,7 +131,7 @@ class InvertedIndex {
  private:
   struct Impl;
   explicit InvertedIndex(std::unique_ptr<Impl> impl);
-  Result<RankedHits> run_search(std::string_view query, uint32_t top_k, bool prune) const;
+  Result<RankedHits> run_search(std::string_view query, uint32_t top_k, bool prune, const IdFilter& filter) const;
   std::unique_ptr<Impl> impl_;
 };
 

@@ -20,6 +20,20 @@
 /// a hot one (seen >= 2 times) may evict least-recently-used entries, so hot queries are kept
 /// preferentially.
 ///
+/// Filters. A query's `filter` (ids or a predicate) and `where` (conditions on the documents'
+/// metadata) both restrict the result to allowed documents (ANDed when both are given): both
+/// candidate lists are searched with the filter inside (HNSW and BM25 filtered searches), so
+/// the result is the fused top k among allowed documents. A predicate is called once per
+/// document. A query with a `filter` bypasses the result cache (an id list or a predicate makes
+/// a poor key: large, or not comparable); a `where` is part of the key (metadata only changes
+/// with add/remove, which clear the cache).
+///
+/// Metadata: a flat list of (key, value) fields per document, a value being a string, a finite
+/// number or a boolean. `where` conditions (WhereCondition) are ANDed; a document without the
+/// field never matches a condition on it; values compare only with values of the same type
+/// (the number 1 is not the string "1" nor true); strings order by Unicode code point (UTF-8
+/// bytes); range conditions take numbers or strings.
+///
 /// Out of memory: add_document reserves the dense index's room before the BM25 side changes, so
 /// both change together or not at all; search allocates its answer and cache entry before it
 /// counts anything. A std::bad_alloc leaves documents, cache, counters and serialize() as they
@@ -32,11 +46,60 @@
 #include <string_view>
 #include <vector>
 
+#include <string>
+#include <utility>
+
 #include "llmds/hnsw.hpp"
+#include "llmds/id_filter.hpp"
 #include "llmds/inverted_index.hpp"
 #include "llmds/status.hpp"
 
 namespace llmds {
+
+/// A metadata value: a string, a finite number or a boolean (make one with text/num/flag).
+struct MetadataValue {
+  enum class Type : uint8_t { string = 0, number = 1, boolean = 2 };
+  Type type = Type::number;
+  double number = 0.0;
+  bool boolean = false;
+  std::string string;
+
+  static MetadataValue text(std::string s) {
+    MetadataValue v;
+    v.type = Type::string;
+    v.string = std::move(s);
+    return v;
+  }
+  static MetadataValue num(double x) {
+    MetadataValue v;
+    v.number = x == 0.0 ? 0.0 : x;  // -0 is stored as 0
+    return v;
+  }
+  static MetadataValue flag(bool b) {
+    MetadataValue v;
+    v.type = Type::boolean;
+    v.boolean = b;
+    return v;
+  }
+  bool operator==(const MetadataValue& o) const noexcept;
+  bool operator!=(const MetadataValue& o) const noexcept { return !(*this == o); }
+};
+
+/// A document's metadata: distinct keys (stored sorted by key).
+using Metadata = std::vector<std::pair<std::string, MetadataValue>>;
+
+enum class WhereOp : uint8_t { eq = 0, in = 1, gt = 2, gte = 3, lt = 4, lte = 5 };
+
+/// One condition on one metadata field: eq and the ranges take exactly one value (ranges: a
+/// number or a string), `in` any number of values (none matches nothing).
+struct WhereCondition {
+  std::string field;
+  WhereOp op = WhereOp::eq;
+  std::vector<MetadataValue> values;
+};
+
+/// Conditions, ANDed. Empty: every document.
+using Where = std::vector<WhereCondition>;
 
 struct RetrievalPipelineOptions {
   uint32_t embedding_dim = 384;
@@ -59,6 +122,10 @@ struct PipelineQuery {
   uint32_t top_k = 10;
   double fusion_weight = 0.5;  ///< weight of the dense signal, in [0, 1]
   Fusion fusion = Fusion::weighted;
+  /// Allowed documents (see the file comment); default: all.
+  IdFilter filter;
+  /// Metadata conditions, or nullptr for none.
+  const Where* where = nullptr;
 };
 
 struct RetrievalPipelineStats {
@@ -69,12 +136,16 @@ struct RetrievalPipelineStats {
   uint64_t cache_misses = 0;
   uint32_t cache_entries = 0;
   uint64_t cache_tokens = 0;
-  uint64_t bytes = 0;  ///< approximate heap bytes of both indexes, cache and sketch
+  uint64_t bytes = 0;  ///< approximate heap bytes of both indexes, cache, sketch and metadata
+  uint32_t metadata_documents = 0;  ///< documents with metadata
 };
 
 class RetrievalPipeline {
  public:
-  static constexpr uint32_t kFormatVersion = 1;
+  /// Written when some document has metadata; snapshots without metadata are written as
+  /// version 1 (what releases before metadata read), and both versions load.
+  static constexpr uint32_t kFormatVersion = 2;
+  static constexpr uint32_t kMaxMetadataFields = 256;
   static constexpr const char* kMagic = "LLMDSRPL";
   static constexpr uint32_t kMaxTopK = 1u << 16;
   static constexpr uint32_t kMaxDocId = HNSW::kMaxId;
@@ -86,10 +157,19 @@ class RetrievalPipeline {
 
   /// Indexes `text` (BM25) and, when `embedding` is given, the vector (HNSW); replaces a
   /// document with the same id. Atomic: on any error neither index changed.
-  Status add_document(uint32_t doc_id, std::string_view text, const float* embedding = nullptr, std::size_t len = 0);
+  /// `metadata` (optional) replaces the document's metadata: at most kMaxMetadataFields fields,
+  /// distinct keys, finite numbers (else invalid_argument, nothing changed).
+  Status add_document(uint32_t doc_id, std::string_view text, const float* embedding = nullptr, std::size_t len = 0,
+                      const Metadata* metadata = nullptr);
   /// Removes the document from both indexes; false when it was not there.
   bool remove_document(uint32_t doc_id);
   bool has_document(uint32_t doc_id) const noexcept;
+  /// The document's metadata (sorted by key), or nullptr when it has none or is not there.
+  const Metadata* metadata(uint32_t doc_id) const noexcept;
+  /// The ids of the documents, in BM25 insertion order.
+  std::vector<uint32_t> document_ids() const;
+  /// Checks `where` as search() does (invalid_argument naming the bad condition).
+  static Status check_where(const Where& where);
 
   /// Fused top-k (see the file comment). Not const: it updates the cache and the sketch.
   Result<RankedHits> search(const PipelineQuery& query);

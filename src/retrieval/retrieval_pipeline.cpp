@@ -31,6 +31,8 @@ double dense_similarity(Metric metric, float distance) noexcept {
   return 0.0;
 }
 
+void put_where(std::string& key, const Where& where);
+
 /// Cache key: every input that changes the result, as bytes.
 std::string cache_key(const PipelineQuery& q) {
   std::string key;
@@ -46,6 +48,7 @@ std::string cache_key(const PipelineQuery& q) {
   put(&q.fusion_weight, sizeof q.fusion_weight);
   const uint8_t fusion = static_cast<uint8_t>(q.fusion);
   put(&fusion, 1);
+  if (q.where != nullptr && !q.where->empty()) put_where(key, *q.where);  // (a filtered query is never cached)
   return key;
 }
 
@@ -55,6 +58,110 @@ std::string cache_key(const PipelineQuery& q) {
 std::string sketch_item(const std::string& key) {
   const uint64_t h = text::hash_bytes(key.data(), key.size(), 0x6C6C6D6473ull);
   return std::string(reinterpret_cast<const char*>(&h), sizeof h);
+}
+
+std::string describe(const MetadataValue& v) {
+  switch (v.type) {
+    case MetadataValue::Type::string: return "\"" + v.string.substr(0, 40) + "\"";
+    case MetadataValue::Type::number: {
+      std::string s = std::to_string(v.number);
+      return s;
+    }
+    case MetadataValue::Type::boolean: return v.boolean ? "true" : "false";
+  }
+  return "?";
+}
+
+Status check_value(const MetadataValue& v, const std::string& what) {
+  if (v.type != MetadataValue::Type::string && v.type != MetadataValue::Type::number &&
+      v.type != MetadataValue::Type::boolean) {
+    return invalid_argument(what + " has an unknown value type");
+  }
+  if (v.type == MetadataValue::Type::number && !std::isfinite(v.number)) {
+    return invalid_argument(what + " must be a finite number, a string or a boolean, got " +
+                            (std::isnan(v.number) ? std::string("NaN") : std::string(v.number > 0 ? "Infinity" : "-Infinity")));
+  }
+  return Status::success();
+}
+
+/// -1, 0, 1 for values of the same type (strings by UTF-8 bytes, i.e. code points).
+int compare_values(const MetadataValue& a, const MetadataValue& b) noexcept {
+  switch (a.type) {
+    case MetadataValue::Type::string: {
+      const int c = a.string.compare(b.string);
+      return c < 0 ? -1 : c > 0;
+    }
+    case MetadataValue::Type::number: return a.number < b.number ? -1 : a.number > b.number;
+    case MetadataValue::Type::boolean: return a.boolean == b.boolean ? 0 : (a.boolean ? 1 : -1);
+  }
+  return 0;
+}
+
+const MetadataValue* field_of(const Metadata& m, const std::string& key) noexcept {
+  const auto it = std::lower_bound(m.begin(), m.end(), key, [](const auto& f, const std::string& k) { return f.first < k; });
+  return it != m.end() && it->first == key ? &it->second : nullptr;
+}
+
+bool matches(const Metadata& m, const Where& where) noexcept {
+  for (const WhereCondition& c : where) {
+    const MetadataValue* v = field_of(m, c.field);
+    if (v == nullptr) return false;
+    bool ok = false;
+    switch (c.op) {
+      case WhereOp::eq:
+      case WhereOp::in:
+        for (const MetadataValue& x : c.values) ok = ok || *v == x;
+        break;
+      case WhereOp::gt: ok = v->type == c.values[0].type && compare_values(*v, c.values[0]) > 0; break;
+      case WhereOp::gte: ok = v->type == c.values[0].type && compare_values(*v, c.values[0]) >= 0; break;
+      case WhereOp::lt: ok = v->type == c.values[0].type && compare_values(*v, c.values[0]) < 0; break;
+      case WhereOp::lte: ok = v->type == c.values[0].type && compare_values(*v, c.values[0]) <= 0; break;
+    }
+    if (!ok) return false;
+  }
+  return true;
+}
+
+void put_value(ByteWriter& w, const MetadataValue& v) {
+  w.put_u8(static_cast<uint8_t>(v.type));
+  switch (v.type) {
+    case MetadataValue::Type::string: w.put_string(v.string); break;
+    case MetadataValue::Type::number: w.put_f64(v.number); break;
+    case MetadataValue::Type::boolean: w.put_u8(v.boolean ? 1 : 0); break;
+  }
+}
+
+bool get_value(ByteReader& r, MetadataValue& v) {
+  uint8_t type = 0;
+  if (!r.get_u8(type)) return false;
+  switch (type) {
+    case 0: v.type = MetadataValue::Type::string; return r.get_string(v.string);
+    case 1: {
+      v.type = MetadataValue::Type::number;
+      return r.get_f64(v.number) && std::isfinite(v.number) && !(v.number == 0.0 && std::signbit(v.number));
+    }
+    case 2: {
+      uint8_t b = 0;
+      v.type = MetadataValue::Type::boolean;
+      if (!r.get_u8(b) || b > 1) return false;
+      v.boolean = b != 0;
+      return true;
+    }
+    default: return false;
+  }
+}
+
+/// The part of the cache key a `where` adds: every condition, in order, as bytes.
+void put_where(std::string& key, const Where& where) {
+  ByteWriter w;
+  w.put_u32(static_cast<uint32_t>(where.size()));
+  for (const WhereCondition& c : where) {
+    w.put_string(c.field);
+    w.put_u8(static_cast<uint8_t>(c.op));
+    w.put_u32(static_cast<uint32_t>(c.values.size()));
+    for (const MetadataValue& v : c.values) put_value(w, v);
+  }
+  key.append(reinterpret_cast<const char*>(w.bytes().data()), w.size());
 }
 
 struct Candidate {
@@ -112,6 +219,7 @@ struct RetrievalPipeline::Impl {
   TokenLRU<std::string, RankedHits> cache;
   CountMinSketch query_counts;
   uint64_t searches = 0, cache_hits = 0, cache_misses = 0;
+  std::unordered_map<uint32_t, Metadata> metadata;  // documents that have some
 
   Impl(RetrievalPipelineOptions o, HNSW h, InvertedIndex i, TokenLRU<std::string, RankedHits> c, CountMinSketch s)
       : options(o), dense(std::move(h)), sparse(std::move(i)), cache(std::move(c)), query_counts(std::move(s)) {}
@@ -124,16 +232,53 @@ struct RetrievalPipeline::Impl {
     if (!(q.fusion_weight >= 0.0 && q.fusion_weight <= 1.0)) {
       return invalid_argument("fusionWeight must be a number in [0, 1], got " + std::to_string(q.fusion_weight));
     }
+    if (q.where != nullptr) {
+      if (Status st = check_where(*q.where); !st) return st;
+    }
     if (q.embedding) return dense.check_vector(q.embedding, q.embedding_len, "queryEmbedding");
     return Status::success();
   }
 
+  /// The query's filter and where as one filter over document ids: `storage` holds the ids
+  /// when it is a list. A predicate is evaluated here once per document (both indexes then take
+  /// the list), and ANDed with the where conditions when both are given.
+  IdFilter effective_filter(const PipelineQuery& q, std::vector<uint32_t>& storage) const {
+    const bool has_where = q.where != nullptr && !q.where->empty();
+    if (!has_where && q.filter.kind() != IdFilter::Kind::predicate) return q.filter;
+    storage.clear();
+    if (has_where) {
+      for (const auto& [id, m] : metadata) {
+        if (matches(m, *q.where)) storage.push_back(id);
+      }
+      std::sort(storage.begin(), storage.end());  // the predicate sees ids in one order everywhere
+      if (q.filter.kind() == IdFilter::Kind::ids) {
+        std::vector<uint32_t> allowed(q.filter.list(), q.filter.list() + q.filter.size());
+        std::sort(allowed.begin(), allowed.end());
+        storage.erase(std::remove_if(storage.begin(), storage.end(),
+                                     [&](uint32_t id) { return !std::binary_search(allowed.begin(), allowed.end(), id); }),
+                      storage.end());
+      } else if (q.filter.kind() == IdFilter::Kind::predicate) {
+        std::size_t kept = 0;
+        for (uint32_t id : storage) {
+          if (q.filter.call(id)) storage[kept++] = id;
+        }
+        storage.resize(kept);
+      }
+    } else {
+      for (uint32_t id : sparse.document_ids()) {
+        if (q.filter.call(id)) storage.push_back(id);
+      }
+    }
+    return IdFilter::ids(storage.data(), storage.size());
+  }
+
   /// Both candidate lists (each `candidate_depth(top_k)` long) merged by doc id. `exact` makes
   /// the dense list exact too (a beam over every node) instead of HNSW's approximation.
-  Result<std::unordered_map<uint32_t, Candidate>> candidates(const PipelineQuery& q, bool exact, double* best_bm25) const {
+  Result<std::unordered_map<uint32_t, Candidate>> candidates(const PipelineQuery& q, const IdFilter& filter, bool exact,
+                                                            double* best_bm25) const {
     std::unordered_map<uint32_t, Candidate> out;
     const uint32_t depth = candidate_depth(q.top_k);
-    auto bm25 = sparse.search(q.text, depth);  // exact top-k (MaxScore is lossless)
+    auto bm25 = sparse.search(q.text, depth, filter);  // exact top-k (MaxScore is lossless)
     if (!bm25) return bm25.status();
     *best_bm25 = 0.0;
     for (std::size_t i = 0; i < bm25->ids.size(); ++i) {
@@ -146,7 +291,8 @@ struct RetrievalPipeline::Impl {
       const uint32_t dense_k = std::min(depth, dense.size());
       const uint32_t ef = exact ? std::min<uint32_t>(HNSW::kMaxEf, std::max(dense_k, dense.nodes()))
                                 : std::max(dense_k, options.hnsw_ef_search);
-      auto nn = dense.search(q.embedding, q.embedding_len, dense_k, ef);
+      auto nn = dense.search(q.embedding, q.embedding_len, dense_k, ef, filter,
+                             exact ? FilterPlan::exact : FilterPlan::automatic);
       if (!nn) return nn.status();
       for (std::size_t i = 0; i < nn->size(); ++i) {
         Candidate& c = out[(*nn)[i].id];
@@ -176,7 +322,9 @@ struct RetrievalPipeline::Impl {
   Result<RankedHits> run(const PipelineQuery& q, bool exact) const {
     if (Status st = check_query(q); !st) return st;
     double best_bm25 = 0.0;
-    auto c = candidates(q, exact, &best_bm25);
+    std::vector<uint32_t> allowed;
+    const IdFilter filter = effective_filter(q, allowed);
+    auto c = candidates(q, filter, exact, &best_bm25);
     if (!c) return c.status();
     return fuse(*c, best_bm25, q, q.embedding != nullptr && dense.size() > 0);
   }
@@ -229,11 +377,92 @@ RetrievalPipeline::RetrievalPipeline(RetrievalPipeline&&) noexcept = default;
 RetrievalPipeline& RetrievalPipeline::operator=(RetrievalPipeline&&) noexcept = default;
 RetrievalPipeline::~RetrievalPipeline() = default;
 
-Status RetrievalPipeline::add_document(uint32_t doc_id, std::string_view text, const float* embedding, std::size_t len) {
+bool MetadataValue::operator==(const MetadataValue& o) const noexcept {
+  return type == o.type && compare_values(*this, o) == 0;
+}
+
+namespace {
+
+/// invalid_argument unless `metadata` is valid; `sorted` gets it sorted by key.
+Status check_metadata(const Metadata& metadata, Metadata& sorted) {
+  if (metadata.size() > RetrievalPipeline::kMaxMetadataFields) {
+    return invalid_argument("metadata has " + std::to_string(metadata.size()) + " fields, more than the limit of " +
+                            std::to_string(RetrievalPipeline::kMaxMetadataFields));
+  }
+  for (const auto& [key, value] : metadata) {
+    if (Status st = check_value(value, "metadata." + key); !st) return st;
+  }
+  sorted = metadata;
+  // Insertion sort: at most kMaxMetadataFields fields, and std::sort's instantiation for these
+  // pairs alone was 10 KB of wasm.
+  for (std::size_t i = 1; i < sorted.size(); ++i) {
+    for (std::size_t j = i; j > 0 && sorted[j].first < sorted[j - 1].first; --j) std::swap(sorted[j], sorted[j - 1]);
+  }
+  for (std::size_t i = 1; i < sorted.size(); ++i) {
+    if (sorted[i].first == sorted[i - 1].first) return invalid_argument("metadata has the key \"" + sorted[i].first + "\" twice");
+  }
+  return Status::success();
+}
+
+}  // namespace
+
+Status RetrievalPipeline::check_where(const Where& where) {
+  for (std::size_t i = 0; i < where.size(); ++i) {
+    const WhereCondition& c = where[i];
+    const std::string what = "where." + c.field;
+    switch (c.op) {
+      case WhereOp::eq:
+      case WhereOp::in:
+        break;
+      case WhereOp::gt:
+      case WhereOp::gte:
+      case WhereOp::lt:
+      case WhereOp::lte:
+        if (c.values.size() == 1 && c.values[0].type == MetadataValue::Type::boolean) {
+          return invalid_argument(what + ": a range condition takes a number or a string, got " + describe(c.values[0]));
+        }
+        break;
+      default: return invalid_argument(what + ": unknown operator " + std::to_string(static_cast<int>(c.op)));
+    }
+    if (c.op != WhereOp::in && c.values.size() != 1) {
+      return invalid_argument(what + ": the condition takes one value, got " + std::to_string(c.values.size()));
+    }
+    for (const MetadataValue& v : c.values) {
+      if (Status st = check_value(v, what); !st) return st;
+    }
+  }
+  return Status::success();
+}
+
+const Metadata* RetrievalPipeline::metadata(uint32_t doc_id) const noexcept {
+  const auto it = impl_->metadata.find(doc_id);
+  return it == impl_->metadata.end() ? nullptr : &it->second;
+}
+
+std::vector<uint32_t> RetrievalPipeline::document_ids() const { return impl_->sparse.document_ids(); }
+
+Status RetrievalPipeline::add_document(uint32_t doc_id, std::string_view text, const float* embedding, std::size_t len,
+                                       const Metadata* metadata) {
   Impl& m = *impl_;
   if (doc_id > kMaxDocId) {
     return invalid_argument("docId must be an integer in [0, 2147483647], got " + std::to_string(doc_id));
   }
+  Metadata sorted;
+  if (metadata != nullptr) {
+    if (Status st = check_metadata(*metadata, sorted); !st) return st;
+  }
+  // Room for the metadata entry first (it cannot fail after the indexes changed): a node for
+  // this id (kept empty when there is no metadata), erased again on failure.
+  const bool had_metadata = m.metadata.count(doc_id) != 0;
+  auto slot = m.metadata.try_emplace(doc_id).first;
+  struct Undo {
+    Impl& m;
+    uint32_t id;
+    bool keep;
+    ~Undo() {
+      if (!keep) m.metadata.erase(id);
+    }
+  } undo{m, doc_id, had_metadata};
   // Everything the dense side could reject is checked first; the BM25 side is atomic on its own,
   // so after it succeeds the dense update cannot fail and the pair changes together or not at all.
   if (embedding) {
@@ -250,6 +479,13 @@ Status RetrievalPipeline::add_document(uint32_t doc_id, std::string_view text, c
   if (Status st = m.sparse.add_document(doc_id, text); !st) return st;
   if (m.dense.has(doc_id)) (void)m.dense.remove(doc_id);
   if (embedding) (void)m.dense.add(embedding, len, doc_id);
+  // Committed: the metadata is replaced (none given: the document has none).
+  if (metadata != nullptr && !sorted.empty()) {
+    slot->second = std::move(sorted);
+    undo.keep = true;
+  } else {
+    undo.keep = false;
+  }
   m.clear_cache();
   return Status::success();
 }
@@ -258,6 +494,7 @@ bool RetrievalPipeline::remove_document(uint32_t doc_id) {
   Impl& m = *impl_;
   if (!m.sparse.remove_document(doc_id)) return false;
   if (m.dense.has(doc_id)) (void)m.dense.remove(doc_id);
+  m.metadata.erase(doc_id);
   m.clear_cache();
   return true;
 }
@@ -271,7 +508,7 @@ Result<RankedHits> RetrievalPipeline::search(const PipelineQuery& q) {
   if (Status st = m.check_query(q); !st) return st;
   // Out of memory: everything that allocates (the key, the answer, the cache entry) happens
   // before the counters, the sketch and the cache's recency change; those cannot fail.
-  if (m.options.token_budget == 0) {  // no cache: no key, no sketch
+  if (m.options.token_budget == 0 || !q.filter.is_all()) {  // no cache (or a filter): no key, no sketch
     auto hits = m.run(q, false);
     ++m.searches;
     return hits;
@@ -309,6 +546,13 @@ RetrievalPipelineStats RetrievalPipeline::stats() const noexcept {
   s.cache_entries = static_cast<uint32_t>(m.cache.size());
   s.cache_tokens = m.cache.total_tokens();
   s.bytes = m.dense.memory_bytes() + m.sparse.stats().bytes + m.query_counts.memory_bytes() + m.cache.total_tokens() * 16;
+  // Metadata: a map node per document, each field's key, value and string (an estimate).
+  s.bytes += m.metadata.bucket_count() * sizeof(void*);
+  for (const auto& [id, fields] : m.metadata) {
+    s.bytes += sizeof(id) + sizeof(fields) + 2 * sizeof(void*);
+    for (const auto& [key, value] : fields) s.bytes += sizeof(key) + sizeof(value) + key.capacity() + value.string.capacity();
+  }
+  s.metadata_documents = static_cast<uint32_t>(m.metadata.size());
   return s;
 }
 
@@ -317,7 +561,8 @@ const RetrievalPipelineOptions& RetrievalPipeline::options() const noexcept { re
 std::vector<uint8_t> RetrievalPipeline::serialize() const {
   const Impl& m = *impl_;
   ByteWriter w;
-  begin_envelope(w, kMagic, kFormatVersion);
+  // Without metadata the bytes are those of format version 1, which older releases read.
+  begin_envelope(w, kMagic, m.metadata.empty() ? 1 : kFormatVersion);
   w.put_u64(m.options.token_budget);
   w.put_f64(m.options.k1);
   w.put_f64(m.options.b);
@@ -327,11 +572,34 @@ std::vector<uint8_t> RetrievalPipeline::serialize() const {
   w.put_bytes(dense.data(), dense.size());
   w.put_u64(sparse.size());
   w.put_bytes(sparse.data(), sparse.size());
+  if (!m.metadata.empty()) {
+    // Version 2: u32 N documents with metadata, by ascending id: u32 id, u32 field count, then
+    // per field (ascending key) u32 key length, key bytes, u8 type (0 string, 1 number,
+    // 2 boolean), value (u32 length + bytes, f64, u8).
+    std::vector<uint32_t> ids;
+    ids.reserve(m.metadata.size());
+    for (const auto& entry : m.metadata) ids.push_back(entry.first);
+    std::sort(ids.begin(), ids.end());
+    w.put_u32(static_cast<uint32_t>(ids.size()));
+    for (uint32_t id : ids) {
+      const Metadata& fields = m.metadata.at(id);
+      w.put_u32(id);
+      w.put_u32(static_cast<uint32_t>(fields.size()));
+      for (const auto& [key, value] : fields) {
+        w.put_string(key);
+        put_value(w, value);
+      }
+    }
+  }
   return finish_envelope(std::move(w));
 }
 
 Result<RetrievalPipeline> RetrievalPipeline::deserialize(const uint8_t* data, std::size_t size) {
-  auto payload = open_envelope(data, size, kMagic, kFormatVersion, "RetrievalPipeline");
+  // Version 1 (no metadata section) and 2 both load: peek at the version, then let the
+  // envelope check everything (a flipped version bit fails its checksum).
+  uint32_t version = kFormatVersion;
+  if (size >= 12 && data[8] == 1 && data[9] == 0 && data[10] == 0 && data[11] == 0) version = 1;
+  auto payload = open_envelope(data, size, kMagic, version, "RetrievalPipeline");
   if (!payload) return payload.status();
   ByteReader r(payload->data, payload->size);
   uint64_t token_budget = 0, dense_len = 0, sparse_len = 0;
@@ -344,11 +612,37 @@ Result<RetrievalPipeline> RetrievalPipeline::deserialize(const uint8_t* data, st
   if (!r.get_u64(sparse_len) || !r.fits(sparse_len, 1)) return corrupt_data("RetrievalPipeline: truncated BM25 section");
   const uint8_t* sparse_bytes = payload->data + r.position();
   r.skip(static_cast<std::size_t>(sparse_len));
-  if (!r.ok() || r.remaining() != 0) return corrupt_data("RetrievalPipeline: trailing or missing bytes");
+  if (!r.ok()) return corrupt_data("RetrievalPipeline: trailing or missing bytes");
+  const std::size_t metadata_at = r.position();
+  if (version == 1 && r.remaining() != 0) return corrupt_data("RetrievalPipeline: trailing or missing bytes");
   auto dense = HNSW::deserialize(dense_bytes, static_cast<std::size_t>(dense_len));
   if (!dense) return Status(dense.status().code(), "RetrievalPipeline: " + dense.status().message());
   auto sparse = InvertedIndex::deserialize(sparse_bytes, static_cast<std::size_t>(sparse_len));
   if (!sparse) return Status(sparse.status().code(), "RetrievalPipeline: " + sparse.status().message());
+  std::unordered_map<uint32_t, Metadata> metadata;
+  if (version >= 2) {
+    ByteReader mr(payload->data + metadata_at, payload->size - metadata_at);
+    auto bad = [](const std::string& why) { return corrupt_data("RetrievalPipeline: metadata " + why); };
+    uint32_t n = 0;
+    // Each document takes at least 8 + one field of 4 + 1 + 1 bytes.
+    if (!mr.get_u32(n) || n == 0 || !mr.fits(n, 14)) return bad("count");
+    metadata.reserve(n);
+    uint32_t previous = 0;
+    for (uint32_t i = 0; i < n; ++i) {
+      uint32_t id = 0, fields = 0;
+      if (!mr.get_u32(id) || !mr.get_u32(fields)) return bad("truncated");
+      if ((i > 0 && id <= previous) || !sparse->has_document(id)) return bad("of an unknown or repeated document " + std::to_string(id));
+      if (fields == 0 || fields > kMaxMetadataFields || !mr.fits(fields, 6)) return bad("field count of document " + std::to_string(id));
+      previous = id;
+      Metadata& m = metadata[id];
+      m.resize(fields);
+      for (uint32_t f = 0; f < fields; ++f) {
+        if (!mr.get_string(m[f].first) || !get_value(mr, m[f].second)) return bad("field of document " + std::to_string(id));
+        if (f > 0 && !(m[f - 1].first < m[f].first)) return bad("keys of document " + std::to_string(id) + " out of order");
+      }
+    }
+    if (!mr.ok() || !mr.at_end()) return corrupt_data("RetrievalPipeline: trailing or missing bytes");
+  }
   if (sparse->k1() != k1 || sparse->b() != b) return corrupt_data("RetrievalPipeline: BM25 parameters disagree");
   RetrievalPipelineOptions o;
   o.embedding_dim = dense->dim();
@@ -360,7 +654,9 @@ Result<RetrievalPipeline> RetrievalPipeline::deserialize(const uint8_t* data, st
   o.token_budget = token_budget;
   o.k1 = k1;
   o.b = b;
-  return assemble(o, std::move(dense.value()), std::move(sparse.value()));
+  auto pipeline = assemble(o, std::move(dense.value()), std::move(sparse.value()));
+  if (pipeline) pipeline->impl_->metadata = std::move(metadata);
+  return pipeline;
 }
 
 }  // namespace llmds

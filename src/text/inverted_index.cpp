@@ -352,18 +352,63 @@ bool InvertedIndex::remove_document(uint32_t doc_id) {
 bool InvertedIndex::has_document(uint32_t doc_id) const noexcept { return impl_->slot_of.count(doc_id) != 0; }
 
 Result<RankedHits> InvertedIndex::search(std::string_view query, uint32_t top_k) const {
-  return run_search(query, top_k, true);
+  return run_search(query, top_k, true, IdFilter::all());
 }
 
 Result<RankedHits> InvertedIndex::search_exhaustive(std::string_view query, uint32_t top_k) const {
-  return run_search(query, top_k, false);
+  return run_search(query, top_k, false, IdFilter::all());
 }
 
-Result<RankedHits> InvertedIndex::run_search(std::string_view query, uint32_t top_k, bool prune) const {
+Result<RankedHits> InvertedIndex::search(std::string_view query, uint32_t top_k, const IdFilter& filter) const {
+  return run_search(query, top_k, true, filter);
+}
+
+Result<RankedHits> InvertedIndex::search_exhaustive(std::string_view query, uint32_t top_k,
+                                                    const IdFilter& filter) const {
+  return run_search(query, top_k, false, filter);
+}
+
+std::vector<uint32_t> InvertedIndex::document_ids() const {
+  const Impl& m = *impl_;
+  std::vector<uint32_t> out;
+  out.reserve(m.live_docs);
+  for (std::size_t s = 0; s < m.slot_ext.size(); ++s) {
+    if (m.slot_alive[s] != 0) out.push_back(m.slot_ext[s]);
+  }
+  return out;
+}
+
+Result<RankedHits> InvertedIndex::run_search(std::string_view query, uint32_t top_k, bool prune,
+                                             const IdFilter& filter) const {
   if (top_k == 0) return invalid_argument("topK must be an integer >= 1, got 0");
   const Impl& m = *impl_;
   RankedHits hits;
   if (m.live_docs == 0) return hits;
+
+  // A filter becomes a mask over slots (live allowed documents only), which then stands in for
+  // the liveness array below: disallowed postings are skipped exactly as dead ones are.
+  std::vector<uint8_t> allowed_mask;
+  uint32_t n_allowed = m.live_docs;
+  if (!filter.is_all()) {
+    allowed_mask.assign(m.slot_ext.size(), 0);
+    n_allowed = 0;
+    if (filter.kind() == IdFilter::Kind::ids) {
+      for (std::size_t i = 0; i < filter.size(); ++i) {
+        const auto it = m.slot_of.find(filter.list()[i]);
+        if (it == m.slot_of.end() || allowed_mask[it->second] != 0) continue;
+        allowed_mask[it->second] = 1;
+        ++n_allowed;
+      }
+    } else {
+      for (std::size_t s = 0; s < m.slot_ext.size(); ++s) {
+        if (m.slot_alive[s] != 0 && filter.call(m.slot_ext[s])) {
+          allowed_mask[s] = 1;
+          ++n_allowed;
+        }
+      }
+    }
+    if (n_allowed == 0) return hits;
+  }
 
   // Distinct known query terms in term-id order (the fixed order scores are summed in).
   std::vector<uint32_t> qterms;
@@ -414,17 +459,17 @@ Result<RankedHits> InvertedIndex::run_search(std::string_view query, uint32_t to
     pos_of_canon[terms[i].canon] = static_cast<uint32_t>(i);
     cursors[i].reset(*terms[i].list);
   }
-  const uint8_t* alive = m.slot_alive.data();
+  const uint8_t* alive = allowed_mask.empty() ? m.slot_alive.data() : allowed_mask.data();
   const uint32_t* lens = m.slot_len.data();
-  // Without tombstones (the common case) no posting needs the liveness lookup.
-  const bool any_dead = m.dead_postings > 0;
+  // Without tombstones or a filter (the common case) no posting needs the liveness lookup.
+  const bool any_dead = m.dead_postings > 0 || !allowed_mask.empty();
   auto skip_dead = [alive, any_dead](Cursor& c) {
     if (!any_dead) return;
     while (c.doc() != Cursor::kEnd && alive[c.doc()] == 0) c.advance();
   };
   for (Cursor& c : cursors) skip_dead(c);
 
-  const std::size_t k = std::min<std::size_t>(top_k, m.live_docs);
+  const std::size_t k = std::min<std::size_t>(top_k, n_allowed);
   std::vector<std::pair<double, uint32_t>> heap;  // worst result on top
   heap.reserve(k);
   std::vector<double> contrib(nt, 0.0);

@@ -2,6 +2,8 @@
 // HNSW::deserialize on arbitrary bytes, and on the same bytes resealed with a valid length and
 // checksum so the payload parser itself is fuzzed: either an error or a usable index, which
 // compact() rebuilds without its tombstones.
+#include <algorithm>
+
 #include "fuzz_input.hpp"
 #include "llmds/hnsw.hpp"
 #include "llmds/serialize.hpp"
@@ -18,6 +20,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
     std::vector<float> query(index->dim(), 0.5f);
     auto hits = index->search(query.data(), query.size(), 5);
     (void)hits;
+    // Filtered: only allowed ids, and the exact scan finds min(k, allowed live) of them.
+    auto odd = [](uint32_t id) { return id % 2 == 1; };
+    uint32_t allowed = 0;
+    for (uint32_t id : index->ids()) allowed += odd(id);
+    for (auto plan : {llmds::FilterPlan::graph, llmds::FilterPlan::exact, llmds::FilterPlan::automatic}) {
+      auto f = index->search(query.data(), query.size(), 5, 0, llmds::IdFilter::of(odd), plan);
+      FUZZ_CHECK(f.ok());
+      for (const auto& h : *f) FUZZ_CHECK(odd(h.id) && index->has(h.id));
+      if (plan == llmds::FilterPlan::exact) FUZZ_CHECK(f->size() == std::min<uint32_t>(5, allowed));
+    }
     const auto bytes_before = index->serialize();
     // compact() of whatever graph the bytes describe: same live ids, no tombstones, and a
     // result that serializes, restores and (without tombstones) compacts to itself.

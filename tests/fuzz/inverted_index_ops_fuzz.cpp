@@ -76,15 +76,24 @@ Doc doc_from(llmds_fuzz::Input& in) {
   return d;
 }
 
-void check_search(const InvertedIndex& index, const Model& m, const std::vector<uint32_t>& query, uint32_t k) {
+// `modulus` 0: no filter; else documents with id % modulus == residue are allowed (as an id
+// list with repeats and unknown ids, and as a predicate: both must give the same result).
+void check_search(const InvertedIndex& index, const Model& m, const std::vector<uint32_t>& query, uint32_t k,
+                  uint32_t modulus = 0, uint32_t residue = 0) {
   std::string q;
   for (uint32_t w : query) q += std::string(kWords[w]) + " ";
-  auto fast = index.search(q, k);
-  auto full = index.search_exhaustive(q, k);
+  auto allowed = [&](uint32_t id) { return modulus == 0 || id % modulus == residue; };
+  std::vector<uint32_t> list;
+  for (uint32_t id = residue; modulus != 0 && id < kMaxId + 10; id += modulus) list.push_back(id);
+  if (!list.empty()) list.push_back(list.front());
+  const llmds::IdFilter filter = modulus == 0 ? llmds::IdFilter::all() : llmds::IdFilter::ids(list.data(), list.size());
+  auto fast = index.search(q, k, filter);
+  auto full = index.search_exhaustive(q, k, modulus == 0 ? llmds::IdFilter::all() : llmds::IdFilter::of(allowed));
   FUZZ_CHECK(fast.ok() && full.ok());
   FUZZ_CHECK(fast->ids == full->ids && fast->scores == full->scores);
 
-  const std::map<uint32_t, double> ref = m.scores(query);
+  std::map<uint32_t, double> ref = m.scores(query);
+  for (auto it = ref.begin(); it != ref.end();) it = allowed(it->first) ? std::next(it) : ref.erase(it);
   std::vector<double> ranked;
   for (const auto& [id, s] : ref) ranked.push_back(s);
   std::sort(ranked.rbegin(), ranked.rend());
@@ -150,7 +159,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
       default: {
         std::vector<uint32_t> query(1 + in.below(4));
         for (auto& w : query) w = in.below(kWordCount);
-        check_search(index, m, query, 1 + in.below(12));
+        const uint32_t k = 1 + in.below(12);
+        if (in.below(2) == 0) {
+          check_search(index, m, query, k);
+        } else {
+          const uint32_t modulus = 1 + in.below(7);
+          check_search(index, m, query, k, modulus, in.below(modulus));
+        }
         break;
       }
     }

@@ -20,8 +20,27 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
     query.embedding = q.data();
     query.embedding_len = q.size();
     (void)p->search(query);
-    (void)p->add_document(1, "new text", q.data(), q.size());
-    (void)p->serialize();
+    // Metadata read from the bytes, filtered searches on it, and a round trip.
+    const llmds::Where where = {{"lang", llmds::WhereOp::eq, {llmds::MetadataValue::text("en")}},
+                                {"year", llmds::WhereOp::gte, {llmds::MetadataValue::num(2020)}}};
+    query.where = &where;
+    auto filtered = p->search(query);
+    FUZZ_CHECK(filtered.ok());
+    for (uint32_t id : filtered->ids) {
+      const llmds::Metadata* m = p->metadata(id);
+      FUZZ_CHECK(m != nullptr);
+    }
+    auto even = [](uint32_t id) { return id % 2 == 0; };
+    query.filter = llmds::IdFilter::of(even);
+    auto both = p->search(query);
+    FUZZ_CHECK(both.ok());
+    for (uint32_t id : both->ids) FUZZ_CHECK(even(id));
+    const llmds::Metadata meta = {{"lang", llmds::MetadataValue::text("en")}, {"year", llmds::MetadataValue::num(2021)}};
+    (void)p->add_document(1, "new text", q.data(), q.size(), &meta);
+    const auto out = p->serialize();
+    auto again = llmds::RetrievalPipeline::deserialize(out.data(), out.size());
+    FUZZ_CHECK(again.ok());
+    FUZZ_CHECK(again->serialize() == out);
   }
   return 0;
 }

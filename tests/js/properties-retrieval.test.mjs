@@ -36,31 +36,52 @@ const docId = fc.integer({ min: 0, max: 6 });
 const text = fc.array(fc.constantFrom('apple', 'banana', 'cherry', 'durian', ' ', 'É', '中', '!', '\uD800', 'x'), { maxLength: 8 }).map((a) => a.join(' '));
 const vec = fc.array(fc.float({ min: -2, max: 2, noNaN: true }), { minLength: dim, maxLength: dim }).filter((a) => a.some((x) => x !== 0));
 const embedding = fc.oneof(vec, vec.map((a) => Float32Array.from(a)));
+// Filters of every form, and predicates that throw or return non-booleans.
+const filter = fc.oneof(
+  fc.array(docId, { maxLength: 5 }),
+  fc.array(docId, { maxLength: 5 }).map((a) => named(Uint32Array.from(a), `Uint32Array [${a}]`)),
+  fc.array(docId, { maxLength: 5 }).map((a) => named(new Set(a), `Set {${a}}`)),
+  fc.integer({ min: 0, max: 3 }).map((m) => named((id) => id % (m + 1) === 0, `id % ${m + 1} === 0`)),
+  fc.constant(named(() => 1, '() => 1')),
+  fc.constant(named((id) => { if (id === 2) throw new Error('boom'); return true; }, 'throws at 2')),
+);
+const scalar = fc.oneof(fc.constantFrom('en', 'fr', '', 'é'), fc.integer({ min: 2018, max: 2024 }), fc.boolean());
+const metadata = fc.dictionary(fc.constantFrom('lang', 'year', 'ok', ''), scalar, { maxKeys: 3 });
+const condition = fc.oneof(
+  scalar,
+  fc.record({ eq: scalar, in: fc.array(scalar, { maxLength: 3 }), gt: scalar, gte: scalar, lt: scalar, lte: scalar }, { requiredKeys: [] }),
+  fc.record({ bad: scalar }),
+);
+const where = fc.dictionary(fc.constantFrom('lang', 'year', 'ok', 'missing'), condition, { maxKeys: 3 });
 const searchOptions = fc.record(
   {
     queryEmbedding: arg(embedding),
     topK: arg(fc.integer({ min: 1, max: 8 })),
     fusionWeight: arg(fc.oneof(fc.double({ min: 0, max: 1, noNaN: true }), fc.constantFrom(0, 1, -0))),
     fusion: arg(fc.constantFrom('weighted', 'rrf')),
+    filter: arg(filter),
+    where: arg(where),
   },
   { requiredKeys: [] },
 );
+const addOptions = fc.oneof(fc.constant(undefined), fc.record({ metadata: arg(metadata) }, { requiredKeys: [] }), hostileX);
 
 function make(metric = 'cosine') {
   const p = new RetrievalPipeline({ embeddingDim: dim, hnswM: 4, hnswEfConstruction: 16, tokenBudget: 40, seed: 5, metric });
-  p.addDocument(0, 'apple banana apple', [1, 0, 0, 0]);
-  p.addDocument(1, 'apple cherry cherry', Float32Array.of(0, 1, 0, 0));
+  p.addDocument(0, 'apple banana apple', [1, 0, 0, 0], { metadata: { lang: 'en', year: 2020 } });
+  p.addDocument(1, 'apple cherry cherry', Float32Array.of(0, 1, 0, 0), { metadata: { lang: 'fr', ok: true } });
   p.addDocument(2, 'banana durian');
   p.addDocument(3, 'durian x', [0.5, 0.5, 0, 0.1]);
   p.search('apple'); // a cache entry
   return p;
 }
 const ids = [0, 1, 2, 3, 4, 5, 6];
-const snapshot = (p) => ({ stats: p.stats(), docs: ids.map((i) => p.hasDocument(i)), bytes: p.serialize(), options: p.options() });
+const snapshot = (p) => ({ stats: p.stats(), docs: ids.map((i) => p.hasDocument(i)), bytes: p.serialize(), options: p.options(), metadata: ids.map((i) => p.getMetadata(i)) });
 
 describe('RetrievalPipeline with hostile inputs', () => {
   for (const [method, args] of Object.entries({
-    addDocument: [arg(docId), arg(text), fc.oneof(fc.constant(undefined), arg(embedding))],
+    addDocument: [arg(docId), arg(text), fc.oneof(fc.constant(undefined), arg(embedding)), addOptions],
+    getMetadata: [arg(docId)],
     removeDocument: [arg(docId)],
     hasDocument: [arg(docId)],
     search: [arg(text), fc.oneof(fc.constant(undefined), searchOptions, hostileX)],
@@ -105,7 +126,7 @@ describe('RetrievalPipeline with hostile inputs', () => {
 
 describe('RetrievalPipeline results', () => {
   const op = fc.oneof(
-    { weight: 3, arbitrary: fc.tuple(fc.constant('add'), docId, text, fc.option(embedding, { nil: undefined })) },
+    { weight: 3, arbitrary: fc.tuple(fc.constant('add'), docId, text, fc.option(embedding, { nil: undefined }), fc.option(metadata, { nil: undefined })) },
     { weight: 1, arbitrary: fc.tuple(fc.constant('remove'), docId) },
     { weight: 3, arbitrary: fc.tuple(fc.constant('search'), text, searchOptions.filter((o) => validOptions(o))) },
   );
@@ -114,6 +135,7 @@ describe('RetrievalPipeline results', () => {
     try {
       const p = new RetrievalPipeline({ embeddingDim: dim });
       try {
+        for (const id of ids) p.addDocument(id, 'x'); // so that a predicate runs on every id
         p.search('x', o);
       } finally {
         p.dispose();
@@ -129,8 +151,8 @@ describe('RetrievalPipeline results', () => {
       fc.property(fc.constantFrom('cosine', 'l2', 'ip'), fc.array(op, { minLength: 1, maxLength: 25 }), (metric, ops) => {
         const p = make(metric);
         try {
-          for (const [o, a, b, c] of ops) {
-            if (o === 'add') p.addDocument(a, b, c);
+          for (const [o, a, b, c, d] of ops) {
+            if (o === 'add') p.addDocument(a, b, c, d === undefined ? undefined : { metadata: d });
             else if (o === 'remove') p.removeDocument(a);
             else {
               const exact = p.searchExhaustive(a, b);
@@ -145,6 +167,18 @@ describe('RetrievalPipeline results', () => {
                 assert.ok(s0 > s1 || (s0 === s1 && id0 < id1), `order at ${i}: ${JSON.stringify(first)}`);
               }
               for (const [id, s] of first) assert.ok(p.hasDocument(id) && Number.isFinite(s), `hit ${id} ${s}`);
+              // Every hit is allowed by the filter and matches every condition.
+              for (const [id] of first) {
+                if (b.filter !== undefined) {
+                  const f = b.filter;
+                  assert.ok(typeof f === 'function' ? f(id) : Array.isArray(f) ? f.includes(id) : f.has ? f.has(id) : f.includes(id), `hit ${id} not allowed`);
+                }
+                const m = p.getMetadata(id) ?? {};
+                for (const [field, c] of Object.entries(b.where ?? {})) {
+                  assert.ok(field in m, `hit ${id} lacks ${field}`);
+                  if (typeof c !== 'object') assert.equal(m[field], c);
+                }
+              }
             }
             const st = p.stats();
             assert.ok(st.cacheTokens <= 40, `cache over budget: ${st.cacheTokens}`);
