@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include "common.hpp"
+#include "sharding.hpp"
 #include "llmds/retrieval_pipeline.hpp"
 
 using emscripten::val;
@@ -65,6 +66,31 @@ class RawRetrievalPipeline {
     return ranked_or_null(hits);
   }
 
+  /// search_shard(): { topK, metric, dense, bm25Ids, bm25Scores, bm25Distances, denseIds,
+  /// denseDistances } (typed arrays; bm25Distances only with an embedding), or null.
+  val search_shard(uintptr_t text, uint32_t n, uintptr_t embedding, uint32_t len, uint32_t k, bool exhaustive) const {
+    PipelineQuery q;
+    q.text = text_at(text, n);
+    q.embedding = embedding ? heap_ptr<float>(embedding) : nullptr;
+    q.embedding_len = len;
+    q.top_k = k;
+    auto hits = pipeline_.search_shard(q, exhaustive);
+    if (!hits) {
+      report(hits.status());
+      return val::null();
+    }
+    val o = val::object();
+    o.set("topK", hits->top_k);
+    o.set("metric", std::string(metric_name(hits->metric)));
+    o.set("dense", hits->dense);
+    o.set("bm25Ids", copy_out(hits->bm25.ids));
+    o.set("bm25Scores", copy_out(hits->bm25.scores));
+    o.set("bm25Distances", copy_out(hits->bm25_distances));
+    o.set("denseIds", copy_out(hits->dense_ids));
+    o.set("denseDistances", copy_out(hits->dense_distances));
+    return o;
+  }
+
   val stats() const {
     const RetrievalPipelineStats s = pipeline_.stats();
     val o = val::object();
@@ -96,6 +122,23 @@ class RawRetrievalPipeline {
 
   val serialize() const { return copy_out(pipeline_.serialize()); }
 
+  // Sharding (wasm/sharding.hpp carries TermStats across).
+  /// This object's own statistics: all terms, or with `of_text` only those of the text.
+  val term_stats(uintptr_t text, uint32_t n, bool of_text) const {
+    return term_stats_out(of_text ? pipeline_.term_stats(text_at(text, n)) : pipeline_.term_stats());
+  }
+  int32_t set_global_stats(double documents, double tokens, uintptr_t terms, uint32_t terms_bytes, uintptr_t df,
+                           uint32_t count) {
+    TermStats g;
+    std::size_t at = 0;
+    if (!term_stats_in(documents, tokens, text_at(terms, terms_bytes), &at, heap_ptr<double>(df), count, g)) {
+      return report(invalid_argument("setGlobalStats: terms and df disagree"));
+    }
+    return report(pipeline_.set_global_stats(g));
+  }
+  void clear_global_stats() { pipeline_.clear_global_stats(); }
+  bool has_global_stats() const { return pipeline_.has_global_stats(); }
+
  private:
   RetrievalPipeline pipeline_;
 };
@@ -115,5 +158,10 @@ EMSCRIPTEN_BINDINGS(llmds_retrieval_pipeline) {
       .function("search", LLMDS_GUARD(&RawRetrievalPipeline::search))
       .function("stats", LLMDS_GUARD(&RawRetrievalPipeline::stats))
       .function("options", LLMDS_GUARD(&RawRetrievalPipeline::options))
-      .function("serialize", LLMDS_GUARD(&RawRetrievalPipeline::serialize));
+      .function("serialize", LLMDS_GUARD(&RawRetrievalPipeline::serialize))
+      .function("termStats", LLMDS_GUARD(&RawRetrievalPipeline::term_stats))
+      .function("setGlobalStats", LLMDS_GUARD(&RawRetrievalPipeline::set_global_stats))
+      .function("clearGlobalStats", LLMDS_GUARD(&RawRetrievalPipeline::clear_global_stats))
+      .function("hasGlobalStats", LLMDS_GUARD(&RawRetrievalPipeline::has_global_stats))
+      .function("searchShard", LLMDS_GUARD(&RawRetrievalPipeline::search_shard));
 }
