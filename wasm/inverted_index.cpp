@@ -70,8 +70,13 @@ class RawInvertedIndex {
   val term_stats(uintptr_t text, uint32_t n, bool of_text) const {
     return term_stats_out(of_text ? index_.term_stats(text_at(text, n)) : index_.term_stats());
   }
+  /// `clear`: back to the object's own statistics (the other arguments are ignored).
   int32_t set_global_stats(double documents, double tokens, uintptr_t terms, uint32_t terms_bytes, uintptr_t df,
-                           uint32_t count) {
+                           uint32_t count, bool clear) {
+    if (clear) {
+      index_.clear_global_stats();
+      return 0;
+    }
     TermStats g;
     std::size_t at = 0;
     if (!term_stats_in(documents, tokens, text_at(terms, terms_bytes), &at, heap_ptr<double>(df), count, g)) {
@@ -79,7 +84,6 @@ class RawInvertedIndex {
     }
     return report(index_.set_global_stats(g));
   }
-  void clear_global_stats() { index_.clear_global_stats(); }
   bool has_global_stats() const { return index_.has_global_stats(); }
 
  private:
@@ -109,6 +113,5 @@ EMSCRIPTEN_BINDINGS(llmds_inverted_index) {
       .function("serialize", LLMDS_GUARD(&RawInvertedIndex::serialize))
       .function("termStats", LLMDS_GUARD(&RawInvertedIndex::term_stats))
       .function("setGlobalStats", LLMDS_GUARD(&RawInvertedIndex::set_global_stats))
-      .function("clearGlobalStats", LLMDS_GUARD(&RawInvertedIndex::clear_global_stats))
       .function("hasGlobalStats", LLMDS_GUARD(&RawInvertedIndex::has_global_stats));
 }

@@ -1,46 +1,18 @@
 // SPDX-License-Identifier: MIT
-// embind surface of sharding.hpp's free functions: shard_of, merge_term_stats and the two
-// merges of shard results (BM25 lists, and RetrievalPipeline::merge_shard_results).
+// embind surface of RetrievalPipeline::merge_shard_results. shardOf, mergeTermStats and the
+// merge of plain BM25 lists are plain JS (a hash, sums, a sort): no heap copies and no init()
+// needed for them; tests/js/sharding.test.mjs pins them to the C++ functions' results.
 #include <string_view>
 #include <vector>
 
 #include "common.hpp"
 #include "llmds/retrieval_pipeline.hpp"
 #include "llmds/sharding.hpp"
-#include "sharding.hpp"
 
 using emscripten::val;
 
 namespace llmds::wasm {
 namespace {
-
-uint32_t shard_of_raw(uint32_t doc_id, uint32_t shards) { return shard_of(doc_id, shards); }
-
-/// `parts` shards' stats: documents[i], tokens[i] and counts[i] terms each; the terms of all
-/// of them in one space-terminated string, their df in one array. The merged stats, or null.
-val merge_term_stats_raw(uint32_t parts, uintptr_t documents, uintptr_t tokens, uintptr_t counts, uintptr_t terms,
-                         uint32_t terms_bytes, uintptr_t df) {
-  const double* docs = heap_ptr<double>(documents);
-  const double* toks = heap_ptr<double>(tokens);
-  const uint32_t* n = heap_ptr<uint32_t>(counts);
-  const double* f = heap_ptr<double>(df);
-  const std::string_view text = text_at(terms, terms_bytes);
-  std::vector<TermStats> in(parts);
-  std::size_t at = 0, df_at = 0;
-  for (uint32_t i = 0; i < parts; ++i) {
-    if (!term_stats_in(docs[i], toks[i], text, &at, f + df_at, n[i], in[i])) {
-      report(invalid_argument("mergeTermStats: terms and counts disagree"));
-      return val::null();
-    }
-    df_at += n[i];
-  }
-  auto merged = merge_term_stats(in);
-  if (!merged) {
-    report(merged.status());
-    return val::null();
-  }
-  return term_stats_out(*merged);
-}
 
 /// Shards' search_shard() lists, flattened: `meta` holds 5 numbers per shard (topK, metric,
 /// dense 0/1, BM25 hits, dense hits); the lists follow one another in the arrays, every BM25
@@ -83,7 +55,5 @@ val merge_shard_results_raw(uint32_t parts, uintptr_t meta, uintptr_t bm25_ids, 
 
 EMSCRIPTEN_BINDINGS(llmds_sharding) {
   using namespace llmds::wasm;
-  emscripten::function("shardOf", &shard_of_raw);
-  emscripten::function("mergeTermStats", LLMDS_GUARD(&merge_term_stats_raw));
   emscripten::function("mergeShardResults", LLMDS_GUARD(&merge_shard_results_raw));
 }

@@ -72,4 +72,13 @@ export {
   type PipelineSearchOptions,
   type RetrievalPipelineOptions,
   type RetrievalPipelineStats,
+  type ShardSearchOptions,
 } from './retrieval-pipeline.mjs';
+export {
+  mergeShardResults,
+  mergeTermStats,
+  shardOf,
+  type MergeShardOptions,
+  type ShardResult,
+  type TermStats,
+} from './sharding.mjs';

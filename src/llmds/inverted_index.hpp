@@ -145,6 +145,7 @@ class InvertedIndex {
   struct Impl;
   explicit InvertedIndex(std::unique_ptr<Impl> impl);
   Result<RankedHits> run_search(std::string_view query, uint32_t top_k, bool prune) const;
+  TermStats term_stats_of(const std::string_view* text) const;  // nullptr: every term
   std::unique_ptr<Impl> impl_;
 };
 

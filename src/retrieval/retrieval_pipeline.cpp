@@ -381,8 +381,8 @@ Result<RankedHits> RetrievalPipeline::merge_shard_results(const std::vector<Shar
   if (shards.empty()) return RankedHits{};
   const bool dense = shards[0].dense;
   const Metric metric = shards[0].metric;
-  std::unordered_map<uint32_t, std::size_t> owner;  // doc id -> shard: shards must be disjoint
-  auto own = [&owner](uint32_t id, std::size_t shard) { return owner.emplace(id, shard).first->second == shard; };
+  // One message per kind of mistake, no numbers: every string built here costs download size.
+  auto bad = [](const char* why) { return invalid_argument(std::string("mergeShardResults: ") + why); };
   struct Bm25 {
     double score;
     uint32_t id;
@@ -390,26 +390,29 @@ Result<RankedHits> RetrievalPipeline::merge_shard_results(const std::vector<Shar
   };
   std::vector<Bm25> bm25;
   std::vector<std::pair<float, uint32_t>> nearest;
+  std::vector<uint64_t> owners;  // (doc id << 32 | shard): shards must hold disjoint documents
   for (std::size_t s = 0; s < shards.size(); ++s) {
     const ShardHits& h = shards[s];
-    const std::string which = "mergeShardResults: shard " + std::to_string(s);
-    if (h.dense != dense) return invalid_argument(which + ": some shards were searched with a query embedding, some without");
-    if (dense && h.metric != metric) return invalid_argument(which + ": the shards use different metrics");
-    if (h.top_k < q.top_k) {
-      return invalid_argument(which + " was searched for topK " + std::to_string(h.top_k) + ", fewer than the merged topK " +
-                              std::to_string(q.top_k));
-    }
+    if (h.dense != dense) return bad("some shards were searched with a query embedding, some without");
+    if (dense && h.metric != metric) return bad("the shards use different metrics");
+    if (h.top_k < q.top_k) return bad("a shard was searched for a smaller topK than the merged topK");
     if (h.bm25.ids.size() != h.bm25.scores.size() || (dense && h.bm25_distances.size() != h.bm25.ids.size()) ||
         h.dense_ids.size() != h.dense_distances.size()) {
-      return invalid_argument(which + ": lists of different lengths");
+      return bad("a shard's lists differ in length");
     }
     for (std::size_t i = 0; i < h.bm25.ids.size(); ++i) {
-      if (!own(h.bm25.ids[i], s)) return invalid_argument(which + ": document " + std::to_string(h.bm25.ids[i]) + " is in two shards");
       bm25.push_back({h.bm25.scores[i], h.bm25.ids[i], dense ? h.bm25_distances[i] : 0.0f});
+      owners.push_back(uint64_t{h.bm25.ids[i]} << 32 | s);
     }
     for (std::size_t i = 0; i < h.dense_ids.size(); ++i) {
-      if (!own(h.dense_ids[i], s)) return invalid_argument(which + ": document " + std::to_string(h.dense_ids[i]) + " is in two shards");
       nearest.emplace_back(h.dense_distances[i], h.dense_ids[i]);
+      owners.push_back(uint64_t{h.dense_ids[i]} << 32 | s);
+    }
+  }
+  std::sort(owners.begin(), owners.end());
+  for (std::size_t i = 1; i < owners.size(); ++i) {
+    if (owners[i] >> 32 == owners[i - 1] >> 32 && owners[i] != owners[i - 1]) {
+      return bad("a document is in two shards (shards must hold disjoint documents)");
     }
   }
   // The global candidate lists: the best candidate_depth(top_k) of the union, as one index's

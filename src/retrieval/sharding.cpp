@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <string>
-#include <unordered_set>
 #include <utility>
 
 namespace llmds {
@@ -24,29 +23,21 @@ uint32_t shard_of(uint32_t doc_id, uint32_t shards) noexcept {
 }
 
 Status validate_term_stats(const TermStats& s) {
-  if (s.terms.size() != s.df.size()) {
-    return invalid_argument("term stats: " + std::to_string(s.terms.size()) + " terms but " +
-                            std::to_string(s.df.size()) + " document frequencies");
-  }
+  if (s.terms.size() != s.df.size()) return invalid_argument("term stats: terms and df differ in length");
   if (s.documents > kMaxExact || s.tokens > kMaxExact) {
     return invalid_argument("term stats: documents and tokens must be at most 2^53");
   }
   for (std::size_t i = 0; i < s.terms.size(); ++i) {
     if (i > 0 && !(s.terms[i - 1] < s.terms[i])) {
-      return invalid_argument("term stats: terms must be distinct and in ascending order (\"" + s.terms[i].substr(0, 64) +
-                              "\" follows \"" + s.terms[i - 1].substr(0, 64) + "\")");
+      return invalid_argument("term stats: terms must be distinct and in ascending order (UTF-8 bytes)");
     }
-    if (s.df[i] == 0 || s.df[i] > s.documents) {
-      return invalid_argument("term stats: df of \"" + s.terms[i].substr(0, 64) + "\" must be in [1, documents = " +
-                              std::to_string(s.documents) + "], got " + std::to_string(s.df[i]));
-    }
+    if (s.df[i] == 0 || s.df[i] > s.documents) return invalid_argument("term stats: every df must be in [1, documents]");
   }
   return Status::success();
 }
 
 Result<TermStats> merge_term_stats(const std::vector<TermStats>& parts) {
   TermStats out;
-  std::size_t total_terms = 0;
   for (const TermStats& p : parts) {
     if (Status st = validate_term_stats(p); !st) return st;
     out.documents += p.documents;
@@ -54,23 +45,24 @@ Result<TermStats> merge_term_stats(const std::vector<TermStats>& parts) {
     if (out.documents > kMaxExact || out.tokens > kMaxExact) {
       return invalid_argument("mergeTermStats: documents or tokens exceed 2^53");
     }
-    total_terms += p.terms.size();
   }
-  // A k-way merge of sorted lists by repeated pairwise merging would copy terms log k times;
-  // sorting (index into parts) pairs once is simpler and the inputs are already sorted runs.
-  std::vector<std::pair<const std::string*, uint64_t>> all;
-  all.reserve(total_terms);
+  // Each part is a sorted run: merge them into `out` one at a time (plain loops: the wasm build
+  // pays for every sort instantiation in download size).
+  TermStats next;
   for (const TermStats& p : parts) {
-    for (std::size_t i = 0; i < p.terms.size(); ++i) all.emplace_back(&p.terms[i], p.df[i]);
-  }
-  std::stable_sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return *a.first < *b.first; });
-  for (std::size_t i = 0; i < all.size();) {
-    uint64_t df = 0;
-    std::size_t j = i;
-    for (; j < all.size() && *all[j].first == *all[i].first; ++j) df += all[j].second;
-    out.terms.push_back(*all[i].first);
-    out.df.push_back(df);  // <= the summed documents: each part's df <= its documents
-    i = j;
+    next.terms.clear();
+    next.df.clear();
+    next.terms.reserve(out.terms.size() + p.terms.size());
+    next.df.reserve(out.terms.size() + p.terms.size());
+    std::size_t i = 0, j = 0;
+    while (i < out.terms.size() || j < p.terms.size()) {
+      const bool take_out = j == p.terms.size() || (i < out.terms.size() && !(p.terms[j] < out.terms[i]));
+      const bool take_p = i == out.terms.size() || (j < p.terms.size() && !(out.terms[i] < p.terms[j]));
+      next.terms.push_back(take_out ? std::move(out.terms[i]) : p.terms[j]);
+      next.df.push_back((take_out ? out.df[i++] : 0) + (take_p ? p.df[j++] : 0));  // <= the summed documents
+    }
+    std::swap(out.terms, next.terms);
+    std::swap(out.df, next.df);
   }
   return out;
 }
@@ -78,16 +70,17 @@ Result<TermStats> merge_term_stats(const std::vector<TermStats>& parts) {
 Result<RankedHits> merge_ranked(const std::vector<RankedHits>& lists, uint32_t top_k) {
   if (top_k == 0) return invalid_argument("mergeShardResults: topK must be an integer >= 1, got 0");
   std::vector<std::pair<double, uint32_t>> all;
-  std::unordered_set<uint32_t> seen;
+  std::vector<uint32_t> ids;
   for (const RankedHits& l : lists) {
     if (l.ids.size() != l.scores.size()) return invalid_argument("mergeShardResults: ids and scores differ in length");
-    for (std::size_t i = 0; i < l.ids.size(); ++i) {
-      if (!seen.insert(l.ids[i]).second) {
-        return invalid_argument("mergeShardResults: document " + std::to_string(l.ids[i]) +
-                                " is in two shards' results (shards must hold disjoint documents)");
-      }
-      all.emplace_back(l.scores[i], l.ids[i]);
-    }
+    for (std::size_t i = 0; i < l.ids.size(); ++i) all.emplace_back(l.scores[i], l.ids[i]);
+    ids.insert(ids.end(), l.ids.begin(), l.ids.end());
+  }
+  std::sort(ids.begin(), ids.end());
+  const auto twice = std::adjacent_find(ids.begin(), ids.end());
+  if (twice != ids.end()) {
+    return invalid_argument("mergeShardResults: document " + std::to_string(*twice) +
+                            " is in two shards' results (shards must hold disjoint documents)");
   }
   auto better = [](const auto& a, const auto& b) { return a.first != b.first ? a.first > b.first : a.second < b.second; };
   const std::size_t k = std::min<std::size_t>(top_k, all.size());
