@@ -16,6 +16,7 @@ const js = { kv: await runKVCacheBench() };
 js.kvTrace = await (await import('./kv-trace.mjs')).runKVTraceBench();
 js.attention = await (await import('./attention.mjs')).runAttentionBench(); // runs the native suite itself
 js.retrieval = await (await import('./retrieval.mjs')).runRetrievalBench();
+js.shards = await (await import('./shards.mjs')).runShardsBench(); // in process and under workerd
 if (installed('bm25')) js.bm25 = await (await import('./bm25/bm25.mjs')).runBm25Bench();
 else skipped('BM25 vs wink/minisearch/flexsearch', 'bm25');
 if (installed('hnsw')) js.hnsw = await (await import('./hnsw/hnsw.mjs')).runHnswBench();
