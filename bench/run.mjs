@@ -18,6 +18,7 @@ js.attention = await (await import('./attention.mjs')).runAttentionBench(); // r
 js.decoder = await (await import('./decoder.mjs')).runDecoderBench();
 js.routerSim = await (await import('./router-sim.mjs')).runRouterSimBench();
 js.retrieval = await (await import('./retrieval.mjs')).runRetrievalBench();
+js.shards = await (await import('./shards.mjs')).runShardsBench(); // in process and under workerd
 if (installed('bm25')) js.bm25 = await (await import('./bm25/bm25.mjs')).runBm25Bench();
 else skipped('BM25 vs wink/minisearch/flexsearch', 'bm25');
 js.hnswFiltered = await (await import('./hnsw/filtered.mjs')).runFilteredHnswBench();

@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include "common.hpp"
+#include "sharding.hpp"
 #include "llmds/inverted_index.hpp"
 
 using emscripten::val;
@@ -68,6 +69,27 @@ class RawInvertedIndex {
   }
   val serialize() const { return copy_out(index_.serialize()); }
 
+  // Sharding (wasm/sharding.hpp carries TermStats across).
+  /// This object's own statistics: all terms, or with `of_text` only those of the text.
+  val term_stats(uintptr_t text, uint32_t n, bool of_text) const {
+    return term_stats_out(of_text ? index_.term_stats(text_at(text, n)) : index_.term_stats());
+  }
+  /// `clear`: back to the object's own statistics (the other arguments are ignored).
+  int32_t set_global_stats(double documents, double tokens, uintptr_t terms, uint32_t terms_bytes, uintptr_t df,
+                           uint32_t count, bool clear) {
+    if (clear) {
+      index_.clear_global_stats();
+      return 0;
+    }
+    TermStats g;
+    std::size_t at = 0;
+    if (!term_stats_in(documents, tokens, text_at(terms, terms_bytes), &at, heap_ptr<double>(df), count, g)) {
+      return report(invalid_argument("setGlobalStats: terms and df disagree"));
+    }
+    return report(index_.set_global_stats(g));
+  }
+  bool has_global_stats() const { return index_.has_global_stats(); }
+
  private:
   InvertedIndex index_;
 };
@@ -93,5 +115,8 @@ EMSCRIPTEN_BINDINGS(llmds_inverted_index) {
       .function("termFrequency", LLMDS_GUARD(&RawInvertedIndex::term_frequency))
       .function("documentFrequency", LLMDS_GUARD(&RawInvertedIndex::document_frequency))
       .function("stats", LLMDS_GUARD(&RawInvertedIndex::stats))
-      .function("serialize", LLMDS_GUARD(&RawInvertedIndex::serialize));
+      .function("serialize", LLMDS_GUARD(&RawInvertedIndex::serialize))
+      .function("termStats", LLMDS_GUARD(&RawInvertedIndex::term_stats))
+      .function("setGlobalStats", LLMDS_GUARD(&RawInvertedIndex::set_global_stats))
+      .function("hasGlobalStats", LLMDS_GUARD(&RawInvertedIndex::has_global_stats));
 }

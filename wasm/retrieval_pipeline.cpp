@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include "common.hpp"
+#include "sharding.hpp"
 #include "llmds/retrieval_pipeline.hpp"
 #include "llmds/serialize.hpp"
 
@@ -166,6 +167,41 @@ class RawRetrievalPipeline {
     return ranked_or_null(hits);
   }
 
+  /// search_shard() as one Float64Array (one copy, little binding code): topK, metric, dense
+  /// (0/1), nb, nd, then nb BM25 ids, nb scores, nb distances (only when dense; +Infinity: no
+  /// embedding), nd dense ids, nd distances. Or null.
+  val search_shard(uintptr_t text, uint32_t n, uintptr_t embedding, uint32_t len, uint32_t k, bool exhaustive) const {
+    PipelineQuery q;
+    q.text = text_at(text, n);
+    q.embedding = embedding ? heap_ptr<float>(embedding) : nullptr;
+    q.embedding_len = len;
+    q.top_k = k;
+    auto hits = pipeline_.search_shard(q, exhaustive);
+    if (!hits) {
+      report(hits.status());
+      return val::null();
+    }
+    const ShardHits& h = *hits;
+    const std::size_t nb = h.bm25.ids.size(), nd = h.dense_ids.size();
+    std::vector<double> out(5 + nb * (h.dense ? 3 : 2) + 2 * nd);
+    out[0] = h.top_k;
+    out[1] = static_cast<double>(h.metric);
+    out[2] = h.dense ? 1.0 : 0.0;
+    out[3] = static_cast<double>(nb);
+    out[4] = static_cast<double>(nd);
+    double* at = out.data() + 5;
+    for (std::size_t i = 0; i < nb; ++i) at[i] = h.bm25.ids[i];
+    at += nb;
+    for (std::size_t i = 0; i < nb; ++i) at[i] = h.bm25.scores[i];
+    at += nb;
+    for (std::size_t i = 0; i < h.bm25_distances.size(); ++i) at[i] = h.bm25_distances[i];
+    at += h.bm25_distances.size();
+    for (std::size_t i = 0; i < nd; ++i) at[i] = h.dense_ids[i];
+    at += nd;
+    for (std::size_t i = 0; i < nd; ++i) at[i] = h.dense_distances[i];
+    return copy_out(out);
+  }
+
   val stats() const {
     const RetrievalPipelineStats s = pipeline_.stats();
     val o = val::object();
@@ -198,6 +234,27 @@ class RawRetrievalPipeline {
 
   val serialize() const { return copy_out(pipeline_.serialize()); }
 
+  // Sharding (wasm/sharding.hpp carries TermStats across).
+  /// This object's own statistics: all terms, or with `of_text` only those of the text.
+  val term_stats(uintptr_t text, uint32_t n, bool of_text) const {
+    return term_stats_out(of_text ? pipeline_.term_stats(text_at(text, n)) : pipeline_.term_stats());
+  }
+  /// `clear`: back to the object's own statistics (the other arguments are ignored).
+  int32_t set_global_stats(double documents, double tokens, uintptr_t terms, uint32_t terms_bytes, uintptr_t df,
+                           uint32_t count, bool clear) {
+    if (clear) {
+      pipeline_.clear_global_stats();
+      return 0;
+    }
+    TermStats g;
+    std::size_t at = 0;
+    if (!term_stats_in(documents, tokens, text_at(terms, terms_bytes), &at, heap_ptr<double>(df), count, g)) {
+      return report(invalid_argument("setGlobalStats: terms and df disagree"));
+    }
+    return report(pipeline_.set_global_stats(g));
+  }
+  bool has_global_stats() const { return pipeline_.has_global_stats(); }
+
  private:
   RetrievalPipeline pipeline_;
 };
@@ -219,5 +276,9 @@ EMSCRIPTEN_BINDINGS(llmds_retrieval_pipeline) {
       .function("search", LLMDS_GUARD(&RawRetrievalPipeline::search))
       .function("stats", LLMDS_GUARD(&RawRetrievalPipeline::stats))
       .function("options", LLMDS_GUARD(&RawRetrievalPipeline::options))
-      .function("serialize", LLMDS_GUARD(&RawRetrievalPipeline::serialize));
+      .function("serialize", LLMDS_GUARD(&RawRetrievalPipeline::serialize))
+      .function("termStats", LLMDS_GUARD(&RawRetrievalPipeline::term_stats))
+      .function("setGlobalStats", LLMDS_GUARD(&RawRetrievalPipeline::set_global_stats))
+      .function("hasGlobalStats", LLMDS_GUARD(&RawRetrievalPipeline::has_global_stats))
+      .function("searchShard", LLMDS_GUARD(&RawRetrievalPipeline::search_shard));
 }

@@ -79,4 +79,13 @@ export {
   type Where,
   type RetrievalPipelineOptions,
   type RetrievalPipelineStats,
+  type ShardSearchOptions,
 } from './retrieval-pipeline.mjs';
+export {
+  mergeShardResults,
+  mergeTermStats,
+  shardOf,
+  type MergeShardOptions,
+  type ShardResult,
+  type TermStats,
+} from './sharding.mjs';

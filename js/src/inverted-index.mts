@@ -3,6 +3,7 @@ import { check, checked, engine, limits, type RawHandle } from './engine.mjs';
 import { allowedIds, type IdFilter } from './filter.mjs';
 import { withHeap, withHeapAll } from './memory.mjs';
 import { adoptOr, deserializeRaw, Owned } from './owned.mjs';
+import { setGlobalStatsOn, termStatsFromRaw, type RawTermStats, type TermStats } from './sharding.mjs';
 import * as v from './validate.mjs';
 
 /** @internal */
@@ -20,6 +21,9 @@ interface RawInvertedIndex extends RawHandle {
   documentFrequency(term: number, n: number): number;
   stats(): InvertedIndexStats;
   serialize(): Uint8Array;
+  termStats(text: number, n: number, ofText: boolean): RawTermStats;
+  setGlobalStats(documents: number, tokens: number, terms: number, termsBytes: number, df: number, count: number, clear: boolean): number;
+  hasGlobalStats(): boolean;
 }
 
 /** @internal */
@@ -197,6 +201,40 @@ export class InvertedIndex extends Owned<RawInvertedIndex> {
     const raw = this.raw;
     this.#ids = undefined;
     raw.clear();
+  }
+
+  /**
+   * This index's own BM25 statistics (never the global ones set on it): documents, tokens and
+   * every term's document frequency; with `text`, only the distinct terms of that text (a
+   * query's, far smaller than the vocabulary). For {@link mergeTermStats} when the corpus is
+   * split over shards.
+   * @example
+   * const global = mergeTermStats(shards.map((s) => s.termStats()));
+   * for (const s of shards) s.setGlobalStats(global);  // now each scores like one index
+   */
+  termStats(text?: string): TermStats {
+    const raw = this.raw;
+    const t = text === undefined ? '' : v.text(text, 'text');
+    return termStatsFromRaw(withHeap(engine(), t, (p, n) => raw.termStats(p, n, text !== undefined)));
+  }
+
+  /**
+   * Scores BM25 with corpus-wide statistics (a {@link mergeTermStats} of every shard's
+   * termStats(), which must include this index's own) instead of this index's: its scores then
+   * equal those of one index over the whole corpus, bit for bit. Adds and removes made here
+   * afterwards count on top (the statistics are kept as what the rest of the corpus adds);
+   * terms missing from `stats` count only this index's documents. `null` goes back to the
+   * index's own statistics; clear() and deserialize() start without, serialize() does not
+   * store them. `invalid_argument` (nothing changed) when `stats` is malformed or has fewer
+   * documents, tokens or df than this index.
+   */
+  setGlobalStats(stats: TermStats | null): void {
+    setGlobalStatsOn(this.raw, stats);
+  }
+
+  /** Whether global statistics are set (setGlobalStats). */
+  hasGlobalStats(): boolean {
+    return this.raw.hasGlobalStats();
   }
 
   /**

@@ -4,6 +4,7 @@ import { allowedIds, type IdFilter } from './filter.mjs';
 import { hnswLimits, type HNSWMetric } from './hnsw.mjs';
 import { withHeap, withHeapAll } from './memory.mjs';
 import { adoptOr, deserializeRaw, Owned } from './owned.mjs';
+import { setGlobalStatsOn, shardResultFromRaw, termStatsFromRaw, type RawTermStats, type ShardResult, type TermStats } from './sharding.mjs';
 import * as v from './validate.mjs';
 
 /** @internal */
@@ -20,6 +21,10 @@ interface RawRetrievalPipeline extends RawHandle {
   stats(): RetrievalPipelineStats;
   options(): Required<Omit<RetrievalPipelineOptions, 'seed'>> & { seed: number };
   serialize(): Uint8Array;
+  termStats(text: number, n: number, ofText: boolean): RawTermStats;
+  setGlobalStats(documents: number, tokens: number, terms: number, termsBytes: number, df: number, count: number, clear: boolean): number;
+  hasGlobalStats(): boolean;
+  searchShard(text: number, n: number, embedding: number, len: number, k: number, exhaustive: boolean): Float64Array | null;
 }
 
 /** @internal */
@@ -97,6 +102,11 @@ export interface AddDocumentOptions {
    * document added without it has none). Filters searches through `where`.
    */
   metadata?: Metadata;
+}
+
+export interface ShardSearchOptions extends PipelineSearchOptions {
+  /** Exact dense list (a beam over every node, as searchExhaustive) instead of HNSW's. */
+  exhaustive?: boolean;
 }
 
 export interface RetrievalPipelineStats {
@@ -263,6 +273,7 @@ function decodeMetadata(bytes: Uint8Array): Record<string, MetadataValue> {
   }
   return out;
 }
+const SHARD_OPTIONS = ['queryEmbedding', 'topK', 'fusionWeight', 'fusion', 'exhaustive'] as const;
 const pipelineLimits = () => limits('RetrievalPipeline', (m) => (m as unknown as PipelineEngine).RawRetrievalPipeline.limits());
 const checkDocId = (value: unknown) => v.integer(value, 'docId', 0, pipelineLimits().maxDocId);
 
@@ -405,6 +416,56 @@ export class RetrievalPipeline extends Owned<RawRetrievalPipeline> {
     const out: Array<[number, number]> = new Array(hits.ids.length);
     for (let i = 0; i < hits.ids.length; i++) out[i] = [hits.ids[i]!, hits.scores[i]!];
     return out;
+  }
+
+  /**
+   * This pipeline's own BM25 statistics (all terms, or `text`'s only): see
+   * InvertedIndex.termStats and {@link mergeTermStats}.
+   */
+  termStats(text?: string): TermStats {
+    const raw = this.raw;
+    const t = text === undefined ? '' : v.text(text, 'text');
+    return termStatsFromRaw(withHeap(engine(), t, (p, n) => raw.termStats(p, n, text !== undefined)));
+  }
+
+  /**
+   * Scores BM25 with corpus-wide statistics (see InvertedIndex.setGlobalStats; `null` clears
+   * them). Clears the result cache: every BM25 score may change.
+   */
+  setGlobalStats(stats: TermStats | null): void {
+    setGlobalStatsOn(this.raw, stats);
+  }
+
+  /** Whether global statistics are set. */
+  hasGlobalStats(): boolean {
+    return this.raw.hasGlobalStats();
+  }
+
+  /**
+   * This shard's raw candidates for a query, for {@link mergeShardResults}: the BM25 top
+   * max(3·topK, 50) with raw scores and, with `queryEmbedding`, as many nearest documents
+   * (exact with `exhaustive`) plus the distance of every BM25 candidate. A plain JSON-safe
+   * object. No cache, no counters; fusionWeight and fusion are only carried along (the merge's
+   * defaults).
+   * @example
+   * // in each shard (a Durable Object, a Worker, a process):
+   * const part = pipeline.searchShard(q, { queryEmbedding, topK: 10 });   // → JSON → coordinator
+   * // in the coordinator:
+   * const top = mergeShardResults(parts);   // = one pipeline's search(q, { queryEmbedding, topK: 10 })
+   */
+  searchShard(query: string, options?: ShardSearchOptions): ShardResult {
+    const raw = this.raw;
+    const text = v.text(query, 'query');
+    const o = v.options(options, 'searchShard options', SHARD_OPTIONS);
+    const k = v.integer(o.topK ?? 10, 'topK', 1, pipelineLimits().maxTopK);
+    const w = v.finite(o.fusionWeight ?? 0.5, 'fusionWeight');
+    if (w < 0 || w > 1) v.fail(`fusionWeight must be a number in [0, 1], got ${w}`);
+    const fusion = o.fusion ?? 'weighted';
+    if (fusion !== 'weighted' && fusion !== 'rrf') v.fail(`fusion must be 'weighted' or 'rrf', got ${v.show(fusion)}`);
+    const exhaustive = v.boolean(o.exhaustive ?? false, 'exhaustive');
+    const inputs = o.queryEmbedding === undefined ? [text] : [text, v.vector(o.queryEmbedding, 'queryEmbedding')];
+    const hits = checked(withHeapAll(engine(), inputs, ([p, ep], [n, len]) => raw.searchShard(p!, n!, ep ?? 0, len ?? 0, k, exhaustive)));
+    return shardResultFromRaw(hits, w, fusion);
   }
 
   /** The options the pipeline runs with (after deserialize: the stored ones). */

@@ -30,7 +30,15 @@
 /// become candidates, and a candidate's remaining terms are probed only while its score can
 /// still enter the top k. The result is exactly the exhaustive top k: bounds are inflated by a
 /// relative 1e-9 so rounding can never prune a document that belongs in it, and every returned
-/// score is summed in a fixed term order, so it does not depend on which path found it.
+/// score is summed in a fixed term order (byte order of the terms, so it depends neither on the
+/// path that found the document nor on which index, e.g. which shard, holds it).
+///
+/// Global statistics (sharding.hpp): set_global_stats(corpus-wide TermStats) makes N, avgdl and
+/// df those of the whole corpus, so a shard scores its documents exactly as one index over the
+/// corpus would. They are kept as what the rest of the corpus adds to this index's own counts,
+/// so later adds and removes here still count, on top (exact again after the next exchange);
+/// terms missing from the table count only this index's own df. clear() and deserialize()
+/// start without them; serialize() does not store them.
 /// Ties are broken by ascending document id.
 ///
 /// Out of memory: add_document tokenizes and reserves room for every change first (undoing new
@@ -48,6 +56,7 @@
 
 #include "llmds/id_filter.hpp"
 #include "llmds/ranked_hits.hpp"
+#include "llmds/sharding.hpp"
 #include "llmds/status.hpp"
 
 namespace llmds {
@@ -121,6 +130,21 @@ class InvertedIndex {
   /// Drops every document and term (options kept).
   void clear();
 
+  /// This index's own statistics (never the global ones set on it): N, tokens and every term
+  /// with df > 0, terms in byte order. What each shard sends for merge_term_stats().
+  TermStats term_stats() const;
+  /// The same restricted to the distinct terms of `text` (tokenized like a query) that occur
+  /// here: a query's statistics, far smaller than the whole vocabulary.
+  TermStats term_stats(std::string_view text) const;
+  /// Scores with corpus-wide statistics from now on (see the file comment). `global` must
+  /// include this index's own documents: invalid_argument (nothing changed) when it is
+  /// malformed (validate_term_stats), has fewer documents, tokens or df than this index, or a
+  /// term's df outside this index exceeds the documents outside it.
+  Status set_global_stats(const TermStats& global);
+  /// Back to this index's own statistics.
+  void clear_global_stats() noexcept;
+  bool has_global_stats() const noexcept;
+
   /// Versioned, CRC-checked bytes (magic "LLMDSBM2"); dead postings are not written, and the
   /// same index gives the same bytes natively and in wasm.
   std::vector<uint8_t> serialize() const;
@@ -132,6 +156,7 @@ class InvertedIndex {
   struct Impl;
   explicit InvertedIndex(std::unique_ptr<Impl> impl);
   Result<RankedHits> run_search(std::string_view query, uint32_t top_k, bool prune, const IdFilter& filter) const;
+  TermStats term_stats_of(const std::string_view* text) const;  // nullptr: every term
   std::unique_ptr<Impl> impl_;
 };
 

@@ -52,6 +52,7 @@
 #include "llmds/hnsw.hpp"
 #include "llmds/id_filter.hpp"
 #include "llmds/inverted_index.hpp"
+#include "llmds/sharding.hpp"
 #include "llmds/status.hpp"
 
 namespace llmds {
@@ -140,6 +141,18 @@ struct RetrievalPipelineStats {
   uint32_t metadata_documents = 0;  ///< documents with metadata
 };
 
+/// One shard's raw candidates for a query (RetrievalPipeline::search_shard): what
+/// merge_shard_results needs to fuse several shards exactly as one pipeline fuses its own.
+struct ShardHits {
+  uint32_t top_k = 0;                  ///< the query's top_k: lists hold candidate_depth(top_k) at most
+  Metric metric = Metric::cosine;      ///< the shard's dense metric (maps distances to similarities)
+  bool dense = false;                  ///< the query had an embedding
+  RankedHits bm25;                     ///< BM25 top candidate_depth(top_k), raw scores, best first
+  std::vector<float> bm25_distances;   ///< with `dense`: each bm25 hit's dense distance (+inf: none)
+  std::vector<uint32_t> dense_ids;     ///< with `dense`: the nearest candidate_depth(top_k), nearest first
+  std::vector<float> dense_distances;  ///< their distances
+};
+
 class RetrievalPipeline {
  public:
   /// Written when some document has metadata; snapshots without metadata are written as
@@ -182,6 +195,30 @@ class RetrievalPipeline {
   const RetrievalPipelineOptions& options() const noexcept;
   /// Candidates taken from each index for a top-k search.
   static uint32_t candidate_depth(uint32_t top_k) noexcept;
+
+  /// Sharding (sharding.hpp): the BM25 side's own statistics, for merge_term_stats().
+  TermStats term_stats() const;
+  /// The statistics of `text`'s terms only.
+  TermStats term_stats(std::string_view text) const;
+  /// BM25 scores with corpus-wide statistics (InvertedIndex::set_global_stats); clears the
+  /// result cache, since every BM25 score may change.
+  Status set_global_stats(const TermStats& global);
+  void clear_global_stats();
+  bool has_global_stats() const noexcept;
+  /// This shard's raw candidate lists for `q` (its fusion options are not used): the BM25 top
+  /// candidate_depth(top_k) with raw scores and, with an embedding, the nearest
+  /// candidate_depth(top_k) (HNSW, or exact with `exact`, as in search_exhaustive) plus the
+  /// distance of every BM25 candidate. No cache, no counters.
+  Result<ShardHits> search_shard(const PipelineQuery& q, bool exact = false) const;
+  /// Fuses shards' search_shard() lists as one pipeline holding all their documents fuses its
+  /// own (q's top_k, fusion_weight and fusion; its text and embedding are not used): the global
+  /// BM25 and dense candidate lists are the best of the union, ties by ascending id. With
+  /// global BM25 statistics on every shard the result equals search() of that pipeline when the
+  /// dense lists are exact (search_exhaustive() with `exact` shards), except for dense distance
+  /// ties at the list's end, which HNSW breaks by insertion order and this by id.
+  /// invalid_argument when the shards disagree (embedding or not, metric), searched for a
+  /// smaller top_k than q's, or share a document.
+  static Result<RankedHits> merge_shard_results(const std::vector<ShardHits>& shards, const PipelineQuery& q);
 
   /// Both indexes and the options (not the cache or the sketch), magic "LLMDSRPL".
   std::vector<uint8_t> serialize() const;

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -557,6 +558,136 @@ RetrievalPipelineStats RetrievalPipeline::stats() const noexcept {
 }
 
 const RetrievalPipelineOptions& RetrievalPipeline::options() const noexcept { return impl_->options; }
+
+// ---------------------------------------------------------------------------------------------
+// Sharding (sharding.hpp): global BM25 statistics, raw per-shard candidates, exact merging.
+
+TermStats RetrievalPipeline::term_stats() const { return impl_->sparse.term_stats(); }
+TermStats RetrievalPipeline::term_stats(std::string_view text) const { return impl_->sparse.term_stats(text); }
+
+Status RetrievalPipeline::set_global_stats(const TermStats& global) {
+  Impl& m = *impl_;
+  if (Status st = m.sparse.set_global_stats(global); !st) return st;
+  m.clear_cache();  // every BM25 score may have changed
+  return Status::success();
+}
+
+void RetrievalPipeline::clear_global_stats() {
+  Impl& m = *impl_;
+  if (!m.sparse.has_global_stats()) return;
+  m.sparse.clear_global_stats();
+  m.clear_cache();
+}
+
+bool RetrievalPipeline::has_global_stats() const noexcept { return impl_->sparse.has_global_stats(); }
+
+Result<ShardHits> RetrievalPipeline::search_shard(const PipelineQuery& q, bool exact) const {
+  const Impl& m = *impl_;
+  if (Status st = m.check_query(q); !st) return st;
+  ShardHits out;
+  out.top_k = q.top_k;
+  out.metric = m.options.metric;
+  out.dense = q.embedding != nullptr;
+  const uint32_t depth = candidate_depth(q.top_k);
+  auto bm25 = m.sparse.search(q.text, depth);
+  if (!bm25) return bm25.status();
+  out.bm25 = std::move(bm25.value());
+  if (!out.dense) return out;
+  if (m.dense.size() == 0) {
+    out.bm25_distances.assign(out.bm25.ids.size(), std::numeric_limits<float>::infinity());
+    return out;
+  }
+  // The same list candidates() takes: HNSW with the pipeline's ef, or a beam over every node.
+  const uint32_t dense_k = std::min(depth, m.dense.size());
+  const uint32_t ef = exact ? std::min<uint32_t>(HNSW::kMaxEf, std::max(dense_k, m.dense.nodes()))
+                            : std::max(dense_k, m.options.hnsw_ef_search);
+  auto nn = m.dense.search(q.embedding, q.embedding_len, dense_k, ef);
+  if (!nn) return nn.status();
+  out.dense_ids.reserve(nn->size());
+  out.dense_distances.reserve(nn->size());
+  for (const Neighbor& n : *nn) {
+    out.dense_ids.push_back(n.id);
+    out.dense_distances.push_back(n.distance);
+  }
+  auto d = m.dense.distances(q.embedding, q.embedding_len, out.bm25.ids.data(), out.bm25.ids.size());
+  if (!d) return d.status();
+  out.bm25_distances = std::move(d.value());
+  return out;
+}
+
+Result<RankedHits> RetrievalPipeline::merge_shard_results(const std::vector<ShardHits>& shards, const PipelineQuery& q) {
+  if (q.top_k == 0 || q.top_k > kMaxTopK) {
+    return invalid_argument("topK must be an integer in [1, " + std::to_string(kMaxTopK) + "], got " + std::to_string(q.top_k));
+  }
+  if (!(q.fusion_weight >= 0.0 && q.fusion_weight <= 1.0)) {
+    return invalid_argument("fusionWeight must be a number in [0, 1], got " + std::to_string(q.fusion_weight));
+  }
+  if (shards.empty()) return RankedHits{};
+  const bool dense = shards[0].dense;
+  const Metric metric = shards[0].metric;
+  // One message per kind of mistake, no numbers: every string built here costs download size.
+  auto bad = [](const char* why) { return invalid_argument(std::string("mergeShardResults: ") + why); };
+  struct Bm25 {
+    double score;
+    uint32_t id;
+    float distance;
+  };
+  std::vector<Bm25> bm25;
+  std::vector<std::pair<float, uint32_t>> nearest;
+  std::vector<uint64_t> owners;  // (doc id << 32 | shard): shards must hold disjoint documents
+  for (std::size_t s = 0; s < shards.size(); ++s) {
+    const ShardHits& h = shards[s];
+    if (h.dense != dense) return bad("some shards were searched with a query embedding, some without");
+    if (dense && h.metric != metric) return bad("the shards use different metrics");
+    if (h.top_k < q.top_k) return bad("a shard was searched for a smaller topK than the merged topK");
+    if (h.bm25.ids.size() != h.bm25.scores.size() || (dense && h.bm25_distances.size() != h.bm25.ids.size()) ||
+        h.dense_ids.size() != h.dense_distances.size()) {
+      return bad("a shard's lists differ in length");
+    }
+    for (std::size_t i = 0; i < h.bm25.ids.size(); ++i) {
+      bm25.push_back({h.bm25.scores[i], h.bm25.ids[i], dense ? h.bm25_distances[i] : 0.0f});
+      owners.push_back(uint64_t{h.bm25.ids[i]} << 32 | s);
+    }
+    for (std::size_t i = 0; i < h.dense_ids.size(); ++i) {
+      nearest.emplace_back(h.dense_distances[i], h.dense_ids[i]);
+      owners.push_back(uint64_t{h.dense_ids[i]} << 32 | s);
+    }
+  }
+  std::sort(owners.begin(), owners.end());
+  for (std::size_t i = 1; i < owners.size(); ++i) {
+    if (owners[i] >> 32 == owners[i - 1] >> 32 && owners[i] != owners[i - 1]) {
+      return bad("a document is in two shards (shards must hold disjoint documents)");
+    }
+  }
+  // The global candidate lists: the best candidate_depth(top_k) of the union, as one index's
+  // exact top-k would be (each shard's lists hold its best ones, at least that many).
+  const std::size_t depth = candidate_depth(q.top_k);
+  auto bm25_better = [](const Bm25& a, const Bm25& b) { return a.score != b.score ? a.score > b.score : a.id < b.id; };
+  const std::size_t nb = std::min(depth, bm25.size());
+  std::partial_sort(bm25.begin(), bm25.begin() + static_cast<std::ptrdiff_t>(nb), bm25.end(), bm25_better);
+  const std::size_t nd = std::min(depth, nearest.size());
+  std::partial_sort(nearest.begin(), nearest.begin() + static_cast<std::ptrdiff_t>(nd), nearest.end());
+  std::unordered_map<uint32_t, Candidate> candidates;
+  double best_bm25 = 0.0;
+  for (std::size_t i = 0; i < nb; ++i) {
+    Candidate& c = candidates[bm25[i].id];
+    c.bm25 = bm25[i].score;
+    c.bm25_rank = static_cast<int64_t>(i + 1);
+    best_bm25 = std::max(best_bm25, c.bm25);
+  }
+  for (std::size_t i = 0; i < nd; ++i) {
+    Candidate& c = candidates[nearest[i].second];
+    c.dense = dense_similarity(metric, nearest[i].first);
+    c.dense_rank = static_cast<int64_t>(i + 1);
+  }
+  if (nd > 0) {  // complete_dense(): BM25 candidates outside the dense list keep their similarity
+    for (std::size_t i = 0; i < nb; ++i) {
+      Candidate& c = candidates[bm25[i].id];
+      if (c.dense_rank == 0 && std::isfinite(bm25[i].distance)) c.dense = dense_similarity(metric, bm25[i].distance);
+    }
+  }
+  return fuse(candidates, best_bm25, q, dense && nd > 0);
+}
 
 std::vector<uint8_t> RetrievalPipeline::serialize() const {
   const Impl& m = *impl_;

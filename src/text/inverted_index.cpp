@@ -57,6 +57,20 @@ struct Better {
 };
 constexpr Better better{};
 
+/// Orders term ids by their terms' bytes: the order scores are summed in and TermStats lists
+/// terms in (one comparator type, so one sort instantiation for every use).
+struct ByTerm {
+  const text::TermDictionary* dict;
+  bool operator()(uint32_t a, uint32_t b) const noexcept { return dict->term(a) < dict->term(b); }
+};
+
+/// Sorts term ids by term. A heap sort: O(n log n) like std::sort, at a fraction of its code
+/// size in the wasm download (query term lists are tiny; full vocabularies are a one-off).
+void sort_by_term(std::vector<uint32_t>& ids, const text::TermDictionary& dict) {
+  std::make_heap(ids.begin(), ids.end(), ByTerm{&dict});
+  std::sort_heap(ids.begin(), ids.end(), ByTerm{&dict});
+}
+
 }  // namespace
 
 struct InvertedIndex::Impl {
@@ -83,6 +97,23 @@ struct InvertedIndex::Impl {
 
   // Scratch for add_document (the object is not thread-safe for writers anyway).
   std::vector<uint32_t> scratch_ids;
+
+  // Global statistics (set_global_stats): what the rest of the corpus adds to this index's own
+  // counts. All zero and empty without them, which leaves every score as it was.
+  bool global = false;
+  uint64_t remote_docs = 0;
+  uint64_t remote_tokens = 0;
+  // Terms with a df > 0 elsewhere, ascending, and that df: a binary search per query term.
+  std::vector<std::string> remote_terms;
+  std::vector<uint64_t> remote_df;
+
+  uint64_t remote_df_of(uint32_t term) const {
+    if (remote_terms.empty()) return 0;
+    const std::string_view t = dict.term(term);
+    const auto it = std::lower_bound(remote_terms.begin(), remote_terms.end(), t,
+                                     [](const std::string& a, std::string_view b) { return std::string_view(a) < b; });
+    return it != remote_terms.end() && *it == t ? remote_df[static_cast<std::size_t>(it - remote_terms.begin())] : 0;
+  }
 
   template <class F>
   void for_each_forward(uint32_t slot, F&& f) const {
@@ -418,10 +449,13 @@ Result<RankedHits> InvertedIndex::run_search(std::string_view query, uint32_t to
     if (id != text::TermDictionary::kNone && m.lists[id].df > 0) qterms.push_back(id);
   }
   if (qterms.empty()) return hits;
-  std::sort(qterms.begin(), qterms.end());
+  // Byte order of the terms, not term-id order: ids are per index, so this is the one order
+  // every shard of a corpus shares (scores summed in it are bit-identical across shards).
+  sort_by_term(qterms, m.dict);
 
-  const double n_docs = m.live_docs;
-  const double avgdl = static_cast<double>(m.live_tokens) / n_docs;  // > 0: some document has terms
+  // With global statistics, N, tokens and df count the rest of the corpus too (0 without).
+  const double n_docs = static_cast<double>(m.live_docs + m.remote_docs);
+  const double avgdl = static_cast<double>(m.live_tokens + m.remote_tokens) / n_docs;  // > 0: some document has terms
   const double k1p1 = m.k1 + 1.0;
   const double c1 = m.k1 * (1.0 - m.b);
   const double c2 = m.k1 * m.b / avgdl;
@@ -437,7 +471,7 @@ Result<RankedHits> InvertedIndex::run_search(std::string_view query, uint32_t to
     std::size_t j = i + 1;
     while (j < qterms.size() && qterms[j] == qterms[i]) ++j;
     const PostingList& list = m.lists[qterms[i]];
-    const double df = list.df;
+    const double df = static_cast<double>(list.df + m.remote_df_of(qterms[i]));
     const double idf = std::log(1.0 + (n_docs - df + 0.5) / (df + 0.5));
     const double weight = static_cast<double>(j - i) * idf;
     const double bound = weight * list.bound.max_tf_part(k1p1, c1, c2) * (1.0 + 1e-9);
@@ -585,9 +619,81 @@ InvertedIndexStats InvertedIndex::stats() const noexcept {
       m.slot_of.bucket_count() * sizeof(void*) + m.slot_of.size() * (sizeof(void*) + 2 * sizeof(std::size_t));
   s.bytes = sizeof(Impl) + m.dict.memory_bytes() + m.lists.capacity() * sizeof(PostingList) + list_heap +
             m.slot_ext.capacity() * 4 + m.slot_len.capacity() * 4 + m.slot_alive.capacity() + m.fwd.capacity() +
-            m.fwd_off.capacity() * sizeof(std::size_t) + map_bytes + m.scratch_ids.capacity() * 4;
+            m.fwd_off.capacity() * sizeof(std::size_t) + map_bytes + m.scratch_ids.capacity() * 4 +
+            m.remote_terms.capacity() * sizeof(std::string) + m.remote_df.capacity() * 8;
   return s;
 }
+
+TermStats InvertedIndex::term_stats() const { return term_stats_of(nullptr); }
+
+TermStats InvertedIndex::term_stats(std::string_view text) const { return term_stats_of(&text); }
+
+TermStats InvertedIndex::term_stats_of(const std::string_view* text) const {
+  const Impl& m = *impl_;
+  std::vector<uint32_t> ids;
+  if (text == nullptr) {
+    ids.reserve(m.live_terms);
+    for (uint32_t t = 0; t < m.dict.size(); ++t) {
+      if (m.lists[t].df > 0) ids.push_back(t);
+    }
+  } else {
+    TermScanner scanner(*text);
+    while (scanner.next()) {
+      const uint32_t id = m.dict.find(scanner.term());
+      if (id != text::TermDictionary::kNone && m.lists[id].df > 0) ids.push_back(id);
+    }
+  }
+  sort_by_term(ids, m.dict);
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  TermStats s;
+  s.documents = m.live_docs;
+  s.tokens = m.live_tokens;
+  s.terms.reserve(ids.size());
+  s.df.reserve(ids.size());
+  for (uint32_t t : ids) {
+    s.terms.emplace_back(m.dict.term(t));
+    s.df.push_back(m.lists[t].df);
+  }
+  return s;
+}
+
+Status InvertedIndex::set_global_stats(const TermStats& global) {
+  Impl& m = *impl_;
+  if (Status st = validate_term_stats(global); !st) return Status(st.code(), "setGlobalStats: " + st.message());
+  const Status not_included = invalid_argument(
+      "setGlobalStats: the global statistics must include this index's own documents, tokens and df "
+      "(and a term's df outside it must not exceed the documents outside it)");
+  if (global.documents < m.live_docs || global.tokens < m.live_tokens) return not_included;
+  const uint64_t remote_docs = global.documents - m.live_docs;
+  std::vector<std::string> remote_terms;  // built aside: a bad_alloc changes nothing
+  std::vector<uint64_t> remote_df;
+  for (std::size_t i = 0; i < global.terms.size(); ++i) {
+    const uint32_t id = m.dict.find(global.terms[i]);
+    const uint64_t local = id == text::TermDictionary::kNone ? 0 : m.lists[id].df;
+    if (global.df[i] < local || global.df[i] - local > remote_docs) return not_included;
+    if (global.df[i] > local) {  // global.terms ascend, so these do too
+      remote_terms.push_back(global.terms[i]);
+      remote_df.push_back(global.df[i] - local);
+    }
+  }
+  m.global = true;
+  m.remote_docs = remote_docs;
+  m.remote_tokens = global.tokens - m.live_tokens;
+  m.remote_terms = std::move(remote_terms);
+  m.remote_df = std::move(remote_df);
+  return Status::success();
+}
+
+void InvertedIndex::clear_global_stats() noexcept {
+  Impl& m = *impl_;
+  m.global = false;
+  m.remote_docs = 0;
+  m.remote_tokens = 0;
+  std::vector<std::string>().swap(m.remote_terms);
+  std::vector<uint64_t>().swap(m.remote_df);
+}
+
+bool InvertedIndex::has_global_stats() const noexcept { return impl_->global; }
 
 void InvertedIndex::clear() {
   auto fresh = std::make_unique<Impl>();
