@@ -217,7 +217,7 @@ Result<Quantization> parse_quantization(const std::string& name) {
   return invalid_argument("quantization must be 'none', 'f16', 'i8' or 'b1', got '" + name + "'");
 }
 
-uint32_t HNSW::default_rescore(Quantization q) noexcept { return q == Quantization::b1 ? 4 : 0; }
+uint32_t HNSW::default_rescore(Quantization q) noexcept { return q == Quantization::b1 ? 10 : 0; }
 
 Result<Metric> parse_metric(const std::string& name) {
   if (name == "l2") return Metric::l2;
@@ -511,8 +511,7 @@ struct HNSW::Impl {
     if (stored && quant == Quantization::f16 && metric != Metric::cosine) {  // cosine stores unit vectors
       for (std::size_t i = 0; i < len; ++i) {
         if (std::fabs(v[i]) >= 65520.0f) {
-          return invalid_argument(name() + "[" + u(i) + "] = " + std::to_string(v[i]) +
-                                  " is outside the binary16 range of quantization 'f16' (|x| < 65520)");
+          return invalid_argument(name() + "[" + u(i) + "] is outside the binary16 range of quantization 'f16' (|x| < 65520)");
         }
       }
     }

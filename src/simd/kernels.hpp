@@ -519,10 +519,8 @@ inline double i8_dot_from(const I8Head& a, const I8Head& b, int32_t d, std::size
   return sa * sb * static_cast<double>(d) + sa * ob * static_cast<double>(a.sum) +
          oa * sb * static_cast<double>(b.sum) + static_cast<double>(n) * oa * ob;
 }
-inline double i8_norm2(const I8Head& a, std::size_t n) noexcept {
-  const double s = a.scale, o = a.offset;
-  return s * s * static_cast<double>(a.sumsq) + 2.0 * s * o * static_cast<double>(a.sum) + static_cast<double>(n) * o * o;
-}
+// |a|^2 as i8_dot_from(a, a) computes it, so that a code's distance to itself is exactly 0.
+inline double i8_norm2(const I8Head& a, std::size_t n) noexcept { return i8_dot_from(a, a, a.sumsq, n); }
 
 inline void encode_i8(const float* v, std::size_t n, unsigned char* code) noexcept {
   float mn = v[0], mx = v[0];
