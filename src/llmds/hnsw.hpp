@@ -36,7 +36,12 @@
 /// in the same order everywhere (src/simd/kernels.hpp), ties are broken by insertion order, and
 /// no hash-map iteration order reaches the graph or the bytes.
 ///
-/// Memory: each node's vector and layer-0 links (room for 2M) share one row, in blocks of at
+/// Quantization (HnswOptions::quantization, README "HNSW semantics"): the graph walk, in
+/// construction and search, measures f16 / i8 / b1 codes instead of f32 vectors; with
+/// rescore > 0 the f32 vectors are kept apart and the best rescore × k candidates are measured
+/// again exactly. Codes are deterministic like the f32 kernels (integer sums, fixed order).
+///
+/// Memory: each node's vector (or code) and layer-0 links (room for 2M) share one row, in blocks of at
 /// most 1 MiB (or one row, if a row is larger) that are never moved or copied once full, so
 /// the index grows without doubling arrays: the slack is at most one block, and a wasm heap
 /// (which never shrinks) is not left holding an old and a new copy. Upper-layer links are
