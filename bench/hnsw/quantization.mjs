@@ -14,9 +14,11 @@
 // b1 rows: metric 'cosine' (b1 needs cosine or ip); on Fashion-MNIST's unit vectors that ranks
 // exactly as l2, so the same ground truth applies. Two ways to rescore:
 //   - "b1 + rescore R (f32 in index)": quantization 'b1', rescore R: the index keeps the f32 rows;
+//     R = 10 and 20 (the default);
 //   - "b1 + rescore R (f32 outside)": quantization 'b1', rescore 0: search(q, R × k) walks the
 //     codes, then JS measures those R × k candidates exactly on the caller's own Float32Array of
 //     vectors (which the application has anyway) and keeps the k nearest; the index holds no f32.
+//     R = 10, 20, 30, 50 on one index (the beam is max(ef, R × k), so b1 sweeps ef less).
 //
 //   node bench/hnsw/quantization.mjs [--quick]   # writes bench/results/hnsw-quantization.json
 import os from 'node:os';
@@ -31,7 +33,9 @@ const EF_CONSTRUCTION = 200;
 const SEED = 100;
 const K = 10;
 const EF_SEARCH = quick ? [16, 64, 128] : [16, 32, 64, 128, 256];
-const B1_RESCORE = 10; // llmds' default for b1
+const B1_RESCORE_IN = [10, 20]; // b1 with the f32 rows in the index (20 = llmds' default)
+const B1_RESCORE_OUT = [10, 20, 30, 50]; // b1 with the f32 rows outside: one index, R × k candidates
+const B1_EF = quick ? [16, 64] : [16, 64, 256]; // the b1 beam is max(ef, R × k) anyway
 const MIN_SECONDS = quick ? 0.15 : 0.3;
 
 function cpuTimed(fn) {
@@ -55,16 +59,31 @@ function qpsOf(n, pass) {
   return { cpuQps: (n * passes) / cpu, wallQps: (n * passes) / wall };
 }
 
-/** One llmds configuration: build, then search(q, ef) → ids. */
-function llmdsConfig(set, label, options, external = 0) {
+/**
+ * One llmds configuration: build, then search(q, ef) → ids. `shared`: configurations that differ
+ * only in how JS rescores reuse one index (built once, disposed by the caller).
+ */
+function llmdsConfig(set, label, options, external = 0, shared = null) {
   return {
     lib: 'llmds', label, external,
+    efs: options.quantization === 'b1' ? B1_EF : EF_SEARCH,
     build() {
+      const key = JSON.stringify(options);
+      if (shared?.has(key)) {
+        ({ index: this.index, facts: this.facts } = shared.get(key));
+        this.shared = true;
+        return this.facts;
+      }
       this.index = new llmds.HNSW({ dim: set.dim, M, efConstruction: EF_CONSTRUCTION, seed: SEED, metric: set.metric, ...options });
       const ids = Int32Array.from({ length: set.nBase }, (_, i) => i);
       const t = cpuTimed(() => this.index.addBatch(set.base, ids));
       const s = this.index.stats();
-      return { buildCpuS: t.cpu, buildWallS: t.wall, bytes: s.bytes, rescoreBytes: s.rescoreBytes };
+      this.facts = { buildCpuS: t.cpu, buildWallS: t.wall, bytes: s.bytes, rescoreBytes: s.rescoreBytes };
+      if (shared) {
+        shared.set(key, { index: this.index, facts: this.facts });
+        this.shared = true;
+      }
+      return this.facts;
     },
     searcher(ef) {
       const index = this.index;
@@ -89,7 +108,7 @@ function llmdsConfig(set, label, options, external = 0) {
         return cands.slice(0, K).map(([id]) => id);
       };
     },
-    dispose() { this.index.dispose(); },
+    dispose() { if (!this.shared) this.index.dispose(); },
   };
 }
 
@@ -98,7 +117,7 @@ function usearchConfig(Index, set, quantization, dir) {
   const make = (ef) => new Index({ dimensions: set.dim, metric, quantization, connectivity: M, expansion_add: EF_CONSTRUCTION, expansion_search: ef });
   const file = join(dir, `usearch-${set.name}-${quantization}.bin`);
   return {
-    lib: 'usearch', label: `usearch ${quantization}`,
+    lib: 'usearch', label: `usearch ${quantization}`, efs: EF_SEARCH,
     build() {
       const index = make(64);
       const keys = BigUint64Array.from({ length: set.nBase }, (_, i) => BigInt(i));
@@ -124,20 +143,21 @@ async function runSet(set, Index, dir) {
   const queries = Array.from({ length: set.nQueries }, (_, q) => set.queries.subarray(q * set.dim, (q + 1) * set.dim));
   // b1 needs cosine / ip: on unit vectors (Fashion-MNIST) cosine ranks as l2 does.
   const b1Metric = { metric: set.metric === 'l2' ? 'cosine' : set.metric };
+  const shared = new Map();
   const configs = [
     llmdsConfig(set, 'llmds f32', {}),
     llmdsConfig(set, 'llmds f16', { quantization: 'f16' }),
     llmdsConfig(set, 'llmds i8', { quantization: 'i8' }),
-    llmdsConfig(set, `llmds b1 + rescore ${B1_RESCORE} (f32 in index)`, { ...b1Metric, quantization: 'b1', rescore: B1_RESCORE }),
-    llmdsConfig(set, `llmds b1 + rescore ${B1_RESCORE} (f32 outside)`, { ...b1Metric, quantization: 'b1', rescore: 0 }, B1_RESCORE),
-    llmdsConfig(set, 'llmds b1, no rescoring', { ...b1Metric, quantization: 'b1', rescore: 0 }),
+    ...B1_RESCORE_IN.map((r) => llmdsConfig(set, `llmds b1 + rescore ${r} (f32 in index)`, { ...b1Metric, quantization: 'b1', rescore: r })),
+    ...B1_RESCORE_OUT.map((r) => llmdsConfig(set, `llmds b1 + rescore ${r} (f32 outside)`, { ...b1Metric, quantization: 'b1', rescore: 0 }, r, shared)),
+    llmdsConfig(set, 'llmds b1, no rescoring', { ...b1Metric, quantization: 'b1', rescore: 0 }, 0, shared),
   ];
   if (Index) for (const q of ['f32', 'f16', 'i8']) configs.push(usearchConfig(Index, set, q, dir));
   const rows = [];
   for (const c of configs) {
     const b = c.build();
     console.log(`  ${c.label}: built in ${b.buildCpuS.toFixed(1)} CPU s, ${(b.bytes / 2 ** 20).toFixed(1)} MiB`);
-    for (const ef of EF_SEARCH) {
+    for (const ef of c.efs) {
       const search = c.searcher(ef);
       const found = queries.map(search);
       let r = 0;
@@ -148,6 +168,7 @@ async function runSet(set, Index, dir) {
     }
     c.dispose();
   }
+  for (const { index } of shared.values()) index.dispose();
   return rows;
 }
 
@@ -203,7 +224,10 @@ export async function runQuantizationBench() {
   const summary = sets.flatMap((s) => summarize(rows, s.label));
   printTable(`HNSW quantization (QPS per CPU second, one thread, M=${M}, efConstruction=${EF_CONSTRUCTION})`, summary);
   const machine = { cpu: os.cpus()[0]?.model, cores: os.cpus().length, loadAvg: os.loadavg() };
-  await writeResults('hnsw-quantization', { params: { M, efConstruction: EF_CONSTRUCTION, k: K, efSearch: EF_SEARCH, b1Rescore: B1_RESCORE }, machine, summary, rows });
+  await writeResults('hnsw-quantization', {
+    params: { M, efConstruction: EF_CONSTRUCTION, k: K, efSearch: EF_SEARCH, b1Ef: B1_EF, b1RescoreIn: B1_RESCORE_IN, b1RescoreOut: B1_RESCORE_OUT },
+    machine, summary, rows,
+  });
   return { rows, summary };
 }
 

@@ -108,7 +108,7 @@ export interface HNSWOptions {
    * With quantization: searches measure the walk's best `rescore × k` candidates again on exact
    * f32 vectors (the beam is at least that wide) and return the k nearest with exact distances.
    * The f32 vectors are kept (and counted in `stats().bytes` and `stats().rescoreBytes`) only
-   * when `rescore` > 0. An integer in [0, 1024]; default 0 for `'f16'` and `'i8'`, 10 for
+   * when `rescore` > 0. An integer in [0, 1024]; default 0 for `'f16'` and `'i8'`, 20 for
    * `'b1'`; must be 0 (or absent) without quantization.
    */
   rescore?: number;

@@ -217,7 +217,7 @@ Result<Quantization> parse_quantization(const std::string& name) {
   return invalid_argument("quantization must be 'none', 'f16', 'i8' or 'b1', got '" + name + "'");
 }
 
-uint32_t HNSW::default_rescore(Quantization q) noexcept { return q == Quantization::b1 ? 10 : 0; }
+uint32_t HNSW::default_rescore(Quantization q) noexcept { return q == Quantization::b1 ? 20 : 0; }
 
 Result<Metric> parse_metric(const std::string& name) {
   if (name == "l2") return Metric::l2;

@@ -101,7 +101,7 @@ struct HnswOptions {
   /// beam is at least that wide) again on exact f32 vectors and returns the k nearest of those,
   /// with exact distances. The f32 vectors are kept (and counted in stats().bytes) only when
   /// rescore > 0. kRescoreDefault picks the mode's default (HNSW::default_rescore: 0 for f16
-  /// and i8, 10 for b1); in [0, 1024]; must be 0 (or the default) without quantization.
+  /// and i8, 20 for b1); in [0, 1024]; must be 0 (or the default) without quantization.
   uint32_t rescore = 0xFFFFFFFFu;
 };
 

@@ -322,7 +322,7 @@ TEST_CASE("hnsw quantization: bad options and vectors are invalid_argument", "[h
   CHECK(code(opts(8, Metric::l2, static_cast<Quantization>(4))) == Errc::invalid_argument);
   CHECK(HNSW::create(opts(8, Metric::l2, Quantization::f16)).value().rescore() == 0);
   CHECK(HNSW::create(opts(8, Metric::l2, Quantization::i8)).value().rescore() == 0);
-  CHECK(HNSW::create(opts(8, Metric::cosine, Quantization::b1)).value().rescore() == 10);
+  CHECK(HNSW::create(opts(8, Metric::cosine, Quantization::b1)).value().rescore() == 20);
   CHECK(llmds::parse_quantization("i8").value() == Quantization::i8);
   CHECK(llmds::parse_quantization("int8").status().code() == Errc::invalid_argument);
   // f16 cannot hold |x| >= 65520 (except under cosine, which stores unit vectors).

@@ -120,7 +120,7 @@ describe('HNSW quantization', () => {
     assert.equal(track(new HNSW({ dim: 4, quantization: 'i8' })).rescore, 0);
     const b1 = track(new HNSW({ dim: 4, quantization: 'b1', metric: 'cosine' }));
     assert.equal(b1.quantization, 'b1');
-    assert.equal(b1.rescore, 10);
+    assert.equal(b1.rescore, 20);
     assert.equal(track(new HNSW({ dim: 4, quantization: 'i8', rescore: 3 })).rescore, 3);
     throwsCode(() => new HNSW({ dim: 4, quantization: 'b1' }), 'invalid_argument', /'b1' supports metric 'cosine' or 'ip'/);
     throwsCode(() => new HNSW({ dim: 4, rescore: 2 }), 'invalid_argument', /rescore needs quantization/);
