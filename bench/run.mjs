@@ -22,6 +22,7 @@ js.shards = await (await import('./shards.mjs')).runShardsBench(); // in process
 if (installed('bm25')) js.bm25 = await (await import('./bm25/bm25.mjs')).runBm25Bench();
 else skipped('BM25 vs wink/minisearch/flexsearch', 'bm25');
 js.hnswFiltered = await (await import('./hnsw/filtered.mjs')).runFilteredHnswBench();
+js.hnswQuantization = await (await import("./hnsw/quantization.mjs")).runQuantizationBench();
 if (installed('hnsw')) js.hnsw = await (await import('./hnsw/hnsw.mjs')).runHnswBench();
 else skipped('HNSW vs hnswlib', 'hnsw');
 // Serving control (its lru-cache columns need bench/serving's install) and the simulator.

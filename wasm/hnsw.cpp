@@ -18,7 +18,8 @@ class RawHNSW {
   explicit RawHNSW(HNSW index) : index_(std::move(index)) {}
 
   static std::unique_ptr<RawHNSW> create(uint32_t dim, uint32_t m, uint32_t ef_construction, uint32_t ef_search,
-                                         double seed, uint32_t metric, double compact_threshold) {
+                                         double seed, uint32_t metric, double compact_threshold,
+                                         uint32_t quantization, double rescore) {
     HnswOptions o;
     o.dim = dim;
     o.m = m;
@@ -27,6 +28,9 @@ class RawHNSW {
     o.seed = static_cast<uint64_t>(seed);  // JS checked: an integer in [0, 2^53)
     o.metric = static_cast<Metric>(metric);
     o.compact_threshold = compact_threshold;
+    o.quantization = static_cast<Quantization>(quantization);
+    // JS checked: -1 (the mode's default) or an integer in [0, maxRescore].
+    o.rescore = rescore < 0 ? kRescoreDefault : static_cast<uint32_t>(rescore);
     return adopt<RawHNSW>(HNSW::create(o));
   }
 
@@ -43,6 +47,7 @@ class RawHNSW {
     o.set("maxK", HNSW::kMaxK);
     o.set("maxId", HNSW::kMaxId);
     o.set("maxBatchResults", static_cast<double>(HNSW::kMaxBatchResults));
+    o.set("maxRescore", HNSW::kMaxRescore);
     return o;
   }
 
@@ -119,6 +124,8 @@ class RawHNSW {
   int32_t set_ef_search(uint32_t ef) { return report(index_.set_ef_search(ef)); }
   uint32_t metric() const { return static_cast<uint32_t>(index_.metric()); }
   double seed() const { return static_cast<double>(index_.seed()); }
+  uint32_t quantization() const { return static_cast<uint32_t>(index_.quantization()); }
+  uint32_t rescore() const { return index_.rescore(); }
 
   val stats() const {
     const HnswStats s = index_.stats();
@@ -131,6 +138,7 @@ class RawHNSW {
     o.set("edges", static_cast<double>(s.edges));
     o.set("avgDegree", s.avg_degree);
     o.set("bytes", static_cast<double>(s.bytes));
+    o.set("rescoreBytes", static_cast<double>(s.rescore_bytes));
     return o;
   }
 
@@ -170,5 +178,7 @@ EMSCRIPTEN_BINDINGS(llmds_hnsw) {
       .function("setEfSearch", LLMDS_GUARD(&RawHNSW::set_ef_search))
       .function("metric", LLMDS_GUARD(&RawHNSW::metric))
       .function("seed", LLMDS_GUARD(&RawHNSW::seed))
+      .function("quantization", LLMDS_GUARD(&RawHNSW::quantization))
+      .function("rescore", LLMDS_GUARD(&RawHNSW::rescore))
       .function("stats", LLMDS_GUARD(&RawHNSW::stats));
 }

@@ -53,6 +53,7 @@ export {
   HNSW,
   type HNSWBatchResult,
   type HNSWMetric,
+  type HNSWQuantization,
   type HNSWOptions,
   type HNSWSearchOptions,
   type HNSWStats,

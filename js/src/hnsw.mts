@@ -30,13 +30,18 @@ interface RawHNSW extends RawHandle {
   setEfSearch(ef: number): number;
   metric(): number;
   seed(): number;
+  quantization(): number;
+  rescore(): number;
   stats(): HNSWStats;
 }
 
 /** @internal */
 interface HNSWEngine {
   RawHNSW: {
-    create(dim: number, m: number, efConstruction: number, efSearch: number, seed: number, metric: number, compactThreshold: number): RawHNSW | null;
+    create(
+      dim: number, m: number, efConstruction: number, efSearch: number, seed: number, metric: number, compactThreshold: number,
+      quantization: number, rescore: number,
+    ): RawHNSW | null;
     deserialize(bytes: number, n: number): RawHNSW | null;
     limits(): HNSWLimits;
   };
@@ -51,6 +56,7 @@ interface HNSWLimits {
   maxK: number;
   maxId: number;
   maxBatchResults: number;
+  maxRescore: number;
 }
 
 /** @internal Shared with RetrievalPipeline, which holds an HNSW index. */
@@ -58,6 +64,15 @@ export const hnswLimits = () => limits('HNSW', (m) => (m as unknown as HNSWEngin
 
 /** Distance used by an {@link HNSW} index (smaller is always nearer). */
 export type HNSWMetric = 'l2' | 'cosine' | 'ip';
+
+/**
+ * How an {@link HNSW} index stores the vectors its graph walk measures (construction and
+ * search): `'none'` f32; `'f16'` binary16 (queries stay f32); `'i8'` int8 with a per-vector
+ * scale and offset (queries encoded alike, integer dot products); `'b1'` one bit per dimension
+ * (`x > mean(x)`), Hamming distance, metrics `'cosine'` and `'ip'` only. See README "HNSW
+ * semantics".
+ */
+export type HNSWQuantization = 'none' | 'f16' | 'i8' | 'b1';
 
 /** A vector: `number[]` or `Float32Array` of `dim` finite numbers. */
 export type VectorLike = readonly number[] | Float32Array;
@@ -87,6 +102,16 @@ export interface HNSWOptions {
    * default 0 = never. Not serialized: a restored index starts at 0.
    */
   compactThreshold?: number;
+  /** Compressed vectors for the graph walk: `'none'` (default), `'f16'`, `'i8'` or `'b1'`. */
+  quantization?: HNSWQuantization;
+  /**
+   * With quantization: searches measure the walk's best `rescore × k` candidates again on exact
+   * f32 vectors (the beam is at least that wide) and return the k nearest with exact distances.
+   * The f32 vectors are kept (and counted in `stats().bytes` and `stats().rescoreBytes`) only
+   * when `rescore` > 0. An integer in [0, 1024]; default 0 for `'f16'` and `'i8'`, 20 for
+   * `'b1'`; must be 0 (or absent) without quantization.
+   */
+  rescore?: number;
 }
 
 export interface HNSWSearchOptions {
@@ -119,6 +144,11 @@ export interface HNSWStats {
   avgDegree: number;
   /** Bytes held by the index in the wasm heap. */
   bytes: number;
+  /**
+   * The part of `bytes` holding the exact f32 vectors kept for rescoring (quantization with
+   * `rescore` > 0); 0 otherwise.
+   */
+  rescoreBytes: number;
 }
 
 /** Search results of a batch: `n × k` row-major, nearest first, padded with -1 / Infinity. */
@@ -128,7 +158,8 @@ export interface HNSWBatchResult {
 }
 
 const METRICS: readonly HNSWMetric[] = ['l2', 'cosine', 'ip'];
-const OPTIONS = ['dim', 'M', 'efConstruction', 'efSearch', 'seed', 'metric', 'compactThreshold'] as const;
+const QUANTIZATIONS: readonly HNSWQuantization[] = ['none', 'f16', 'i8', 'b1'];
+const OPTIONS = ['dim', 'M', 'efConstruction', 'efSearch', 'seed', 'metric', 'compactThreshold', 'quantization', 'rescore'] as const;
 
 /** @internal A batch of vectors as one flat Float32Array of `rows × dim`. */
 function batch(value: unknown, name: string, dim: number): Float32Array {
@@ -161,7 +192,7 @@ const ADD_BATCH_CHUNK_BYTES = ARENA_KEEP_BYTES;
  * @internal The checks the engine applies to row `r` of `flat` (finite values, and not the zero
  * vector under cosine), with its messages.
  */
-function checkRow(flat: Float32Array, r: number, dim: number, cosine: boolean, what: string): void {
+function checkRow(flat: Float32Array, r: number, dim: number, cosine: boolean, f16: boolean, what: string): void {
   const start = r * dim;
   let zero = true;
   for (let j = 0; j < dim; j++) {
@@ -172,6 +203,11 @@ function checkRow(flat: Float32Array, r: number, dim: number, cosine: boolean, w
     if (x !== 0) zero = false;
   }
   if (cosine && zero) v.fail(`${what} is the zero vector, which has no direction (metric 'cosine')`);
+  if (f16 && !cosine) {  // cosine stores unit vectors
+    for (let j = 0; j < dim; j++) {
+      if (Math.abs(flat[start + j]!) >= 65520) v.fail(`${what}[${j}] is outside the binary16 range of quantization 'f16' (|x| < 65520)`);
+    }
+  }
 }
 
 function searchOptions(options: unknown, method: string): { ef: number; filter: unknown } {
@@ -191,7 +227,10 @@ function createRaw(options: unknown): RawHNSW {
   const metric = METRICS.indexOf(o.metric === undefined ? 'l2' : (o.metric as HNSWMetric));
   if (metric < 0) v.fail(`metric must be 'l2', 'cosine' or 'ip', got ${v.show(o.metric)}`);
   const compact = threshold(o.compactThreshold ?? 0);
-  return checked(engine<HNSWEngine>().RawHNSW.create(dim, m, efc, efs, seed, metric, compact));
+  const quantization = QUANTIZATIONS.indexOf(o.quantization === undefined ? 'none' : (o.quantization as HNSWQuantization));
+  if (quantization < 0) v.fail(`quantization must be 'none', 'f16', 'i8' or 'b1', got ${v.show(o.quantization)}`);
+  const rescore = o.rescore === undefined ? -1 : v.integer(o.rescore, 'rescore', 0, l.maxRescore);
+  return checked(engine<HNSWEngine>().RawHNSW.create(dim, m, efc, efs, seed, metric, compact, quantization, rescore));
 }
 
 function threshold(value: unknown): number {
@@ -226,6 +265,7 @@ function threshold(value: unknown): number {
 export class HNSW extends Owned<RawHNSW> {
   readonly #dim: number;
   readonly #metric: HNSWMetric;
+  readonly #quantization: HNSWQuantization;
   #slotAt = 0; // HEAP32 index of the result slot, valid for k <= #slotK
   #slotK = 0;
   #ids: Uint32Array | undefined; // live ids for predicate filters; reset by every change
@@ -237,6 +277,7 @@ export class HNSW extends Owned<RawHNSW> {
     const raw = this.raw;
     this.#dim = raw.dim();
     this.#metric = METRICS[raw.metric()]!;
+    this.#quantization = QUANTIZATIONS[raw.quantization()]!;
   }
 
   /** Restores an index from `serialize()` output: `corrupt_data` / `version_mismatch` otherwise. */
@@ -257,6 +298,17 @@ export class HNSW extends Owned<RawHNSW> {
   get metric(): HNSWMetric {
     this.raw;
     return this.#metric;
+  }
+
+  /** See {@link HNSWOptions.quantization}. */
+  get quantization(): HNSWQuantization {
+    this.raw;
+    return this.#quantization;
+  }
+
+  /** The rescoring multiplier in effect (the mode's default when none was given). */
+  get rescore(): number {
+    return this.raw.rescore();
   }
 
   /** The default beam width of `search` / `searchBatch`; settable. */
@@ -299,6 +351,7 @@ export class HNSW extends Owned<RawHNSW> {
     // The engine's checks, in its order and with its messages, over the whole batch, so that no
     // chunk below can fail after an earlier one was inserted.
     const cosine = this.#metric === 'cosine';
+    const f16 = this.#quantization === 'f16';
     const seen = new Set<number>();
     for (let i = 0; i < n; i++) {
       const id = keys[i]!;
@@ -307,7 +360,7 @@ export class HNSW extends Owned<RawHNSW> {
         throw new LlmdsError('duplicate_id', `addBatch: ids[${i}] = ${id} appears more than once in the batch`);
       }
       seen.add(id);
-      checkRow(flat, i, dim, cosine, `addBatch: vector ${i}`);
+      checkRow(flat, i, dim, cosine, f16, `addBatch: vector ${i}`);
     }
     // Room for the whole batch first: past this point no chunk can run out of memory, so a batch
     // is all or nothing under memory pressure too (out_of_memory here changes nothing).

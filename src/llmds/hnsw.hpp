@@ -36,7 +36,12 @@
 /// in the same order everywhere (src/simd/kernels.hpp), ties are broken by insertion order, and
 /// no hash-map iteration order reaches the graph or the bytes.
 ///
-/// Memory: each node's vector and layer-0 links (room for 2M) share one row, in blocks of at
+/// Quantization (HnswOptions::quantization, README "HNSW semantics"): the graph walk, in
+/// construction and search, measures f16 / i8 / b1 codes instead of f32 vectors; with
+/// rescore > 0 the f32 vectors are kept apart and the best rescore × k candidates are measured
+/// again exactly. Codes are deterministic like the f32 kernels (integer sums, fixed order).
+///
+/// Memory: each node's vector (or code) and layer-0 links (room for 2M) share one row, in blocks of at
 /// most 1 MiB (or one row, if a row is larger) that are never moved or copied once full, so
 /// the index grows without doubling arrays: the slack is at most one block, and a wasm heap
 /// (which never shrinks) is not left holding an old and a new copy. Upper-layer links are
@@ -59,6 +64,20 @@ namespace llmds {
 /// Distance used by an HNSW index.
 enum class Metric : uint8_t { l2 = 0, cosine = 1, ip = 2 };
 
+/// How an HNSW index stores the vectors its graph walk measures (README, "HNSW semantics"):
+/// - none: f32 (4 bytes per dimension);
+/// - f16:  IEEE binary16 (2 bytes); queries stay f32 (f32 × f16 products);
+/// - i8:   int8 per dimension with a per-vector scale and offset (1 byte + 16 per vector);
+///         queries are encoded the same way and measured with integer dot products;
+/// - b1:   one bit per dimension (v[i] > mean(v)), measured by Hamming distance; cosine and ip
+///         only. Without rescoring, b1 distances are 2 × (differing bits) / dim.
+enum class Quantization : uint8_t { none = 0, f16 = 1, i8 = 2, b1 = 3 };
+
+/// "none", "f16", "i8" or "b1".
+const char* quantization_name(Quantization q) noexcept;
+/// Parses "none" / "f16" / "i8" / "b1"; anything else is invalid_argument.
+Result<Quantization> parse_quantization(const std::string& name);
+
 /// "l2", "cosine" or "ip".
 const char* metric_name(Metric metric) noexcept;
 /// Parses "l2" / "cosine" / "ip"; anything else is invalid_argument.
@@ -76,7 +95,18 @@ struct HnswOptions {
   /// tombstones, it calls compact(). In [0, 1); 0 (the default) = never. Not serialized (an
   /// index is restored with 0): a runtime policy, set again with set_compact_threshold().
   double compact_threshold = 0.0;
+  /// Compressed vectors for the graph walk (construction and search); see Quantization.
+  Quantization quantization = Quantization::none;
+  /// With quantization: search() measures the best rescore × k candidates of the walk (its
+  /// beam is at least that wide) again on exact f32 vectors and returns the k nearest of those,
+  /// with exact distances. The f32 vectors are kept (and counted in stats().bytes) only when
+  /// rescore > 0. kRescoreDefault picks the mode's default (HNSW::default_rescore: 0 for f16
+  /// and i8, 20 for b1); in [0, 1024]; must be 0 (or the default) without quantization.
+  uint32_t rescore = 0xFFFFFFFFu;
 };
+
+/// HnswOptions::rescore's "the default for the quantization mode".
+constexpr uint32_t kRescoreDefault = 0xFFFFFFFFu;
 
 struct HnswStats {
   uint32_t size = 0;         ///< live (not removed) vectors
@@ -87,6 +117,9 @@ struct HnswStats {
   uint64_t bytes = 0;        ///< heap memory held by the index
   uint32_t nodes = 0;        ///< graph nodes, removed ones (tombstones) included
   uint32_t tombstones = 0;   ///< removed nodes still held: nodes - size (0 after compact())
+  /// The part of `bytes` that holds the exact f32 vectors kept for rescoring (quantization
+  /// with rescore > 0), 0 otherwise: the memory a deployment could keep outside the index.
+  uint64_t rescore_bytes = 0;
 };
 
 struct Neighbor {
@@ -119,7 +152,12 @@ class HNSW {
   static constexpr uint32_t kMaxNodes = 0x7FFFFFFFu;
   /// search_batch() refuses to produce more than this many result slots (n × k).
   static constexpr uint64_t kMaxBatchResults = 1ull << 24;
-  static constexpr uint32_t kFormatVersion = 1;
+  static constexpr uint32_t kMaxRescore = 1024;
+  /// Format 2 adds the quantization, rescore and codes; an index without quantization is still
+  /// written as format 1 (the same bytes as before), and both load.
+  static constexpr uint32_t kFormatVersion = 2;
+  /// rescore's default for a quantization mode (HnswOptions::rescore = kRescoreDefault).
+  static uint32_t default_rescore(Quantization q) noexcept;
   static constexpr const char* kMagic = "LLMDSHNW";
 
   /// Validates the options (invalid_argument naming the bad one) and builds an empty index.
@@ -209,6 +247,9 @@ class HNSW {
   uint32_t ef_search() const noexcept;
   Metric metric() const noexcept;
   uint64_t seed() const noexcept;
+  Quantization quantization() const noexcept;
+  /// The rescore multiplier in effect (the mode's default resolved).
+  uint32_t rescore() const noexcept;
 
   /// Walks every node (edges, degrees): not for a hot path.
   HnswStats stats() const noexcept;

@@ -76,7 +76,40 @@ uint16_t f32_to_f16(float x) noexcept;
 /// binary16 -> f32, exact.
 float f16_to_f32(uint16_t h) noexcept;
 
+// ---- quantized codes (HNSW quantization) ----------------------------------------------------
+// Every result below is bit-identical in all builds: integer sums are exact, and the float
+// operations are the same ones in the same order (f16 products follow dot()/l2sq()'s order).
+
+/// dot(q, widen(h)) and l2sq(q, widen(h)) without widening into memory: the same f32 operations
+/// in the same order as dot()/l2sq() on the widened values, so the results are identical.
+/// h must hold finite halves only (no Inf / NaN).
+float dot_f16(const float* q, const uint16_t* h, std::size_t n) noexcept;
+float l2sq_f16(const float* q, const uint16_t* h, std::size_t n) noexcept;
+
+/// i8 code of a vector: a 16-byte header {f32 scale, f32 offset, i32 sum q, i32 sum q^2}, then
+/// n int8 q[i] in [-127, 127], with x[i] ~ offset + scale * q[i]; per vector,
+/// offset = (min + max) / 2 and scale = (max - min) / 254 (the full code range for each vector).
+constexpr std::size_t kI8Header = 16;
+/// Writes the kI8Header + n bytes of v's code (v finite).
+void encode_i8(const float* v, std::size_t n, unsigned char* code) noexcept;
+/// Sum of a[i] * b[i] (exact, int32: |q| <= 127 and n <= 65536 cannot overflow). Requires
+/// a[i], b[i] in [-127, 127] (what encode_i8 writes; -128 could overflow the i16 partial sums).
+int32_t dot_i8(const int8_t* a, const int8_t* b, std::size_t n) noexcept;
+/// dot and squared l2 distance of the two decoded vectors, from the integer dot product and the
+/// headers (double arithmetic, rounded once to f32); l2 is clamped at 0.
+float i8_dot(const unsigned char* a, const unsigned char* b, std::size_t n) noexcept;
+float i8_l2sq(const unsigned char* a, const unsigned char* b, std::size_t n) noexcept;
+
+/// b1 code: bit i (byte i / 8, bit i % 8) = v[i] > mean(v); the (n + 7) / 8 bytes are written,
+/// unused bits of the last byte are 0. Sign bits for zero-centred data; for non-negative data
+/// (pixels, counts) the per-vector mean keeps the bits informative.
+void encode_b1(const float* v, std::size_t n, unsigned char* bits) noexcept;
+/// Number of differing bits in `bytes` bytes (i8x16.popcnt on 16-byte blocks).
+uint32_t hamming(const unsigned char* a, const unsigned char* b, std::size_t bytes) noexcept;
+
 namespace scalar {
+int32_t dot_i8(const int8_t* a, const int8_t* b, std::size_t n) noexcept;
+uint32_t hamming(const unsigned char* a, const unsigned char* b, std::size_t bytes) noexcept;
 float dot(const float* a, const float* b, std::size_t n) noexcept;
 float l2sq(const float* a, const float* b, std::size_t n) noexcept;
 float cosine_distance(const float* a, const float* b, std::size_t n) noexcept;
@@ -109,6 +142,7 @@ void widen_f16(const uint16_t* in, float* out, std::size_t n) noexcept;
 #include <simde/wasm/simd128.h>
 
 #include <cmath>
+#include <cstring>
 
 namespace llmds {
 namespace simd {
@@ -390,6 +424,172 @@ inline void widen_f16(const uint16_t* in, float* out, std::size_t n) noexcept {
       for (std::size_t j = 0; j < k; ++j) out[i + j] = res[j];
     }
   }
+}
+
+// ---- quantized codes ----------------------------------------------------------------------
+// Four finite halves, each in the upper 16 bits of a 32-bit lane, to f32: an arithmetic shift
+// right by 3 puts the sign in bit 31 (copied into bits 30-28, then masked off), the exponent in
+// the low 5 bits of the f32 exponent field and the mantissa at its top, which reads as the value
+// times 2^-112 (normal and subnormal halves alike), so one exact multiplication by 2^112
+// finishes it. Exact for every finite half; stored f16 codes never hold Inf or NaN (add() and
+// deserialize() reject them), which this does not handle. 4 operations per 4 values (with the
+// shuffle that placed them), against 8 for half4_to_float.
+inline simde_v128_t finite_half4_hi_to_float(simde_v128_t h_hi) noexcept {
+  const simde_v128_t bits = simde_wasm_v128_and(simde_wasm_i32x4_shr(h_hi, 3), simde_wasm_i32x4_splat(static_cast<int32_t>(0x8FFFFFFFu)));
+  return simde_wasm_f32x4_mul(bits, simde_wasm_f32x4_splat(5.192296858534828e+33f));  // 2^112
+}
+inline void f16_block8(const uint16_t* h, simde_v128_t& lo, simde_v128_t& hi) noexcept {
+  const simde_v128_t v = simde_wasm_v128_load(h);
+  const simde_v128_t z = simde_wasm_i32x4_splat(0);
+  lo = finite_half4_hi_to_float(simde_wasm_i16x8_shuffle(z, v, 0, 8, 1, 9, 2, 10, 3, 11));
+  hi = finite_half4_hi_to_float(simde_wasm_i16x8_shuffle(z, v, 0, 12, 1, 13, 2, 14, 3, 15));
+}
+inline simde_v128_t f16_block4(const uint16_t* h) noexcept {
+  const uint32_t tmp[4] = {uint32_t{h[0]} << 16, uint32_t{h[1]} << 16, uint32_t{h[2]} << 16, uint32_t{h[3]} << 16};
+  return finite_half4_hi_to_float(simde_wasm_v128_load(tmp));
+}
+float f16_to_f32_scalar(uint16_t h) noexcept;
+
+template <bool kL2>
+inline float f16_kernel(const float* q, const uint16_t* h, std::size_t n) noexcept {
+  simde_v128_t acc0 = simde_wasm_f32x4_splat(0.0f);
+  simde_v128_t acc1 = simde_wasm_f32x4_splat(0.0f);
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    simde_v128_t b0, b1;
+    f16_block8(h + i, b0, b1);
+    const simde_v128_t a0 = simde_wasm_v128_load(q + i), a1 = simde_wasm_v128_load(q + i + 4);
+    if (kL2) {
+      const simde_v128_t d0 = simde_wasm_f32x4_sub(a0, b0), d1 = simde_wasm_f32x4_sub(a1, b1);
+      acc0 = simde_wasm_f32x4_add(acc0, simde_wasm_f32x4_mul(d0, d0));
+      acc1 = simde_wasm_f32x4_add(acc1, simde_wasm_f32x4_mul(d1, d1));
+    } else {
+      acc0 = simde_wasm_f32x4_add(acc0, simde_wasm_f32x4_mul(a0, b0));
+      acc1 = simde_wasm_f32x4_add(acc1, simde_wasm_f32x4_mul(a1, b1));
+    }
+  }
+  if (i + 4 <= n) {
+    const simde_v128_t b0 = f16_block4(h + i), a0 = simde_wasm_v128_load(q + i);
+    if (kL2) {
+      const simde_v128_t d0 = simde_wasm_f32x4_sub(a0, b0);
+      acc0 = simde_wasm_f32x4_add(acc0, simde_wasm_f32x4_mul(d0, d0));
+    } else {
+      acc0 = simde_wasm_f32x4_add(acc0, simde_wasm_f32x4_mul(a0, b0));
+    }
+    i += 4;
+  }
+  float s = hsum(simde_wasm_f32x4_add(acc0, acc1));
+  for (; i < n; ++i) {
+    const float b = f16_to_f32_scalar(h[i]);
+    if (kL2) {
+      const float d = q[i] - b;
+      const float p = d * d;
+      s = s + p;
+    } else {
+      const float p = q[i] * b;
+      s = s + p;
+    }
+  }
+  return s;
+}
+
+// 16 codes per step: i16x8.extmul of the low and high halves, the two products added in i16
+// (|q| <= 127, so |sum| <= 2 * 127^2 = 32258 fits), then widened pairwise into the i32 sums:
+// 5 operations per 16 codes. Integer, hence exact in every build.
+inline int32_t dot_i8(const int8_t* a, const int8_t* b, std::size_t n) noexcept {
+  simde_v128_t acc0 = simde_wasm_i32x4_splat(0), acc1 = acc0;
+  std::size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const simde_v128_t a0 = simde_wasm_v128_load(a + i), b0 = simde_wasm_v128_load(b + i);
+    const simde_v128_t a1 = simde_wasm_v128_load(a + i + 16), b1 = simde_wasm_v128_load(b + i + 16);
+    const simde_v128_t p0 = simde_wasm_i16x8_add(simde_wasm_i16x8_extmul_low_i8x16(a0, b0), simde_wasm_i16x8_extmul_high_i8x16(a0, b0));
+    const simde_v128_t p1 = simde_wasm_i16x8_add(simde_wasm_i16x8_extmul_low_i8x16(a1, b1), simde_wasm_i16x8_extmul_high_i8x16(a1, b1));
+    acc0 = simde_wasm_i32x4_add(acc0, simde_wasm_i32x4_extadd_pairwise_i16x8(p0));
+    acc1 = simde_wasm_i32x4_add(acc1, simde_wasm_i32x4_extadd_pairwise_i16x8(p1));
+  }
+  if (i + 16 <= n) {
+    const simde_v128_t a0 = simde_wasm_v128_load(a + i), b0 = simde_wasm_v128_load(b + i);
+    const simde_v128_t p0 = simde_wasm_i16x8_add(simde_wasm_i16x8_extmul_low_i8x16(a0, b0), simde_wasm_i16x8_extmul_high_i8x16(a0, b0));
+    acc0 = simde_wasm_i32x4_add(acc0, simde_wasm_i32x4_extadd_pairwise_i16x8(p0));
+    i += 16;
+  }
+  const simde_v128_t acc = simde_wasm_i32x4_add(acc0, acc1);
+  int32_t s = simde_wasm_i32x4_extract_lane(acc, 0) + simde_wasm_i32x4_extract_lane(acc, 1) +
+              simde_wasm_i32x4_extract_lane(acc, 2) + simde_wasm_i32x4_extract_lane(acc, 3);
+  for (; i < n; ++i) s += static_cast<int32_t>(a[i]) * static_cast<int32_t>(b[i]);
+  return s;
+}
+
+struct I8Head {
+  float scale, offset;
+  int32_t sum, sumsq;
+};
+inline I8Head i8_head(const unsigned char* c) noexcept {
+  I8Head h;
+  std::memcpy(&h, c, sizeof h);
+  return h;
+}
+// Sum of the decoded a[i] * b[i]: sa sb D + sa ob Sa + oa sb Sb + n oa ob.
+inline double i8_dot_from(const I8Head& a, const I8Head& b, int32_t d, std::size_t n) noexcept {
+  const double sa = a.scale, sb = b.scale, oa = a.offset, ob = b.offset;
+  return sa * sb * static_cast<double>(d) + sa * ob * static_cast<double>(a.sum) +
+         oa * sb * static_cast<double>(b.sum) + static_cast<double>(n) * oa * ob;
+}
+// |a|^2 as i8_dot_from(a, a) computes it, so that a code's distance to itself is exactly 0.
+inline double i8_norm2(const I8Head& a, std::size_t n) noexcept { return i8_dot_from(a, a, a.sumsq, n); }
+
+inline void encode_i8(const float* v, std::size_t n, unsigned char* code) noexcept {
+  float mn = v[0], mx = v[0];
+  for (std::size_t i = 1; i < n; ++i) {
+    mn = v[i] < mn ? v[i] : mn;
+    mx = v[i] > mx ? v[i] : mx;
+  }
+  I8Head h;
+  h.offset = mn * 0.5f + mx * 0.5f;  // halves first: (max - min) may overflow, these cannot
+  const float half = mx * 0.5f - mn * 0.5f;
+  h.scale = half / 127.0f;
+  h.sum = 0;
+  h.sumsq = 0;
+  int8_t* q = reinterpret_cast<int8_t*>(code + kI8Header);
+  for (std::size_t i = 0; i < n; ++i) {
+    int32_t c = 0;
+    if (h.scale > 0.0f) {
+      const float t = std::floor((v[i] - h.offset) / h.scale + 0.5f);
+      c = t > 127.0f ? 127 : (t < -127.0f ? -127 : static_cast<int32_t>(t));
+    }
+    q[i] = static_cast<int8_t>(c);
+    h.sum += c;
+    h.sumsq += c * c;
+  }
+  std::memcpy(code, &h, sizeof h);
+}
+
+inline void encode_b1(const float* v, std::size_t n, unsigned char* bits) noexcept {
+  float sum = 0.0f;
+  for (std::size_t i = 0; i < n; ++i) sum = sum + v[i] / static_cast<float>(n);  // no overflow
+  for (std::size_t i = 0; i < (n + 7) / 8; ++i) bits[i] = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (v[i] > sum) bits[i >> 3] = static_cast<unsigned char>(bits[i >> 3] | (1u << (i & 7)));
+  }
+}
+
+inline uint32_t hamming(const unsigned char* a, const unsigned char* b, std::size_t bytes) noexcept {
+  simde_v128_t acc = simde_wasm_i16x8_splat(0);  // u16 lanes: at most 16 per block, 4096 blocks
+  std::size_t i = 0;
+  for (; i + 16 <= bytes; i += 16) {
+    const simde_v128_t x = simde_wasm_v128_xor(simde_wasm_v128_load(a + i), simde_wasm_v128_load(b + i));
+    acc = simde_wasm_i16x8_add(acc, simde_wasm_u16x8_extadd_pairwise_u8x16(simde_wasm_i8x16_popcnt(x)));
+  }
+  const simde_v128_t s4 = simde_wasm_u32x4_extadd_pairwise_u16x8(acc);
+  uint32_t s = static_cast<uint32_t>(simde_wasm_i32x4_extract_lane(s4, 0)) +
+               static_cast<uint32_t>(simde_wasm_i32x4_extract_lane(s4, 1)) +
+               static_cast<uint32_t>(simde_wasm_i32x4_extract_lane(s4, 2)) +
+               static_cast<uint32_t>(simde_wasm_i32x4_extract_lane(s4, 3));
+  for (; i < bytes; ++i) {
+    unsigned x = static_cast<unsigned>(a[i] ^ b[i]);
+    for (; x != 0; x &= x - 1) ++s;
+  }
+  return s;
 }
 
 inline const char* backend() noexcept {

@@ -65,6 +65,20 @@ void widen_f16(const uint16_t* in, float* out, std::size_t n) noexcept {
   for (std::size_t i = 0; i < n; ++i) out[i] = f16_to_f32(in[i]);
 }
 
+int32_t dot_i8(const int8_t* a, const int8_t* b, std::size_t n) noexcept {
+  int32_t s = 0;
+  for (std::size_t i = 0; i < n; ++i) s += static_cast<int32_t>(a[i]) * b[i];
+  return s;
+}
+
+uint32_t hamming(const unsigned char* a, const unsigned char* b, std::size_t bytes) noexcept {
+  uint32_t s = 0;
+  for (std::size_t i = 0; i < bytes; ++i) {
+    for (unsigned x = static_cast<unsigned>(a[i] ^ b[i]); x != 0; x >>= 1) s += x & 1u;
+  }
+  return s;
+}
+
 }  // namespace scalar
 
 // ---- binary16 conversions (scalar on every backend: used on writes, not on the hot path) --

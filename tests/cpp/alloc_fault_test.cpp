@@ -891,9 +891,12 @@ std::string snap_hnsw(const HNSW& h) {
   return o.str();
 }
 
-HNSW make_hnsw(Metric metric = Metric::l2, uint32_t count = 40) {
+HNSW make_hnsw(Metric metric = Metric::l2, uint32_t count = 40, Quantization q = Quantization::none,
+               uint32_t rescore = llmds::kRescoreDefault) {
   HnswOptions o;
   o.metric = metric;
+  o.quantization = q;
+  o.rescore = rescore;
   o.dim = kDim;
   o.m = 4;
   o.ef_construction = 16;
@@ -908,10 +911,22 @@ HNSW make_hnsw(Metric metric = Metric::l2, uint32_t count = 40) {
 }
 
 TEST_CASE("alloc fault: HNSW operations are all-or-nothing", "[alloc_fault][hnsw]") {
-  for (Metric metric : {Metric::l2, Metric::cosine}) {
+  // Quantized indexes too: codes, the f32 rows kept for rescoring and their scratch must follow
+  // the same all-or-nothing rule (f16: l2; i8 with rescoring: cosine; b1 without: cosine).
+  struct Variant {
+    Metric metric;
+    Quantization q;
+    uint32_t rescore;
+  };
+  const Variant variants[] = {{Metric::l2, Quantization::none, 0},    {Metric::cosine, Quantization::none, 0},
+                              {Metric::l2, Quantization::f16, 0},     {Metric::cosine, Quantization::i8, 2},
+                              {Metric::cosine, Quantization::b1, 0}};
+  for (const Variant& var : variants) {
+    const Metric metric = var.metric;
     for (uint32_t count : {0u, 1u, 40u}) {
-      const std::string tag = std::string(" (") + metric_name(metric) + ", " + std::to_string(count) + " nodes)";
-      auto make = [=] { return make_hnsw(metric, count); };
+      const std::string tag = std::string(" (") + metric_name(metric) + ", " + quantization_name(var.q) + ", " +
+                              std::to_string(count) + " nodes)";
+      auto make = [=] { return make_hnsw(metric, count, var.q, var.rescore); };
       check_all_or_nothing("add" + tag, make, snap_hnsw, [](HNSW& h) {
         const auto v = vec(100);
         return disarmed(h.add(v.data(), v.size(), 100));

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // HNSW::deserialize on arbitrary bytes, and on the same bytes resealed with a valid length and
 // checksum so the payload parser itself is fuzzed: either an error or a usable index, which
-// compact() rebuilds without its tombstones.
+// compact() rebuilds without its tombstones. The seed corpus holds format 1 (no quantization)
+// and format 2 snapshots (f16, i8 with rescoring, b1), so the code parsers are fuzzed too.
 #include <algorithm>
 
 #include "fuzz_input.hpp"
@@ -30,6 +31,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
       for (const auto& h : *f) FUZZ_CHECK(odd(h.id) && index->has(h.id));
       if (plan == llmds::FilterPlan::exact) FUZZ_CHECK(f->size() == std::min<uint32_t>(5, allowed));
     }
+    const auto quantization = index->quantization();
+    const auto rescore = index->rescore();
     const auto bytes_before = index->serialize();
     // compact() of whatever graph the bytes describe: same live ids, no tombstones, and a
     // result that serializes, restores and (without tombstones) compacts to itself.
@@ -40,6 +43,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
     const auto compacted = index->serialize();
     auto back = llmds::HNSW::deserialize(compacted.data(), compacted.size());
     FUZZ_CHECK(back.ok());
+    FUZZ_CHECK(back->quantization() == quantization && back->rescore() == rescore);
     FUZZ_CHECK(back->compact().ok());
     FUZZ_CHECK(back->serialize() == compacted);
     if (before.tombstones == 0) FUZZ_CHECK(compacted == bytes_before);

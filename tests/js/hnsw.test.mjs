@@ -112,10 +112,10 @@ describe('HNSW', () => {
 
   test('stats', () => {
     const index = track(new HNSW({ dim: 4, seed: 3 }));
-    assert.deepEqual(index.stats(), { size: 0, levels: 0, entryPoint: -1, nodes: 0, tombstones: 0, edges: 0, avgDegree: 0, bytes: index.stats().bytes });
+    assert.deepEqual(index.stats(), { size: 0, levels: 0, entryPoint: -1, nodes: 0, tombstones: 0, edges: 0, avgDegree: 0, bytes: index.stats().bytes, rescoreBytes: 0 });
     index.addBatch(uniformData(1, 50, 4), Array.from({ length: 50 }, (_, i) => i + 100));
     const s = index.stats();
-    assert.deepEqual(Object.keys(s).sort(), ['avgDegree', 'bytes', 'edges', 'entryPoint', 'levels', 'nodes', 'size', 'tombstones']);
+    assert.deepEqual(Object.keys(s).sort(), ['avgDegree', 'bytes', 'edges', 'entryPoint', 'levels', 'nodes', 'rescoreBytes', 'size', 'tombstones']);
     assert.equal(s.size, 50);
     assert.ok(s.levels >= 1);
     assert.ok(s.entryPoint >= 100 && s.entryPoint < 150);
@@ -330,11 +330,11 @@ describe('HNSW', () => {
       copy[bit >> 3] ^= 1 << (bit & 7);
       throwsCode(() => HNSW.deserialize(copy), 'corrupt_data');
     }
-    // A well-formed file from another format version.
+    // A well-formed file from another format version (1 and 2 load; 2 adds quantization).
     const future = bytes.slice();
-    new DataView(future.buffer).setUint32(8, 2, true);
+    new DataView(future.buffer).setUint32(8, 3, true);
     new DataView(future.buffer).setUint32(future.length - 4, crc32(future.subarray(0, future.length - 4)), true);
-    throwsCode(() => HNSW.deserialize(future), 'version_mismatch', /version 2/);
+    throwsCode(() => HNSW.deserialize(future), 'version_mismatch', /version 3/);
     throwsCode(() => HNSW.deserialize('bytes'), 'invalid_argument', /bytes/);
     throwsCode(() => HNSW.deserialize([1, 2, 3]), 'invalid_argument', /bytes/);
   });
