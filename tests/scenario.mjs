@@ -150,6 +150,23 @@ export async function runScenario(llmds) {
     index.dispose();
   }
 
+  // Quantized HNSW: codes, the walk and the rescoring are the same in every runtime and build.
+  for (const [quantization, rescore] of [['f16', 0], ['i8', 4], ['b1', 20]]) {
+    const q = new llmds.HNSW({ dim, M: 8, efConstruction: 64, seed: 42, metric: 'cosine', quantization, rescore });
+    try {
+      q.addBatch(vectors, Array.from({ length: 300 }, (_, i) => i));
+      const bytes = q.serialize();
+      (out.quantized ??= {})[quantization] = {
+        top: q.search(vectors.subarray(5 * dim, 6 * dim), 5).map(([id, d]) => [id, Math.round(d * 1e5) / 1e5 || 0]),
+        checksum: bytes.reduce((h, b) => (Math.imul(h, 31) + b) >>> 0, 0),
+        bytes: q.stats().bytes,
+        rescoreBytes: q.stats().rescoreBytes,
+      };
+    } finally {
+      q.dispose();
+    }
+  }
+
   // Scheduler and AdmissionController on a fake clock.
   let t = 0;
   const now = () => t;
