@@ -235,23 +235,10 @@ class RawRetrievalPipeline {
   val serialize() const { return copy_out(pipeline_.serialize()); }
 
   // Sharding (wasm/sharding.hpp carries TermStats across).
-  /// This object's own statistics: all terms, or with `of_text` only those of the text.
-  val term_stats(uintptr_t text, uint32_t n, bool of_text) const {
-    return term_stats_out(of_text ? pipeline_.term_stats(text_at(text, n)) : pipeline_.term_stats());
-  }
-  /// `clear`: back to the object's own statistics (the other arguments are ignored).
+  val term_stats(uintptr_t text, uint32_t n, bool of_text) const { return term_stats_of(pipeline_, text, n, of_text); }
   int32_t set_global_stats(double documents, double tokens, uintptr_t terms, uint32_t terms_bytes, uintptr_t df,
                            uint32_t count, bool clear) {
-    if (clear) {
-      pipeline_.clear_global_stats();
-      return 0;
-    }
-    TermStats g;
-    std::size_t at = 0;
-    if (!term_stats_in(documents, tokens, text_at(terms, terms_bytes), &at, heap_ptr<double>(df), count, g)) {
-      return report(invalid_argument("setGlobalStats: terms and df disagree"));
-    }
-    return report(pipeline_.set_global_stats(g));
+    return set_global_stats_on(pipeline_, documents, tokens, terms, terms_bytes, df, count, clear);
   }
   bool has_global_stats() const { return pipeline_.has_global_stats(); }
 

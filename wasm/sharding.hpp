@@ -58,4 +58,27 @@ inline bool term_stats_in(double documents, double tokens, std::string_view term
   return true;
 }
 
+/// termStats(text?) of an index or pipeline: all terms, or with `of_text` only the text's.
+template <class Index>
+emscripten::val term_stats_of(const Index& index, uintptr_t text, uint32_t n, bool of_text) {
+  return term_stats_out(of_text ? index.term_stats(text_at(text, n)) : index.term_stats());
+}
+
+/// setGlobalStats of an index or pipeline; `clear`: back to its own statistics (the other
+/// arguments are ignored). 0, or kFailed with the status recorded.
+template <class Index>
+int32_t set_global_stats_on(Index& index, double documents, double tokens, uintptr_t terms, uint32_t terms_bytes,
+                            uintptr_t df, uint32_t count, bool clear) {
+  if (clear) {
+    index.clear_global_stats();
+    return 0;
+  }
+  TermStats g;
+  std::size_t at = 0;
+  if (!term_stats_in(documents, tokens, text_at(terms, terms_bytes), &at, heap_ptr<double>(df), count, g)) {
+    return report(invalid_argument("setGlobalStats: terms and df disagree"));
+  }
+  return report(index.set_global_stats(g));
+}
+
 }  // namespace llmds::wasm

@@ -3,7 +3,7 @@ import { check, checked, engine, limits, type RawHandle } from './engine.mjs';
 import { allowedIds, type IdFilter } from './filter.mjs';
 import { withHeap, withHeapAll } from './memory.mjs';
 import { adoptOr, deserializeRaw, Owned } from './owned.mjs';
-import { setGlobalStatsOn, termStatsFromRaw, type RawTermStats, type TermStats } from './sharding.mjs';
+import { setGlobalStatsOn, termStatsOf, type RawTermStats, type TermStats } from './sharding.mjs';
 import * as v from './validate.mjs';
 
 /** @internal */
@@ -213,9 +213,7 @@ export class InvertedIndex extends Owned<RawInvertedIndex> {
    * for (const s of shards) s.setGlobalStats(global);  // now each scores like one index
    */
   termStats(text?: string): TermStats {
-    const raw = this.raw;
-    const t = text === undefined ? '' : v.text(text, 'text');
-    return termStatsFromRaw(withHeap(engine(), t, (p, n) => raw.termStats(p, n, text !== undefined)));
+    return termStatsOf(this.raw, text);
   }
 
   /**

@@ -4,7 +4,7 @@ import { allowedIds, type IdFilter } from './filter.mjs';
 import { hnswLimits, type HNSWMetric } from './hnsw.mjs';
 import { withHeap, withHeapAll } from './memory.mjs';
 import { adoptOr, deserializeRaw, Owned } from './owned.mjs';
-import { setGlobalStatsOn, shardResultFromRaw, termStatsFromRaw, type RawTermStats, type ShardResult, type TermStats } from './sharding.mjs';
+import { setGlobalStatsOn, termStatsOf, shardResultFromRaw, type RawTermStats, type ShardResult, type TermStats } from './sharding.mjs';
 import * as v from './validate.mjs';
 
 /** @internal */
@@ -423,9 +423,7 @@ export class RetrievalPipeline extends Owned<RawRetrievalPipeline> {
    * InvertedIndex.termStats and {@link mergeTermStats}.
    */
   termStats(text?: string): TermStats {
-    const raw = this.raw;
-    const t = text === undefined ? '' : v.text(text, 'text');
-    return termStatsFromRaw(withHeap(engine(), t, (p, n) => raw.termStats(p, n, text !== undefined)));
+    return termStatsOf(this.raw, text);
   }
 
   /**

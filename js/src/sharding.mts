@@ -5,7 +5,7 @@
 // setGlobalStats). Shard answers are plain JSON-safe objects, so they can cross a fetch().
 import { check, checked, engine } from './engine.mjs';
 import type { HNSWMetric } from './hnsw.mjs';
-import { withHeapAll } from './memory.mjs';
+import { withHeap, withHeapAll } from './memory.mjs';
 import * as v from './validate.mjs';
 
 /**
@@ -122,6 +122,12 @@ export function packTermStats(value: unknown, name: string): PackedStats {
     df[i] = count(s.df[i], `df[${i}]`);
   }
   return { documents, tokens, terms, df };
+}
+
+/** @internal What InvertedIndex and RetrievalPipeline call for termStats(text?). */
+export function termStatsOf(raw: { termStats(text: number, n: number, ofText: boolean): RawTermStats }, text: unknown): TermStats {
+  const t = text === undefined ? '' : v.text(text, 'text');
+  return termStatsFromRaw(withHeap(engine(), t, (p, n) => raw.termStats(p, n, text !== undefined)));
 }
 
 /** @internal What InvertedIndex and RetrievalPipeline call for setGlobalStats. */
