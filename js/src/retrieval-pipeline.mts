@@ -4,7 +4,7 @@ import { allowedIds, type IdFilter } from './filter.mjs';
 import { hnswLimits, type HNSWMetric } from './hnsw.mjs';
 import { withHeap, withHeapAll } from './memory.mjs';
 import { adoptOr, deserializeRaw, Owned } from './owned.mjs';
-import { setGlobalStatsOn, termStatsOf, shardResultFromRaw, type RawTermStats, type ShardResult, type TermStats } from './sharding.mjs';
+import { fusionOf, fusionWeightOf, setGlobalStatsOn, termStatsOf, shardResultFromRaw, type RawTermStats, type ShardResult, type TermStats } from './sharding.mjs';
 import * as v from './validate.mjs';
 
 /** @internal */
@@ -399,10 +399,8 @@ export class RetrievalPipeline extends Owned<RawRetrievalPipeline> {
     const text = v.text(query, 'query');
     const o = v.options(options, 'search options', SEARCH_OPTIONS);
     const k = v.integer(o.topK ?? 10, 'topK', 1, pipelineLimits().maxTopK);
-    const w = v.finite(o.fusionWeight ?? 0.5, 'fusionWeight');
-    if (w < 0 || w > 1) v.fail(`fusionWeight must be a number in [0, 1], got ${w}`);
-    const fusion = o.fusion ?? 'weighted';
-    if (fusion !== 'weighted' && fusion !== 'rrf') v.fail(`fusion must be 'weighted' or 'rrf', got ${v.show(fusion)}`);
+    const w = fusionWeightOf(o.fusionWeight ?? 0.5);
+    const fusion = fusionOf(o.fusion ?? 'weighted');
     const f = fusion === 'rrf' ? 1 : 0;
     const embedding = o.queryEmbedding === undefined ? undefined : v.vector(o.queryEmbedding, 'queryEmbedding');
     const where = o.where === undefined ? undefined : encodeWhere(o.where);
@@ -456,10 +454,8 @@ export class RetrievalPipeline extends Owned<RawRetrievalPipeline> {
     const text = v.text(query, 'query');
     const o = v.options(options, 'searchShard options', SHARD_OPTIONS);
     const k = v.integer(o.topK ?? 10, 'topK', 1, pipelineLimits().maxTopK);
-    const w = v.finite(o.fusionWeight ?? 0.5, 'fusionWeight');
-    if (w < 0 || w > 1) v.fail(`fusionWeight must be a number in [0, 1], got ${w}`);
-    const fusion = o.fusion ?? 'weighted';
-    if (fusion !== 'weighted' && fusion !== 'rrf') v.fail(`fusion must be 'weighted' or 'rrf', got ${v.show(fusion)}`);
+    const w = fusionWeightOf(o.fusionWeight ?? 0.5);
+    const fusion = fusionOf(o.fusion ?? 'weighted');
     const exhaustive = v.boolean(o.exhaustive ?? false, 'exhaustive');
     const inputs = o.queryEmbedding === undefined ? [text] : [text, v.vector(o.queryEmbedding, 'queryEmbedding')];
     const hits = checked(withHeapAll(engine(), inputs, ([p, ep], [n, len]) => raw.searchShard(p!, n!, ep ?? 0, len ?? 0, k, exhaustive)));

@@ -206,9 +206,17 @@ export function mergeTermStats(stats: readonly TermStats[]): TermStats {
 
 const isRankedList = (r: unknown) => Array.isArray(r);
 
-function fusionOf(value: unknown, name: string): 'weighted' | 'rrf' {
+/** @internal The fusion option of a search, a shard search or a merge. */
+export function fusionOf(value: unknown, name = 'fusion'): 'weighted' | 'rrf' {
   if (value !== 'weighted' && value !== 'rrf') v.fail(`${name} must be 'weighted' or 'rrf', got ${v.show(value)}`);
   return value;
+}
+
+/** @internal The fusionWeight option: a number in [0, 1]. */
+export function fusionWeightOf(value: unknown): number {
+  const w = v.finite(value, 'fusionWeight');
+  if (w < 0 || w > 1) v.fail(`fusionWeight must be a number in [0, 1], got ${w}`);
+  return w;
 }
 
 /** (score desc, id asc): the order of every ranked result. */
@@ -305,9 +313,8 @@ export function mergeShardResults(
   });
   const first = shards[0]!;
   const mergedK = v.integer(k ?? Math.min(...shards.map((r) => r.topK)), 'topK', 1, 0xffffffff);
-  const w = v.finite(o.fusionWeight ?? first.fusionWeight ?? 0.5, 'fusionWeight');
-  if (w < 0 || w > 1) v.fail(`fusionWeight must be a number in [0, 1], got ${w}`);
-  const fusion = fusionOf(o.fusion ?? first.fusion ?? 'weighted', 'fusion') === 'rrf' ? 1 : 0;
+  const w = fusionWeightOf(o.fusionWeight ?? first.fusionWeight ?? 0.5);
+  const fusion = fusionOf(o.fusion ?? first.fusion ?? 'weighted') === 'rrf' ? 1 : 0;
   const m = engine<ShardingEngine>();
   const hits = checked(
     withHeapAll(m, [meta, bm25Ids, bm25Scores, bm25Distances, denseIds, denseDistances], ([mp, bi, bs, bd, di, dd]) =>
