@@ -5,23 +5,13 @@
 // invalid_argument and leave the object unchanged.
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
+import { rng } from '../../bench/rng.mjs';
 import { llmds, throwsCode, disposeAfterEach } from './llmds.mjs';
 
 const { init, HNSW, InvertedIndex, RetrievalPipeline, LlmdsError } = llmds;
 const track = disposeAfterEach();
 
 before(() => init());
-
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function vectors(n, dim, seed) {
   const next = rng(seed);

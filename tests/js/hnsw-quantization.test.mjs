@@ -4,8 +4,7 @@
 // tests/cpp/hnsw_quantization_test.cpp), f16's range check in add and addBatch, filters.
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
-import { Worker } from 'node:worker_threads';
-import { distUrl, llmds, throwsCode, disposeAfterEach } from './llmds.mjs';
+import { llmds, throwsCode, disposeAfterEach, inFreshEngine as inFreshWorker } from './llmds.mjs';
 
 const { HNSW } = llmds;
 const track = disposeAfterEach();
@@ -75,19 +74,8 @@ const GENERATOR = `
 const { clustered, fingerprints } = new Function(`${GENERATOR}; return { clustered, fingerprints };`)();
 const NATIVE = { 'f16/l2': 4264827753, 'i8/l2': 1831832656, 'i8/cosine': 3191548950, 'b1/ip': 2292582668 };
 
-function inFreshEngine(code) {
-  const source = `
-    import { parentPort } from 'node:worker_threads';
-    const llmds = await import(${JSON.stringify(new URL('index.mjs', distUrl).href)});
-    ${GENERATOR}
-    try { parentPort.postMessage({ ok: await (async () => { ${code} })() }); }
-    catch (e) { parentPort.postMessage({ error: { code: e.code, message: String(e.message ?? e) } }); }`;
-  return new Promise((resolve, reject) => {
-    const w = new Worker(new URL(`data:text/javascript,${encodeURIComponent(source)}`));
-    w.once('message', (m) => (w.terminate(), resolve(m)));
-    w.once('error', reject);
-  });
-}
+/** inFreshEngine with this file's generators in scope. */
+const inFreshEngine = (code) => inFreshWorker(code, GENERATOR);
 
 function exact(data, dim, q, metric, k) {
   const all = [];

@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: MIT
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
-import { Worker } from 'node:worker_threads';
-import { distUrl, llmds, throwsCode, disposeAfterEach } from './llmds.mjs';
+import { llmds, throwsCode, disposeAfterEach, inFreshEngine as inFreshWorker } from './llmds.mjs';
 
 const { init, features, HNSW, LlmdsError } = llmds;
 
@@ -56,20 +55,8 @@ function crc32(bytes) {
   return ~c >>> 0;
 }
 
-/** Runs `code` (an async function body with `llmds` in scope) in a fresh worker: a fresh engine. */
-function inFreshEngine(code) {
-  const source = `
-    import { parentPort } from 'node:worker_threads';
-    const llmds = await import(${JSON.stringify(new URL('index.mjs', distUrl).href)});
-    ${GENERATOR}
-    try { parentPort.postMessage({ ok: await (async () => { ${code} })() }); }
-    catch (e) { parentPort.postMessage({ error: { code: e.code, message: String(e.message ?? e) } }); }`;
-  return new Promise((resolve, reject) => {
-    const w = new Worker(new URL(`data:text/javascript,${encodeURIComponent(source)}`));
-    w.once('message', (m) => (w.terminate(), resolve(m)));
-    w.once('error', reject);
-  });
-}
+/** inFreshEngine with this file's generators in scope. */
+const inFreshEngine = (code) => inFreshWorker(code, GENERATOR);
 
 function bruteForce(data, dim, alive, q, k) {
   const all = [];

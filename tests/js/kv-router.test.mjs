@@ -4,6 +4,7 @@
 // caches' own findable pages; persistence; and bad input that must change nothing.
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
+import { rng } from '../../bench/rng.mjs';
 import { llmds, throwsCode, disposeAfterEach } from './llmds.mjs';
 
 const { init, KVRouter, KVCache } = llmds;
@@ -11,15 +12,6 @@ const track = disposeAfterEach();
 before(() => init());
 
 const range = (from, n) => Array.from({ length: n }, (_, i) => from + i);
-
-function mulberry32(seed) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Leading blocks of `tokens` among a cache's findable pages: the overlap a precise mirror must report. */
 function findableOverlap(cache, tokens, pageSize) {
@@ -163,7 +155,7 @@ describe('KVRouter routing', () => {
 describe('KVRouter precise mode', () => {
   test('mirrors KVCache events exactly, through evictions and clears (random workload)', () => {
     const pageSize = 4;
-    const rand = mulberry32(7);
+    const rand = rng(7);
     const caches = ['w0', 'w1', 'w2'].map((id) => [id, track(new KVCache({ pageSize, maxPages: 24, events: true }))]);
     const r = track(new KVRouter({ blockSize: pageSize, mode: 'precise' }));
     for (const [id] of caches) r.addWorker(id);

@@ -31,11 +31,15 @@ export async function rejectsCode(fnOrPromise, code, mentions) {
   });
 }
 
-/** Runs `code` (an async function body with `llmds` in scope) in a fresh worker: a fresh engine. */
-export function inFreshEngine(code) {
+/**
+ * Runs `code` (an async function body with `llmds` in scope) in a fresh worker: a fresh engine.
+ * `prelude` (source text: functions the code calls) goes before it.
+ */
+export function inFreshEngine(code, prelude = '') {
   const source = `
     import { parentPort } from 'node:worker_threads';
     const llmds = await import(${JSON.stringify(new URL('index.mjs', distUrl).href)});
+    ${prelude}
     try { parentPort.postMessage({ ok: await (async () => { ${code} })() }); }
     catch (e) { parentPort.postMessage({ error: { code: e.code, message: String(e.message ?? e) } }); }`;
   return new Promise((resolve, reject) => {
