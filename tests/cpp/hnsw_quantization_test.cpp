@@ -14,6 +14,7 @@
 
 #include "llmds/hnsw.hpp"
 #include "llmds/serialize.hpp"
+#include "test_support.hpp"
 #include "simd/kernels.hpp"
 
 using llmds::Errc;
@@ -24,17 +25,7 @@ using llmds::Quantization;
 
 namespace {
 
-struct Mulberry32 {  // as in hnsw_test.cpp (reproducible in JS)
-  uint32_t a;
-  uint32_t next() {
-    a += 0x6D2B79F5u;
-    uint32_t t = a;
-    t = (t ^ (t >> 15)) * (t | 1u);
-    t ^= t + (t ^ (t >> 7)) * (t | 61u);
-    return t ^ (t >> 14);
-  }
-  float uniform() { return static_cast<float>(next() >> 8) * (1.0f / 16777216.0f) - 0.5f; }
-};
+using llmds_test::Mulberry32;
 
 std::vector<float> clustered(uint32_t seed, std::size_t n, uint32_t dim, uint32_t clusters, float spread) {
   Mulberry32 g{seed};

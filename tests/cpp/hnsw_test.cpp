@@ -11,6 +11,7 @@
 
 #include "llmds/hnsw.hpp"
 #include "llmds/serialize.hpp"
+#include "test_support.hpp"
 
 using llmds::Errc;
 using llmds::HNSW;
@@ -19,20 +20,7 @@ using llmds::Metric;
 
 namespace {
 
-// mulberry32: tiny, and trivially reproducible in JS (tests/js/hnsw.test.mjs builds the same
-// index from the same numbers and checks the same fingerprint).
-struct Mulberry32 {
-  uint32_t a;
-  uint32_t next() {
-    a += 0x6D2B79F5u;
-    uint32_t t = a;
-    t = (t ^ (t >> 15)) * (t | 1u);
-    t ^= t + (t ^ (t >> 7)) * (t | 61u);
-    return t ^ (t >> 14);
-  }
-  // Exact float in [-0.5, 0.5): 24 random bits.
-  float uniform() { return static_cast<float>(next() >> 8) * (1.0f / 16777216.0f) - 0.5f; }
-};
+using llmds_test::Mulberry32;
 
 std::vector<float> uniform_data(uint32_t seed, std::size_t n, uint32_t dim) {
   Mulberry32 g{seed};

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <random>
 #include <vector>
 
@@ -23,6 +24,21 @@ struct Zipf {
     const double u = (static_cast<double>(rng()) + 0.5) / 4294967296.0;
     return std::min<std::size_t>(std::lower_bound(cdf.begin(), cdf.end(), u) - cdf.begin(), cdf.size() - 1);
   }
+};
+
+/// mulberry32: tiny, and trivially reproducible in JS (tests/js/hnsw*.test.mjs build the same
+/// indexes from the same numbers and check the same fingerprints).
+struct Mulberry32 {
+  uint32_t a;
+  uint32_t next() {
+    a += 0x6D2B79F5u;
+    uint32_t t = a;
+    t = (t ^ (t >> 15)) * (t | 1u);
+    t ^= t + (t ^ (t >> 7)) * (t | 61u);
+    return t ^ (t >> 14);
+  }
+  // Exact float in [-0.5, 0.5): 24 random bits.
+  float uniform() { return static_cast<float>(next() >> 8) * (1.0f / 16777216.0f) - 0.5f; }
 };
 
 }  // namespace llmds_test
