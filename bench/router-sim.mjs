@@ -54,6 +54,7 @@
 // Then benchmarkRouteCost: route() for 12,000-token prompts (token ids, hashing included) with
 // 8 workers at 16-token blocks (vLLM's and the native bench's block size), the index filled from
 // the trace; and bytes per indexed block from stats().
+import { buildRoutingWorkload } from './router/workload.mjs';
 import { llmds, MinHeap, printTable, writeResults, isMain, quick, summarize } from './lib.mjs';
 import { loadTrace, requestTokens, PAGE_SIZE, PREFILL_MS_PER_TOKEN, DECODE_MS_PER_TOKEN } from './kv-trace.mjs';
 
@@ -417,7 +418,7 @@ export function benchmarkRouteCost({ trace, tokensOf = requestTokens, workers = 
 
   // The trace's contents.
   const capacityBlocks = (PAGES_PER_SERVER * PAGE_SIZE) / blockSize;
-  let router = new KVRouter({ blockSize, policy: 'cache-aware', mode: 'approximate', capacityBlocks });
+  const router = new KVRouter({ blockSize, policy: 'cache-aware', mode: 'approximate', capacityBlocks });
   try {
     for (let w = 0; w < workers; w++) router.addWorker(`s${String(w).padStart(2, '0')}`);
     const inFlight = [];
@@ -434,34 +435,12 @@ export function benchmarkRouteCost({ trace, tokensOf = requestTokens, workers = 
     router.dispose();
   }
 
-  // Fresh prompts, no block shared (the most bytes per pair).
-  const promptTokens = 12000;
-  const fresh = (p) => Int32Array.from({ length: promptTokens }, (_, i) => 50_000_000 + p * promptTokens + i);
-  router = new KVRouter({ blockSize, policy: 'cache-aware', mode: 'approximate', capacityBlocks: 100000 });
+  // Fresh prompts, no block shared (the most bytes per pair): bench/router/cost.mjs's workload.
+  const fresh = buildRoutingWorkload(llmds, { workers, blockSize, blocksPerWorker: 100000, queries: 64 });
   try {
-    for (let w = 0; w < workers; w++) router.addWorker(`s${String(w).padStart(2, '0')}`);
-    const perPrompt = promptTokens / blockSize;
-    const prompts = Math.ceil((1.25 * workers * 100000) / perPrompt); // enough that every worker is full
-    const recorded = [];
-    const inFlight = [];
-    for (let p = 0; p < prompts; p++) {
-      const t = fresh(p);
-      const d = router.route(t, { requestId: `f${p}` });
-      router.started(d.worker, `f${p}`, promptTokens); // the load term spreads the fill
-      inFlight.push(`f${p}`);
-      if (inFlight.length > window) router.finished(inFlight.shift());
-      recorded.push(t);
-    }
-    const queries = [];
-    for (let q = 0; q < 64; q++) {
-      const held = recorded[recorded.length - 1 - q]; // among the last recorded: fully held
-      const t = fresh(prompts + q);
-      t.set(held.subarray(0, promptTokens / 2));
-      queries.push(t);
-    }
-    measure('fresh prompts (no sharing)', router, queries);
+    measure('fresh prompts (no sharing)', fresh.router, fresh.queries);
   } finally {
-    router.dispose();
+    fresh.router.dispose();
   }
   return rows;
 }
