@@ -70,28 +70,12 @@ class RawHNSW {
   /// Writes the ids (int32) then the distances (float32) of the hits into the result slot, k
   /// of each; returns the number found, or kFailed.
   int32_t search(uintptr_t query, uint32_t len, uint32_t k, uint32_t ef) {
-    auto r = index_.search(heap_ptr<float>(query), len, k, ef);
-    if (!r) return report(r.status());
-    uint32_t* out = result_.as<uint32_t>(2 * static_cast<std::size_t>(k));
-    float* dists = reinterpret_cast<float*>(out + k);
-    for (std::size_t i = 0; i < r->size(); ++i) {
-      out[i] = (*r)[i].id;
-      dists[i] = (*r)[i].distance;
-    }
-    return static_cast<int32_t>(r->size());
+    return hits_out(index_.search(heap_ptr<float>(query), len, k, ef), k);
   }
 
   /// search() among the ids of `allowed` (n of them; JS evaluated a predicate into this list).
   int32_t search_filtered(uintptr_t query, uint32_t len, uint32_t k, uint32_t ef, uintptr_t allowed, uint32_t n) {
-    auto r = index_.search(heap_ptr<float>(query), len, k, ef, IdFilter::ids(heap_ptr<uint32_t>(allowed), n));
-    if (!r) return report(r.status());
-    uint32_t* out = result_.as<uint32_t>(2 * static_cast<std::size_t>(k));
-    float* dists = reinterpret_cast<float*>(out + k);
-    for (std::size_t i = 0; i < r->size(); ++i) {
-      out[i] = (*r)[i].id;
-      dists[i] = (*r)[i].distance;
-    }
-    return static_cast<int32_t>(r->size());
+    return hits_out(index_.search(heap_ptr<float>(query), len, k, ef, IdFilter::ids(heap_ptr<uint32_t>(allowed), n)), k);
   }
 
   /// The live ids in insertion order (what a JS predicate filter is evaluated over).
@@ -143,6 +127,20 @@ class RawHNSW {
   }
 
  private:
+  /// The hits' ids (int32) then distances (float32) into the result slot, k of each; the number
+  /// found, or kFailed.
+  template <class Hits>
+  int32_t hits_out(const Result<Hits>& r, uint32_t k) {
+    if (!r) return report(r.status());
+    uint32_t* out = result_.as<uint32_t>(2 * static_cast<std::size_t>(k));
+    float* dists = reinterpret_cast<float*>(out + k);
+    for (std::size_t i = 0; i < r->size(); ++i) {
+      out[i] = (*r)[i].id;
+      dists[i] = (*r)[i].distance;
+    }
+    return static_cast<int32_t>(r->size());
+  }
+
   HNSW index_;
   ResultSlot result_;
 };
