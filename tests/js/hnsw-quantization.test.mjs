@@ -4,22 +4,14 @@
 // tests/cpp/hnsw_quantization_test.cpp), f16's range check in add and addBatch, filters.
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
-import { llmds, throwsCode, disposeAfterEach, inFreshEngine as inFreshWorker } from './llmds.mjs';
+import { llmds, throwsCode, disposeAfterEach, inFreshEngine as inFreshWorker, MULBERRY32_SOURCE } from './llmds.mjs';
 
 const { HNSW } = llmds;
 const track = disposeAfterEach();
 
 // The generator and data of tests/cpp/hnsw_quantization_test.cpp, float for float.
 const GENERATOR = `
-  function mulberry32(a) {
-    return () => {
-      a = (a + 0x6d2b79f5) | 0;
-      let t = a;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return (t ^ (t >>> 14)) >>> 0;
-    };
-  }
+  ${MULBERRY32_SOURCE}
   function clustered(seed, n, dim, clusters, spread) {
     const next = mulberry32(seed);
     const f = Math.fround;

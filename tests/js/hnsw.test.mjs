@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
-import { llmds, throwsCode, disposeAfterEach, inFreshEngine as inFreshWorker } from './llmds.mjs';
+import { llmds, throwsCode, disposeAfterEach, inFreshEngine as inFreshWorker, MULBERRY32_SOURCE } from './llmds.mjs';
 
 const { init, features, HNSW, LlmdsError } = llmds;
 
@@ -10,15 +10,7 @@ const track = disposeAfterEach();
 
 // mulberry32, the same generator as tests/cpp/hnsw_test.cpp, so both build identical indexes.
 const GENERATOR = `
-  function mulberry32(a) {
-    return () => {
-      a = (a + 0x6d2b79f5) | 0;
-      let t = a;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return (t ^ (t >>> 14)) >>> 0;
-    };
-  }
+  ${MULBERRY32_SOURCE}
   // Exact float32 values in [-0.5, 0.5): 24 random bits.
   function uniformData(seed, n, dim) {
     const next = mulberry32(seed);

@@ -32,6 +32,22 @@ export async function rejectsCode(fnOrPromise, code, mentions) {
 }
 
 /**
+ * Source text of mulberry32 returning raw u32s, as tests/cpp/test_support.hpp's Mulberry32, for
+ * the generators the HNSW suites evaluate both here and inside fresh engines (inFreshEngine).
+ */
+export const MULBERRY32_SOURCE = `
+  function mulberry32(a) {
+    return () => {
+      a = (a + 0x6d2b79f5) | 0;
+      let t = a;
+      t = Math.imul(t ^ (t >>> 15), t | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return (t ^ (t >>> 14)) >>> 0;
+    };
+  }
+`;
+
+/**
  * Runs `code` (an async function body with `llmds` in scope) in a fresh worker: a fresh engine.
  * `prelude` (source text: functions the code calls) goes before it.
  */
