@@ -227,6 +227,7 @@ export async function nativeRatios({ quick = false, js = {} } = {}) {
     // serving.mjs's variants and cases, in its order (the CLI numbers them the same way).
     s.submit.forEach((w, i) => {
       const nat = n.servingSubmit.find((r) => r.variant === i);
+      if (!nat) return; // a JS-only variant (the deadline order)
       warnIf(nat.requests !== w.requests, `serving submit: ${w.requests} requests in JS, ${nat.requests} native (quick mismatch?)`);
       const label = i === 2 ? 'Scheduler.submit, priority function (FCFS; native priority_fn)' : `Scheduler.submit, ${w.variant}`;
       rows.push(row('serving', label, w.nsPerSubmit, nat.nsPerSubmit, 'ns/op'));

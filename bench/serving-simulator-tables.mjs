@@ -67,15 +67,15 @@ function targets(r) {
         const of = (p) => sum.find((x) => x.workload === workload && x.variant === 'admission' && x.engine === e && x.load === load && x.policy === p);
         const d = of('default');
         const fc = of('fcfs');
-        rows.push([SHORT[i], load, fc.goodputPerS.toFixed(2), d.goodputPerS.toFixed(2), f2(d.goodputVsFcfsMin), `${s1(fc.chatTtftP95Ms)} / ${s1(fc.chatTtftP99Ms)}`, `${s1(d.chatTtftP95Ms)} / ${s1(d.chatTtftP99Ms)}`, f2(d.p95VsFcfsMax), f2(d.p99VsFcfsMax), load === 0.9 ? (meetsTargets(d) ? 'met' : '**not met**') : '', `${f2(of('shortest').goodputVsFcfsMin)} / ${f2(of('shortest').p95VsFcfsMax)}`, `${f2(of('demote-forever').goodputVsFcfsMin)} / ${f2(of('demote-forever').p95VsFcfsMax)}`]);
+        rows.push([SHORT[i], load, fc.goodputPerS.toFixed(2), d.goodputPerS.toFixed(2), f2(d.goodputVsFcfsMin), `${s1(fc.chatTtftP95Ms)} / ${s1(fc.chatTtftP99Ms)}`, `${s1(d.chatTtftP95Ms)} / ${s1(d.chatTtftP99Ms)}`, f2(d.p95VsFcfsMax), f2(d.p99VsFcfsMax), load === 0.9 ? (meetsTargets(d) ? 'met' : '**not met**') : '', `${f2(of('shortest').goodputVsFcfsMin)} / ${f2(of('shortest').p95VsFcfsMax)}`, `${f2(of('deadline').goodputVsFcfsMin)} / ${f2(of('deadline').p95VsFcfsMax)}`]);
       }
     }
-    out.push(table(['engine', 'load', 'FCFS goodput/s', 'default goodput/s', 'default / FCFS', 'FCFS chat p95 / p99 s', 'default chat p95 / p99 s', 'p95 / FCFS', 'p99 / FCFS', 'targets', 'shortest: goodput, p95 / FCFS', 'demote-forever: goodput, p95 / FCFS'], rows));
+    out.push(table(['engine', 'load', 'FCFS goodput/s', 'default goodput/s', 'default / FCFS', 'FCFS chat p95 / p99 s', 'default chat p95 / p99 s', 'p95 / FCFS', 'p99 / FCFS', 'targets', 'shortest: goodput, p95 / FCFS', 'deadline: goodput, p95 / FCFS'], rows));
     out.push('');
     // Overload: the admission controller's effect.
     const over = [];
     for (const [i, e] of ENGINES.entries()) {
-      for (const policy of ['default', 'fcfs', 'shortest', 'demote-forever']) {
+      for (const policy of ['default', 'fcfs', 'shortest', 'deadline']) {
         const cell = (variant) => {
           const x = sum.find((y) => y.workload === workload && y.variant === variant && y.engine === e && y.load === 1.2 && y.policy === policy);
           return x ? `${x.goodputPerS.toFixed(2)} (${s1(x.chatTtftP95Ms)} s)` : '';
@@ -91,7 +91,7 @@ function targets(r) {
     const gu = [];
     for (const [i, e] of ENGINES.entries()) {
       for (const load of [0.9, 1.2]) {
-        for (const policy of ['default', 'fcfs', 'shortest', 'demote-forever']) {
+        for (const policy of ['default', 'fcfs', 'shortest', 'deadline']) {
           const x = sum.find((y) => y.workload === workload && y.variant === 'give up' && y.engine === e && y.load === load && y.policy === policy);
           if (!x) continue;
           gu.push([SHORT[i], load, policy, x.goodputPerS.toFixed(2), f2(x.goodputVsFcfsMin), `${s1(x.chatTtftP95Ms)} / ${s1(x.chatTtftP99Ms)}`, (x.gaveUpShare * 100).toFixed(1), (x.wastedPrefillShare * 100).toFixed(1), Math.round(x.retries)]);

@@ -53,10 +53,11 @@
 // finished sequence stays in the KVCache as a cached prefix (detached, evicted LRU under
 // memory pressure) for the session's next turn. SCENARIOS holds three engines (see there).
 //
-// Policies (POLICIES, documented there). "default" = the Scheduler's own order (earliest
-// deadline first with bounded demotion; every request has an SLO here); "fcfs" and "shortest"
-// = priorityFn; "edf" and "demote-forever" = the Scheduler with demotion off / unbounded; the
-// others are the candidates for the bound on demotion (runCandidates).
+// Policies (POLICIES, documented there). "default" = the Scheduler's own order (smallest
+// tokens x SLO first, late requests penalised, starvation bounded; every request has an SLO
+// here); "deadline" = the previous default (earliest deadline first with bounded demotion);
+// "fcfs" and "shortest" = priorityFn; "edf" and "demote-forever" = the deadline order with
+// demotion off / unbounded; the others are candidates (runCandidates).
 //
 // Second workload: the Mooncake trace (traceSource), scaled to the same loads.
 //
@@ -150,45 +151,134 @@ export const BACKGROUND = { share: 1, instructionTokens: [30, 60], maxTokens: [1
 const THINK_MS = { fixed: 3000, mean: 8000 }; // gap between a session's turns
 
 /**
- * Orders. `default` = the Scheduler's default: earliest deadline first with bounded demotion:
- * a request whose deadline has passed ranks as if due 10 SLOs later (maxDemotionFactor 10; a
- * chat turn due in 1 s at 11 s), and once that second deadline has passed too it comes first.
- * `window-Xs` = the same with an absolute window (maxDemotionMs X, no relative limit),
- * `window-Nslo` with maxDemotionFactor N. `demote-forever` = both limits Infinity, the previous
- * default (an overdue request goes behind every request that can still be on time and stays
- * there). `edf` is plain EDF (`demoteOverdue: false`, the same as a window of 0). `fcfs` and
- * `shortest` = priorityFn (-arrivalMs, and -tokens where tokens is the estimated work:
- * uncached prompt tokens + the request's max output tokens). `cap-5s` = a starvation cap,
- * emulated through the public API on top of plain EDF: at its deadline the runtime cancels the
- * request and resubmits it without an SLO (demoted behind everything), and 5 s later resubmits
- * it with a 1 us SLO, which puts it ahead of everything still on time, in the order of those
- * resubmissions (first come, first served among the capped). `aging` = priority rising
- * linearly with waiting time at rate 1 against the deadline: deadline - (now - arrival) orders
- * requests exactly as arrival + SLO / 2 does, a static priority (priorityFn), so linear aging
- * on EDF is EDF with the SLOs halved, without demotion. An entry may also give `Scheduler`, a
- * class with the Scheduler's API (submit, getBatch, completeBatch, cancel, readyAt, stats,
- * dispose), to try an order in plain JS before writing it in C++.
+ * Orders. `default` = the Scheduler's default, the weighted order: requests by smallest
+ * tokens x SLO (tokens = the runtime's estimate of the work: uncached prompt + max output
+ * tokens), an overdue request counting latePenalty = 10 times its size, and one past its second
+ * deadline (deadline + 10 SLOs) going first. `deadline` = the previous default: earliest deadline
+ * first with bounded demotion (an overdue request ranks as if due 10 SLOs later, then goes
+ * first). `fcfs` and `shortest` = priorityFn (-arrivalMs, and -tokens). `edf` = plain EDF
+ * (`demoteOverdue: false`); `demote-forever` = the deadline order with both limits Infinity
+ * (overdue requests behind every request that can still be on time, for good).
+ *
+ * Candidates for the bound (runCandidates). On the deadline order: `window-Xs` (an absolute
+ * window, maxDemotionMs X), `window-Nslo` (maxDemotionFactor N; the deadline order's default is
+ * N = 10), `cap-5s` (a starvation cap, emulated through the public API on top of plain EDF: at
+ * its deadline the runtime cancels the request and resubmits it without an SLO (demoted behind
+ * everything), and 5 s later resubmits it with a 1 us SLO, which puts it ahead of everything
+ * still on time, in the order of those resubmissions), `aging` (priority rising linearly with
+ * waiting time at rate 1 against the deadline: deadline - (now - arrival) orders requests
+ * exactly as arrival + SLO / 2 does, a static priorityFn, so linear aging on EDF is EDF with the
+ * SLOs halved, without demotion). On the weighted order: `weighted-Nslo` (the bound at N SLOs),
+ * `weighted-unbounded` (no bound), `penalty-P` (latePenalty P; 1 = lateness ignored, Infinity =
+ * overdue behind every on-time request), `sjf-bounded` (shortest first by tokens alone, the
+ * same bound: the weight 1/SLO ablated). An entry may also give `Scheduler`, a class with the
+ * Scheduler's API (submit, getBatch, completeBatch, cancel, readyAt, stats, dispose), to try an
+ * order in plain JS before writing it in C++.
  */
-const ABSOLUTE = (ms) => ({ maxDemotionMs: ms, maxDemotionFactor: Infinity });
+const DEADLINE = { order: 'deadline' };
+const ABSOLUTE = (ms) => ({ ...DEADLINE, maxDemotionMs: ms, maxDemotionFactor: Infinity });
 export const POLICIES = {
   default: {},
   fcfs: { priorityFn: (req) => -req.arrivalMs },
   shortest: { priorityFn: (req) => -req.tokens },
-  edf: { demoteOverdue: false },
-  'demote-forever': { maxDemotionMs: Infinity, maxDemotionFactor: Infinity },
+  deadline: DEADLINE,
+  edf: { ...DEADLINE, demoteOverdue: false },
+  'demote-forever': { ...DEADLINE, maxDemotionMs: Infinity, maxDemotionFactor: Infinity },
   'window-1s': ABSOLUTE(1000),
   'window-2s': ABSOLUTE(2000),
   'window-5s': ABSOLUTE(5000),
   'window-10s': ABSOLUTE(10000),
-  'window-2slo': { maxDemotionFactor: 2 },
-  'window-5slo': { maxDemotionFactor: 5 },
-  'window-20slo': { maxDemotionFactor: 20 },
-  'cap-5s': { demoteOverdue: false, demote: true, capMs: 5000 },
+  'window-2slo': { ...DEADLINE, maxDemotionFactor: 2 },
+  'window-5slo': { ...DEADLINE, maxDemotionFactor: 5 },
+  'window-20slo': { ...DEADLINE, maxDemotionFactor: 20 },
+  'cap-5s': { ...DEADLINE, demoteOverdue: false, demote: true, capMs: 5000 },
   aging: { priorityFn: (req) => -(req.arrivalMs + (req.sloMs ?? 1e9) / 2) },
+  'weighted-5slo': { maxDemotionFactor: 5 },
+  'weighted-20slo': { maxDemotionFactor: 20 },
+  'weighted-unbounded': { maxDemotionFactor: Infinity },
+  'penalty-1': { latePenalty: 1 },
+  'penalty-3': { latePenalty: 3 },
+  'penalty-inf': { latePenalty: Infinity },
+  'sjf-bounded': { Scheduler: boundedShortestFirst(10) },
 };
 /** The policies of the main tables; the others are the candidates (runCandidates). */
-export const MAIN_POLICIES = ['default', 'fcfs', 'shortest', 'edf', 'demote-forever'];
-export const CANDIDATES = ['default', 'fcfs', 'shortest', 'edf', 'demote-forever', 'window-1s', 'window-2s', 'window-5s', 'window-10s', 'window-2slo', 'window-5slo', 'window-20slo', 'cap-5s', 'aging'];
+export const MAIN_POLICIES = ['default', 'fcfs', 'shortest', 'deadline', 'edf', 'demote-forever'];
+export const CANDIDATES = ['default', 'fcfs', 'shortest', 'deadline', 'edf', 'demote-forever', 'window-1s', 'window-2s', 'window-5s', 'window-10s', 'window-2slo', 'window-5slo', 'window-20slo', 'cap-5s', 'aging', 'weighted-5slo', 'weighted-20slo', 'weighted-unbounded', 'penalty-1', 'penalty-3', 'penalty-inf', 'sjf-bounded'];
+
+/**
+ * Shortest first by tokens alone with the default order's bound (a request past deadline +
+ * `factor` SLOs goes first, earliest such deadline first): the weighted order without its
+ * weight 1/SLO and without the late penalty, as a plain-JS Scheduler (a linear scan per pick;
+ * the simulator's queues are short enough).
+ */
+function boundedShortestFirst(factor) {
+  return class {
+    #o;
+    #queued = new Map();
+    #inFlight = new Map();
+    #next = 0;
+    #met = 0;
+    #batches = 0;
+    #dispatched = 0;
+    constructor(o) {
+      this.#o = o;
+    }
+    submit(tokens, sloMs = 0) {
+      const now = this.#o.now();
+      const id = this.#next++;
+      const deadline = sloMs > 0 ? now + sloMs : Infinity;
+      this.#queued.set(id, { id, tokens, arrival: now, deadline, second: deadline + factor * sloMs });
+      return id;
+    }
+    readyAt() {
+      if (this.#queued.size === 0) return null;
+      const now = this.#o.now();
+      let tokens = 0;
+      let oldest = Infinity;
+      for (const r of this.#queued.values()) (tokens += r.tokens), (oldest = Math.min(oldest, r.arrival));
+      if (this.#queued.size >= this.#o.maxBatchSize || (this.#o.maxBatchTokens && tokens >= this.#o.maxBatchTokens)) return now;
+      return Math.max(now, oldest + this.#o.maxWaitMs);
+    }
+    getBatch(force = false) {
+      const now = this.#o.now();
+      if (this.#queued.size === 0 || (!force && this.readyAt() > now)) return [];
+      const out = [];
+      let tokens = 0;
+      const key = (r) => (r.second < now ? [0, r.second] : [1, r.tokens]);
+      while (out.length < this.#o.maxBatchSize && this.#queued.size > 0) {
+        let best = null;
+        for (const r of this.#queued.values()) {
+          if (best === null) best = r;
+          const [ka, va] = key(r);
+          const [kb, vb] = key(best);
+          if (ka < kb || (ka === kb && va < vb)) best = r;
+        }
+        if (out.length > 0 && this.#o.maxBatchTokens && tokens + best.tokens > this.#o.maxBatchTokens) break;
+        this.#queued.delete(best.id);
+        this.#inFlight.set(best.id, best);
+        out.push(best.id);
+        tokens += best.tokens;
+      }
+      this.#batches++;
+      this.#dispatched += out.length;
+      return out;
+    }
+    completeBatch(ids) {
+      const now = this.#o.now();
+      for (const id of ids) {
+        if (now <= this.#inFlight.get(id).deadline) this.#met++;
+        this.#inFlight.delete(id);
+      }
+    }
+    cancel(id) {
+      return this.#queued.delete(id) || this.#inFlight.delete(id);
+    }
+    stats() {
+      return { sloMet: this.#met, avgBatchSize: this.#batches ? this.#dispatched / this.#batches : 0 };
+    }
+    dispose() {}
+  };
+}
 
 /**
  * Clients that give up (giveUp option of simulate): a client that has no first token
@@ -280,6 +370,8 @@ export function simulate(arrivals, { policy = 'default', capacity, admission = t
     maxWaitMs: engine.maxWaitMs,
     maxBatchTokens: engine.groupTokens,
     priorityFn: order.priorityFn,
+    ...(order.order !== undefined ? { order: order.order } : {}),
+    ...(order.latePenalty !== undefined ? { latePenalty: order.latePenalty } : {}),
     ...(order.demoteOverdue === false ? { demoteOverdue: false } : {}),
     ...(order.maxDemotionMs !== undefined ? { maxDemotionMs: order.maxDemotionMs } : {}),
     ...(order.maxDemotionFactor !== undefined ? { maxDemotionFactor: order.maxDemotionFactor } : {}),
@@ -670,7 +762,7 @@ export async function runServingSimulator({
  */
 export async function runAblations(main, { load = 0.9, sessions = main.sessions, seed = main.seed } = {}) {
   const capacities = sessions === main.sessions ? main.scenarios.map((sc) => sc.capacityPerS) : undefined;
-  const policies = ['default', 'fcfs', 'shortest', 'demote-forever'];
+  const policies = ['default', 'fcfs', 'shortest', 'deadline'];
   const variants = [
     ['earlier runtime: drop at deadline + shed', { expiry: 'drop', shed: true, capacities }],
     ['no background requests', { background: null }],
@@ -786,7 +878,7 @@ export function printServingSimulator(r, ablations) {
   if (ablations) {
     printTable(`Ablations at ${ablations.load} load (${ablations.sessions} sessions): goodput vs FCFS`, ablations.rows.map((row) => ({
       variant: row.variant,
-      ...Object.fromEntries(row.scenarios.flatMap((sc) => ['default', 'demote-forever'].map((p) => [`${short(sc.engine)} ${p}`, sc.rows.find((x) => x.policy === p).goodputVsFcfs]))),
+      ...Object.fromEntries(row.scenarios.flatMap((sc) => ['default', 'deadline'].map((p) => [`${short(sc.engine)} ${p}`, sc.rows.find((x) => x.policy === p).goodputVsFcfs]))),
     })));
   }
 }
@@ -805,7 +897,11 @@ const arg = (name) => {
 export async function runServingSimulatorBench() {
   const t0 = performance.now();
   const seeds = arg('seeds')?.split(',').map(Number);
-  const engines = arg('engines')?.split(',').map((e) => SCENARIOS.find((sc) => short(sc.name).replace(' ', '-') === e || sc.name.startsWith(e)));
+  const engines = arg('engines')?.split(',').map((e) => {
+    const engine = SCENARIOS.find((sc) => short(sc.name).replace(' ', '-') === e || sc.name.startsWith(e));
+    if (!engine) throw new Error(`--engines: unknown engine ${JSON.stringify(e)}; one of ${SCENARIOS.map((sc) => short(sc.name).replace(' ', '-')).join(', ')}`);
+    return engine;
+  });
   if (process.argv.includes('--candidates')) {
     const c = await runCandidates({ ...(seeds ? { seeds } : {}) });
     printSweep(c, 'Candidates');

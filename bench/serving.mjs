@@ -59,6 +59,7 @@ export async function benchmarkSubmit({ n = 100_000 } = {}) {
     'default order, with SLO': [{}, (s, i) => s.submit(tokens[i], slos[i])],
     'default order, no SLO': [{}, (s, i) => s.submit(tokens[i])],
     'priorityFn (FCFS), with SLO': [{ priorityFn: (req) => -req.arrivalMs }, (s, i) => s.submit(tokens[i], slos[i])],
+    "order: 'deadline', with SLO": [{ order: 'deadline' }, (s, i) => s.submit(tokens[i], slos[i])],
   };
   const fns = {};
   for (const [name, [opts, submit]] of Object.entries(variants)) {
@@ -81,14 +82,15 @@ export async function benchmarkSubmit({ n = 100_000 } = {}) {
 }
 
 /**
- * getBatch() of 32 with `queued` requests waiting (default order, every request with an SLO):
+ * getBatch() of 32 with `queued` requests waiting (every request with an SLO; the default order
+ * unless `order` says otherwise):
  * one sample per call, sorted-sample percentiles. Between samples (untimed) the batch is
  * completed and 32 new requests are submitted, so every call sees the same queue length.
  */
-export async function benchmarkGetBatch({ queued = 10_000, samples = 20_000, batch = 32 } = {}) {
+export async function benchmarkGetBatch({ queued = 10_000, samples = 20_000, batch = 32, order = undefined } = {}) {
   await init();
   const next = rng(12);
-  const s = new Scheduler({ maxBatchSize: batch, maxWaitMs: 50 });
+  const s = new Scheduler({ maxBatchSize: batch, maxWaitMs: 50, ...(order ? { order } : {}) });
   try {
     const submit = () => s.submit(16 + Math.floor(next() * 4000), 200 + Math.floor(next() * 30000));
     for (let i = 0; i < queued; i++) submit();
@@ -109,7 +111,7 @@ export async function benchmarkGetBatch({ queued = 10_000, samples = 20_000, bat
     for (let i = 0; i < samples; i++) getSamples[i] = round(true, i);
     if (bad) throw new Error(`${bad} getBatch calls did not return ${batch} ids`);
     if (s.stats().queued !== queued) throw new Error(`queue drifted to ${s.stats().queued}`);
-    return { queued, batch, samples, ...summarize('getBatch', getSamples), ...summarize('completeBatch', complete) };
+    return { queued, batch, samples, order: order ?? 'weighted', ...summarize('getBatch', getSamples), ...summarize('completeBatch', complete) };
   } finally {
     s.dispose();
   }
@@ -350,6 +352,7 @@ export async function runServingBench() {
   await init();
   const submit = await benchmarkSubmit({ n: quick ? 30_000 : 100_000 });
   const getBatch = await benchmarkGetBatch({ queued: 10_000, samples: quick ? 5_000 : 20_000 });
+  const getBatchDeadline = await benchmarkGetBatch({ queued: 10_000, samples: quick ? 5_000 : 20_000, order: 'deadline' });
   const admission = await benchmarkAdmission({ n: quick ? 50_000 : 200_000 });
   const heap = [];
   for (const n of quick ? [1_000, 20_000] : [1_000, 100_000]) heap.push(await benchmarkIndexedHeap({ n }));
@@ -360,10 +363,10 @@ export async function runServingBench() {
   printTable('Scheduler.submit throughput (fresh scheduler, default clock; target >= 1 M/s)', submit.map((r) => ({
     variant: r.variant, requests: r.requests, 'ns/submit': r.nsPerSubmit, 'M submits/s': r.millionPerS,
   })));
-  printTable(`Scheduler.getBatch of ${getBatch.batch} with ${getBatch.queued} queued (µs; target p50 <= 10 µs)`, [
-    { op: 'getBatch', p50: us(getBatch.getBatchP50Ms), p95: us(getBatch.getBatchP95Ms), p99: us(getBatch.getBatchP99Ms), mean: us(getBatch.getBatchMeanMs), samples: getBatch.samples },
-    { op: 'completeBatch', p50: us(getBatch.completeBatchP50Ms), p95: us(getBatch.completeBatchP95Ms), p99: us(getBatch.completeBatchP99Ms), mean: us(getBatch.completeBatchMeanMs), samples: getBatch.samples },
-  ]);
+  printTable(`Scheduler.getBatch of ${getBatch.batch} with ${getBatch.queued} queued (µs; target p50 <= 10 µs)`, [getBatch, getBatchDeadline].flatMap((g) => [
+    { op: `getBatch (${g.order})`, p50: us(g.getBatchP50Ms), p95: us(g.getBatchP95Ms), p99: us(g.getBatchP99Ms), mean: us(g.getBatchMeanMs), samples: g.samples },
+    { op: `completeBatch (${g.order})`, p50: us(g.completeBatchP50Ms), p95: us(g.completeBatchP95Ms), p99: us(g.completeBatchP99Ms), mean: us(g.completeBatchMeanMs), samples: g.samples },
+  ]));
   printTable('AdmissionController.shouldAdmit (ns per call; target <= 200 ns)', admission.map((r) => ({ case: r.case, calls: r.calls, 'ns/call': r.nsPerCall })));
   printTable('IndexedHeap (ns per operation)', heap.map((r) => ({ size: r.size, push: r.pushNs, update: r.updateNs, pop: r.popNs })));
   for (const r of lru) {
@@ -385,7 +388,7 @@ export async function runServingBench() {
   console.log(`\ntargets: submit ${targets.submitMillionPerS.toFixed(2)} M/s (>= 1: ${targets.submitMet ? 'met' : 'NOT met'}), ` +
     `getBatch p50 ${targets.getBatchP50Us.toFixed(2)} µs (<= 10: ${targets.getBatchMet ? 'met' : 'NOT met'}), ` +
     `shouldAdmit ${targets.shouldAdmitAdmittedNs.toFixed(0)} ns admitted / ${targets.shouldAdmitRejectedNs.toFixed(0)} ns rejected (<= 200: ${targets.shouldAdmitMet ? 'met' : 'NOT met'})`);
-  const result = { submit, getBatch, admission, heap, lru, targets };
+  const result = { submit, getBatch, getBatchDeadline, admission, heap, lru, targets };
   const file = await writeResults('serving', result);
   console.log(`written ${file.pathname}`);
   return result;

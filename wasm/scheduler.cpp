@@ -22,14 +22,16 @@ class RawScheduler {
 
   /// max_batch_tokens <= 0: no token limit.
   static std::unique_ptr<RawScheduler> create(double max_batch_size, double max_wait_ms, double max_batch_tokens,
-                                              bool external_priority, bool demote_overdue, double max_demotion_ms,
-                                              double max_demotion_factor) {
+                                              bool external_priority, int order, double late_penalty,
+                                              bool demote_overdue, double max_demotion_ms, double max_demotion_factor) {
     SchedulerOptions o;
     // JS validated the ranges; the casts only narrow already-checked integers.
     o.max_batch_size = static_cast<uint32_t>(max_batch_size);
     o.max_wait_ms = max_wait_ms;
     o.max_batch_tokens = max_batch_tokens > 0 ? static_cast<uint64_t>(max_batch_tokens) : 0;
     o.external_priority = external_priority;
+    o.order = static_cast<SchedulerOrder>(order);  // validated by Scheduler::create
+    o.late_penalty = late_penalty;
     o.demote_overdue = demote_overdue;
     o.max_demotion_ms = max_demotion_ms;  // validated by Scheduler::create (Infinity crosses as a double)
     o.max_demotion_factor = max_demotion_factor;
@@ -41,6 +43,7 @@ class RawScheduler {
     // The defaults live in the core only.
     o.set("defaultMaxDemotionMs", SchedulerOptions{}.max_demotion_ms);
     o.set("defaultMaxDemotionFactor", SchedulerOptions{}.max_demotion_factor);
+    o.set("defaultLatePenalty", SchedulerOptions{}.late_penalty);
     return o;
   }
 

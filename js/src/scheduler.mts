@@ -23,8 +23,8 @@ interface RawScheduler extends RawHandle {
 /** @internal */
 interface SchedulerEngine {
   RawScheduler: {
-    create(maxBatchSize: number, maxWaitMs: number, maxBatchTokens: number, externalPriority: boolean, demoteOverdue: boolean, maxDemotionMs: number, maxDemotionFactor: number): RawScheduler | null;
-    limits(): { maxBatchSize: number; defaultMaxDemotionMs: number; defaultMaxDemotionFactor: number };
+    create(maxBatchSize: number, maxWaitMs: number, maxBatchTokens: number, externalPriority: boolean, order: number, latePenalty: number, demoteOverdue: boolean, maxDemotionMs: number, maxDemotionFactor: number): RawScheduler | null;
+    limits(): { maxBatchSize: number; defaultMaxDemotionMs: number; defaultMaxDemotionFactor: number; defaultLatePenalty: number };
   };
 }
 
@@ -49,36 +49,56 @@ export interface SchedulerOptions {
   /**
    * Custom order: higher first, ties in submission order. Called exactly once per request, at
    * `submit`, and the number it returns is kept: it is never re-evaluated as time passes.
-   * Must return a number other than NaN. Default: earliest deadline first for requests with
-   * an SLO, then the rest with the fewest tokens first.
+   * Must return a number other than NaN. Default: see `order`.
    */
   priorityFn?: (req: ScheduledRequest) => number;
+  /**
+   * The default order (without `priorityFn`). Requests without an SLO always come after those
+   * with one, fewest tokens first; ties in submission order.
+   * - `'weighted'` (default): requests with an SLO by smallest `tokens × sloMs` (a short request
+   *   and a tight SLO both go earlier: Smith's rule with weight 1/SLO); a request whose deadline
+   *   has passed counts `latePenalty` times its size; one past its second deadline (see
+   *   `maxDemotionMs`) goes before everything.
+   * - `'deadline'`: earliest deadline first, overdue requests demoted for a bounded window
+   *   (`demoteOverdue`, `maxDemotionMs`, `maxDemotionFactor`).
+   * Chosen by measurement (bench/README.md "Serving simulator"): under a backlog, earliest
+   * deadline first serves loose-SLO requests at the end of their SLO, after their cached prefix
+   * has been evicted, and the engine loses capacity until the order collapses.
+   */
+  order?: 'weighted' | 'deadline';
+  /**
+   * Weighted order: an overdue request counts this many times its `tokens × sloMs`, so a
+   * request that can still be on time goes first unless it is more than `latePenalty` times
+   * larger. A number >= 1 or `Infinity` (behind every request still on time). Default 10.
+   */
+  latePenalty?: number;
   /** Token cap per batch (a positive integer). A single larger request is served alone. Default: none. */
   maxBatchTokens?: number;
   /**
-   * Default order only: a queued request whose deadline has already passed goes behind every
-   * request that can still be on time (and those without an SLO) instead of first. Plain
+   * `order: 'deadline'` only: a queued request whose deadline has already passed goes behind
+   * every request that can still be on time (and those without an SLO) instead of first. Plain
    * earliest-deadline-first serves the most overdue request first once a backlog forms, so every
-   * request ends up late. Default true; false gives plain EDF.
+   * request ends up late. Default true; false gives plain EDF (and is an `invalid_argument` with
+   * the weighted order, whose counterpart is `latePenalty`).
    */
   demoteOverdue?: boolean;
   /**
-   * Bounded demotion (default order with `demoteOverdue` only): an overdue request is passed
-   * over for at most window = min(maxDemotionMs, maxDemotionFactor × its sloMs) after its
-   * deadline. It ranks as if due at deadline + window (its second deadline): requests due
-   * before that go first, those due after it (looser SLOs, no SLO) after it; once the second
-   * deadline has passed it comes before every request still on time, earliest second deadline
-   * first. So no request submitted after its second deadline is served before it. A window of
-   * 0 is plain EDF. Setting both to `Infinity` demotes for good (behind requests without an SLO
-   * too), the rule before these options, which starves the tail under load.
+   * The starvation bound, both orders: a request with an SLO is passed over for at most
+   * window = min(maxDemotionMs, maxDemotionFactor × its sloMs) after its deadline; once that
+   * second deadline has passed it comes before every request still on time, earliest second
+   * deadline first. So no request submitted after its second deadline is served before it.
+   * With `order: 'deadline'` an overdue request ranks as if due at its second deadline until
+   * then (requests due before that go first, those due after it after it); a window of 0 is
+   * plain EDF, and both `Infinity` demote for good (behind requests without an SLO too), which
+   * starves the tail under load. With the weighted order both `Infinity` mean no bound.
    *
    * `maxDemotionMs`: absolute limit in ms, a number >= 0 or `Infinity`. Default `Infinity`.
    */
   maxDemotionMs?: number;
   /**
-   * The demotion window as a multiple of the request's own SLO (see `maxDemotionMs`), a number
-   * >= 0 or `Infinity`. Default 10: a chat turn due in 1 s is passed over for at most 10 s
-   * more, a job due in 60 s for 10 minutes.
+   * The window as a multiple of the request's own SLO (see `maxDemotionMs`), a number >= 0 or
+   * `Infinity`. Default 10: a chat turn due in 1 s is passed over for at most 10 s more, a job
+   * due in 60 s for 10 minutes.
    */
   maxDemotionFactor?: number;
   /** The clock in ms. Default `performance.now()`. Inject one for tests and simulations. */
@@ -112,7 +132,8 @@ export interface SchedulerStats {
 export type RequestState = 'queued' | 'inFlight' | 'unknown';
 
 const STATES: readonly RequestState[] = ['unknown', 'queued', 'inFlight'];
-const SCHEDULER_OPTIONS = ['maxBatchSize', 'maxWaitMs', 'priorityFn', 'maxBatchTokens', 'now', 'demoteOverdue', 'maxDemotionMs', 'maxDemotionFactor'] as const;
+const SCHEDULER_OPTIONS = ['maxBatchSize', 'maxWaitMs', 'priorityFn', 'maxBatchTokens', 'now', 'order', 'latePenalty', 'demoteOverdue', 'maxDemotionMs', 'maxDemotionFactor'] as const;
+const ORDERS = ['weighted', 'deadline'] as const;
 const MAX_U32 = 0xffffffff;
 
 function defaultNow(): number {
@@ -166,7 +187,14 @@ export class Scheduler extends Owned<RawScheduler> {
     const maxDemotionMs = window(o.maxDemotionMs, 'maxDemotionMs', schedulerLimits().defaultMaxDemotionMs);
     const maxDemotionFactor = window(o.maxDemotionFactor, 'maxDemotionFactor', schedulerLimits().defaultMaxDemotionFactor);
     const demoteOverdue = v.boolean(o.demoteOverdue ?? true, 'demoteOverdue');
-    super(checked(engine<SchedulerEngine>().RawScheduler.create(maxBatchSize, maxWaitMs, maxBatchTokens, priorityFn !== undefined, demoteOverdue, maxDemotionMs, maxDemotionFactor)));
+    const order = ORDERS.indexOf((o.order ?? 'weighted') as (typeof ORDERS)[number]);
+    if (order < 0) v.fail(`order must be 'weighted' or 'deadline', got ${v.show(o.order)}`);
+    const latePenalty = o.latePenalty ?? schedulerLimits().defaultLatePenalty;
+    if (typeof latePenalty !== 'number' || !(latePenalty >= 1)) v.fail(`latePenalty must be a number >= 1 (or Infinity), got ${v.show(latePenalty)}`);
+    if (order === 0 && !demoteOverdue && priorityFn === undefined) {
+      v.fail("demoteOverdue applies to order: 'deadline' only (the weighted order has latePenalty)");
+    }
+    super(checked(engine<SchedulerEngine>().RawScheduler.create(maxBatchSize, maxWaitMs, maxBatchTokens, priorityFn !== undefined, order, latePenalty as number, demoteOverdue, maxDemotionMs, maxDemotionFactor)));
     this.#now = now as () => number;
     this.#priorityFn = priorityFn as ((req: ScheduledRequest) => number) | undefined;
   }

@@ -10,11 +10,18 @@
 /// - `force` is set and the queue is not empty.
 /// Otherwise it returns an empty batch.
 ///
-/// Order. By default requests with an SLO come first, earliest deadline first
-/// (deadline = arrival + slo_ms), then requests without one, fewest tokens first; ties in
-/// submission order. A request whose deadline has passed (at a releasing get_batch) is demoted:
-/// it ranks at a second deadline, deadline + min(max_demotion_ms, max_demotion_factor x
-/// slo_ms) (see SchedulerOptions), so it is passed over for a bounded time. With a custom priority (a `priority_fn`, or priorities passed to
+/// Order. By default (`SchedulerOrder::weighted`) requests with an SLO come first, smallest
+/// weighted size first: tokens x slo_ms (Smith's rule with weight 1/SLO: a short request and a
+/// tight SLO both go earlier; the order that minimises the sum of completion times measured in
+/// SLOs); then requests without one, fewest tokens first; ties in submission order. A request
+/// whose deadline (arrival + slo_ms) has passed at a releasing get_batch counts `late_penalty`
+/// times its size (10 by default), so requests that can still be on time go first unless they
+/// are much larger. Starvation is bounded: a request whose second deadline, deadline +
+/// min(max_demotion_ms, max_demotion_factor x slo_ms), has passed goes before everything else,
+/// earliest second deadline first, so no request submitted after that is served before it.
+/// `SchedulerOrder::deadline` is earliest deadline first with bounded demotion instead: an
+/// overdue request ranks at its second deadline among the deadlines of the others (see
+/// SchedulerOptions). With a custom priority (a `priority_fn`, or priorities passed to
 /// `submit_with_priority`) the highest priority comes first, ties in submission order. A
 /// priority is computed once, at submission, and never re-evaluated.
 ///
@@ -60,6 +67,14 @@ struct ScheduledRequest {
 /// Higher is served first. Must not return NaN.
 using PriorityFn = std::function<double(const ScheduledRequest&)>;
 
+/// The default order (without a priority function); see the file comment.
+enum class SchedulerOrder : uint8_t {
+  /// Smallest tokens x slo_ms first, late requests penalised, starvation bounded.
+  weighted = 0,
+  /// Earliest deadline first, overdue requests demoted for a bounded window.
+  deadline = 1,
+};
+
 struct SchedulerOptions {
   uint32_t max_batch_size = 32;  ///< requests per batch, >= 1
   double max_wait_ms = 50.0;     ///< finite, >= 0
@@ -68,23 +83,33 @@ struct SchedulerOptions {
   /// Custom ordering with priorities supplied per call (`submit_with_priority`); what the JS
   /// binding uses, since its priorityFn is a JS callback evaluated on the JS side.
   bool external_priority = false;
-  /// Default order only: a queued request whose deadline has passed goes behind every request
-  /// that can still be on time (then those without an SLO), instead of first. Plain EDF serves
-  /// the most overdue request first once a backlog forms, so every request ends up late (EDF's
-  /// domino effect); measured by bench/serving-simulator.mjs.
+  /// Which default order (ignored with a custom priority). `weighted` (the default) was chosen
+  /// over `deadline` by bench/serving-simulator.mjs: earliest-deadline-first serves a loose-SLO
+  /// request at the end of its SLO, after its cached prefix has been evicted, and under a
+  /// backlog that costs the engine capacity until the order collapses (bench/README.md
+  /// "Serving simulator").
+  SchedulerOrder order = SchedulerOrder::weighted;
+  /// Weighted order: an overdue request's size is multiplied by this (>= 1, +infinity = behind
+  /// every request still on time). Serving a request that is already late gains no SLO, so one
+  /// that can still be on time goes first unless it is more than late_penalty times larger.
+  double late_penalty = 10.0;
+  /// Deadline order only: a queued request whose deadline has passed goes behind every
+  /// request that can still be on time (then those without an SLO), instead of first. Plain
+  /// EDF serves the most overdue request first once a backlog forms, so every request ends up
+  /// late (EDF's domino effect); measured by bench/serving-simulator.mjs. Must stay true with
+  /// the weighted order (its counterpart there is late_penalty).
   bool demote_overdue = true;
-  /// Bounded demotion (default order with demote_overdue only): an overdue request can be passed
-  /// over for at most window = min(max_demotion_ms, max_demotion_factor x its slo_ms) after its
-  /// deadline. It ranks as if due at deadline + window (its second deadline): requests due
-  /// before that go first, requests due after it (looser SLOs, no SLO) after it; once the second
-  /// deadline has passed too it comes before every request still on time, earliest second
-  /// deadline first. So no request is served before it that was submitted after its second
-  /// deadline. A window of 0 is plain EDF; both limits +infinity keep an overdue request behind
-  /// every on-time and every SLO-less request for good (the rule before these options, which
-  /// starved the tail: chat TTFT p95 153 s vs 22 s under FCFS on the simulator's edge engine at
-  /// 0.9 load). Each is a number >= 0 or +infinity. Defaults: no absolute limit, 10 SLOs (a
-  /// chat turn due in 1 s is passed over for at most 10 s more), chosen by
-  /// bench/serving-simulator.mjs (bench/README.md "Serving simulator").
+  /// The starvation bound, both orders: a queued SLO request can be passed over for at most
+  /// window = min(max_demotion_ms, max_demotion_factor x its slo_ms) after its deadline; after
+  /// that second deadline it goes before every request still on time, earliest second deadline
+  /// first. So no request is served before it that was submitted after its second deadline.
+  /// Deadline order: until then an overdue request ranks as if due at its second deadline
+  /// (requests due before that go first, requests due after it after it); a window of 0 is
+  /// plain EDF; both limits +infinity keep an overdue request behind every on-time and every
+  /// SLO-less request for good (which starved the tail: chat TTFT p95 153 s vs 22 s under FCFS
+  /// on the simulator's edge engine at 0.9 load). Weighted order: both +infinity = no bound.
+  /// Each is a number >= 0 or +infinity. Defaults: no absolute limit, 10 SLOs (a chat turn due
+  /// in 1 s waits at most 10 s more), chosen by bench/serving-simulator.mjs.
   double max_demotion_ms = std::numeric_limits<double>::infinity();
   double max_demotion_factor = 10.0;
   RequestId first_request_id = 0;  ///< first id handed out (tests of the wrap-around use it)
@@ -151,26 +176,33 @@ class Scheduler {
     double slo_ms;
     uint32_t tokens;
     RequestState state;
-    bool overdue = false;  // moved to the overdue queue by demote_overdue
+    bool overdue = false;  // its deadline had passed at a releasing get_batch (see mark_overdue)
   };
 
   explicit Scheduler(SchedulerOptions options);
   Result<RequestId> enqueue(uint32_t tokens, double now_ms, double slo_ms, double priority);
   Status check_submit(double now_ms, double slo_ms) const;
+  bool weighted() const noexcept { return !custom_order_ && options_.order == SchedulerOrder::weighted; }
+  double window_of(const Record& r) const noexcept;
+  double late_size(const Record& r) const noexcept;
   IndexedHeap& queue_of(const Record& r) noexcept;
-  std::optional<HeapEntry> best() const noexcept;
+  /// Removes a queued request from every queue it is in.
+  void unlink(RequestId id, const Record& r) noexcept;
+  std::optional<HeapEntry> best(double now_ms) const noexcept;
   void release(RequestId id, uint32_t slot) noexcept;
   bool full() const noexcept;
+  IndexedHeap& due_queue() noexcept { return weighted() ? due_ : order_[0]; }
+  void mark_overdue(double now_ms) noexcept;
 
   SchedulerOptions options_;
   bool custom_order_;
-  bool bounded_demotion_;  // a finite demotion window (max_demotion_ms or max_demotion_factor)
-  // Default order: order_[0] = requests with an SLO by deadline, order_[1] = the others by
-  // tokens; custom order: order_[0] = all requests by priority (max-heap).
-  // by deadline (or custom priority), no-SLO by tokens, overdue by second deadline (by deadline
-  // when demoted for good)
+  bool bounded_demotion_;  // a finite window (max_demotion_ms or max_demotion_factor)
+  // order_[0]: custom order: every request by priority (max-heap); weighted: SLO requests by
+  // tokens x slo (x late_penalty once overdue); deadline: on-time SLO requests by deadline.
+  // order_[1]: requests without an SLO by tokens. order_[2]: overdue SLO requests by second
+  // deadline (deadline order, demoted for good: by deadline).
   IndexedHeap order_[3];
-  void demote_overdue(double now_ms) noexcept;
+  IndexedHeap due_;  // weighted order: on-time SLO requests by deadline (who turns overdue next)
   IndexedHeap arrivals_;  // queued requests by arrival time: the oldest one decides the wait
   detail::FlatIdMap table_;  // id -> index in records_ (queued and in-flight requests)
   std::vector<Record> records_;

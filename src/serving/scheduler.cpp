@@ -42,6 +42,16 @@ Result<Scheduler> Scheduler::create(SchedulerOptions options) {
     return invalid_argument("maxDemotionFactor must be a number >= 0 (Infinity allowed), got " +
                             num(options.max_demotion_factor));
   }
+  if (options.order != SchedulerOrder::weighted && options.order != SchedulerOrder::deadline) {
+    return invalid_argument("order must be weighted or deadline, got " + std::to_string(static_cast<int>(options.order)));
+  }
+  if (!(options.late_penalty >= 1)) {
+    return invalid_argument("latePenalty must be a number >= 1 (Infinity allowed), got " + num(options.late_penalty));
+  }
+  if (options.order == SchedulerOrder::weighted && !options.demote_overdue && !options.priority_fn &&
+      !options.external_priority) {
+    return invalid_argument("demoteOverdue applies to order 'deadline' only (the weighted order has latePenalty)");
+  }
   if (options.priority_fn && options.external_priority) {
     return invalid_argument("priority_fn and external_priority are mutually exclusive");
   }
@@ -101,8 +111,34 @@ Result<RequestId> Scheduler::submit_with_priority(uint32_t tokens, double priori
 
 IndexedHeap& Scheduler::queue_of(const Record& r) noexcept {
   if (custom_order_) return order_[0];
-  if (r.overdue) return order_[2];
-  return r.slo_ms > 0 ? order_[0] : order_[1];
+  if (r.slo_ms <= 0) return order_[1];
+  return r.overdue && !weighted() ? order_[2] : order_[0];
+}
+
+double Scheduler::window_of(const Record& r) const noexcept {
+  return std::min(options_.max_demotion_ms, options_.max_demotion_factor * r.slo_ms);
+}
+
+double Scheduler::late_size(const Record& r) const noexcept {
+  // +infinity is "behind every request still on time", also for a request of 0 tokens (whose
+  // product would be NaN).
+  if (options_.late_penalty == std::numeric_limits<double>::infinity()) return options_.late_penalty;
+  return static_cast<double>(r.tokens) * r.slo_ms * options_.late_penalty;
+}
+
+void Scheduler::unlink(RequestId id, const Record& r) noexcept {
+  // Popping a top skips the id lookup that erase needs: getBatch removes each request from two
+  // or three queues (it heads at least one), and that is most of its cost.
+  auto remove = [id](IndexedHeap& q) {
+    if (q.peek()->id == id) {
+      (void)q.pop();
+    } else {
+      (void)q.erase(id);
+    }
+  };
+  remove(queue_of(r));
+  if (weighted() && r.slo_ms > 0) remove(r.overdue ? order_[2] : due_);
+  remove(arrivals_);
 }
 
 Result<RequestId> Scheduler::enqueue(uint32_t tokens, double now_ms, double slo_ms, double priority) {
@@ -116,11 +152,14 @@ Result<RequestId> Scheduler::enqueue(uint32_t tokens, double now_ms, double slo_
   if (free_record_ == kNone) records = detail::grown_copy(records_, records_.size() + 1);
   auto table = table_.table_for(table_.size() + 1);
   IndexedHeap& queue = queue_of(rec);
+  const bool tracks_deadline = weighted() && has_slo;  // also in due_, to notice when it turns late
   IndexedHeap::Room queue_room = queue.room_for(queue.size() + 1);
+  IndexedHeap::Room due_room = tracks_deadline ? due_.room_for(due_.size() + 1) : IndexedHeap::Room{};
   IndexedHeap::Room arrival_room = arrivals_.room_for(arrivals_.size() + 1);
   detail::adopt_grown(records_, records);
   table_.adopt(std::move(table));
   queue.adopt(std::move(queue_room));
+  due_.adopt(std::move(due_room));
   arrivals_.adopt(std::move(arrival_room));
 
   uint32_t slot = free_record_;
@@ -137,10 +176,13 @@ Result<RequestId> Scheduler::enqueue(uint32_t tokens, double now_ms, double slo_
   double score;
   if (custom_order_) {
     score = priority;
+  } else if (!has_slo) {
+    score = static_cast<double>(tokens);
   } else {
-    score = has_slo ? rec.deadline_ms : static_cast<double>(tokens);
+    score = weighted() ? static_cast<double>(tokens) * slo_ms : rec.deadline_ms;
   }
   (void)queue.push(id, score);
+  if (tracks_deadline) (void)due_.push(id, rec.deadline_ms);
   (void)arrivals_.push(id, now_ms);
   ++queued_;
   queued_tokens_ += tokens;
@@ -153,8 +195,15 @@ bool Scheduler::full() const noexcept {
   return options_.max_batch_tokens != 0 && queued_tokens_ >= options_.max_batch_tokens;
 }
 
-std::optional<HeapEntry> Scheduler::best() const noexcept {
+std::optional<HeapEntry> Scheduler::best(double now_ms) const noexcept {
   if (custom_order_) return order_[0].peek();
+  if (weighted()) {
+    // Starved: past its second deadline, it goes before everything, earliest first.
+    const std::optional<HeapEntry> starved = order_[2].peek();
+    if (starved && starved->score < now_ms) return starved;
+    if (!order_[0].empty()) return order_[0].peek();
+    return order_[1].peek();
+  }
   if (bounded_demotion_ && !order_[2].empty()) {
     // Bounded demotion: order_[2] is keyed by second deadline; the earliest ranks among the
     // on-time requests by it (first on a tie), and before every request without an SLO.
@@ -201,21 +250,20 @@ Status Scheduler::get_batch(double now_ms, bool force, std::vector<RequestId>& b
   // demoted), then commit without allocating: a bad_alloc leaves the scheduler unchanged.
   batch.reserve(std::min<std::size_t>(queued_, options_.max_batch_size));
   if (!custom_order_ && options_.demote_overdue) {
-    const std::size_t late = order_[0].count_below(now_ms);
+    const std::size_t late = due_queue().count_below(now_ms);
     if (late > 0) order_[2].adopt(order_[2].room_for(order_[2].size() + late));
   }
   batch.clear();
-  demote_overdue(now_ms);
+  mark_overdue(now_ms);
   const uint64_t token_cap = options_.max_batch_tokens;
   uint64_t batch_tokens = 0;
   while (batch.size() < options_.max_batch_size) {
-    const std::optional<HeapEntry> top = best();
+    const std::optional<HeapEntry> top = best(now_ms);
     if (!top) break;
     const uint32_t slot = table_.find(top->id);
     Record& rec = records_[slot];
     if (token_cap != 0 && !batch.empty() && batch_tokens + rec.tokens > token_cap) break;
-    (void)queue_of(rec).pop();
-    arrivals_.erase(top->id);
+    unlink(top->id, rec);
     rec.state = RequestState::in_flight;
     --queued_;
     ++in_flight_;
@@ -228,18 +276,22 @@ Status Scheduler::get_batch(double now_ms, bool force, std::vector<RequestId>& b
   return Status::success();
 }
 
-void Scheduler::demote_overdue(double now_ms) noexcept {  // order_[2] has room (see get_batch)
+void Scheduler::mark_overdue(double now_ms) noexcept {  // order_[2] has room (see get_batch)
   if (custom_order_ || !options_.demote_overdue) return;
-  // Each request moves at most once, so this is O(log n) amortised per request.
-  while (!order_[0].empty() && order_[0].peek()->score < now_ms) {
-    const HeapEntry late = *order_[0].pop();
+  // Each request turns overdue at most once, so this is O(log n) amortised per request.
+  IndexedHeap& due = due_queue();
+  while (!due.empty() && due.peek()->score < now_ms) {
+    const HeapEntry late = *due.pop();
     Record& rec = records_[table_.find(late.id)];
     rec.overdue = true;
+    if (weighted()) {
+      // Keeps its place among equal sizes (update preserves the push order).
+      (void)order_[0].update(late.id, late_size(rec));
+      (void)order_[2].push(late.id, late.score + window_of(rec));
+      continue;
+    }
     // Bounded: keyed by the second deadline; for good: by deadline, behind everything else.
-    const double key = bounded_demotion_
-                           ? late.score + std::min(options_.max_demotion_ms, options_.max_demotion_factor * rec.slo_ms)
-                           : late.score;
-    (void)order_[2].push(late.id, key);
+    (void)order_[2].push(late.id, bounded_demotion_ ? late.score + window_of(rec) : late.score);
   }
 }
 
@@ -303,8 +355,7 @@ bool Scheduler::cancel(RequestId id) {
   if (slot == kNone) return false;
   const Record& rec = records_[slot];
   if (rec.state == RequestState::queued) {
-    queue_of(rec).erase(id);
-    arrivals_.erase(id);
+    unlink(id, rec);
     --queued_;
     queued_tokens_ -= rec.tokens;
   } else {
@@ -344,7 +395,8 @@ SchedulerStats Scheduler::stats() const noexcept {
 }
 
 std::size_t Scheduler::memory_bytes() const noexcept {
-  return order_[0].memory_bytes() + order_[1].memory_bytes() + order_[2].memory_bytes() + arrivals_.memory_bytes() + table_.memory_bytes() +
+  return order_[0].memory_bytes() + order_[1].memory_bytes() + order_[2].memory_bytes() + due_.memory_bytes() +
+         arrivals_.memory_bytes() + table_.memory_bytes() +
          records_.capacity() * sizeof(Record);
 }
 

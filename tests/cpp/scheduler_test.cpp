@@ -14,15 +14,18 @@ using llmds::RequestId;
 using llmds::RequestState;
 using llmds::Scheduler;
 using llmds::SchedulerOptions;
+using llmds::SchedulerOrder;
 using Ids = std::vector<RequestId>;
 
 namespace {
 
-Scheduler make(uint32_t max_batch = 32, double max_wait = 50.0, uint64_t max_tokens = 0) {
+Scheduler make(uint32_t max_batch = 32, double max_wait = 50.0, uint64_t max_tokens = 0,
+               SchedulerOrder order = SchedulerOrder::weighted) {
   SchedulerOptions o;
   o.max_batch_size = max_batch;
   o.max_wait_ms = max_wait;
   o.max_batch_tokens = max_tokens;
+  o.order = order;
   auto s = Scheduler::create(o);
   REQUIRE(s.ok());
   return std::move(s).value();
@@ -122,8 +125,22 @@ TEST_CASE("scheduler: force releases a non-empty queue only", "[scheduler]") {
   CHECK(s.stats().batches == 1);
 }
 
-TEST_CASE("scheduler: default order is EDF for SLO requests, then shortest first, ties FIFO", "[scheduler]") {
+TEST_CASE("scheduler: default order is smallest tokens x SLO for SLO requests, then shortest first, ties FIFO", "[scheduler]") {
+  CHECK(SchedulerOptions{}.order == SchedulerOrder::weighted);
+  CHECK(SchedulerOptions{}.late_penalty == 10.0);
   Scheduler s = make(32, 0.0);
+  const RequestId long_plain = submit(s, 50, 0.0);
+  const RequestId big_tight = submit(s, 500, 0.0, 100.0);   // size 50,000
+  const RequestId short_plain = submit(s, 2, 1.0);
+  const RequestId small_loose = submit(s, 40, 10.0, 1000.0);  // size 40,000
+  const RequestId tie = submit(s, 100, 20.0, 500.0);          // size 50,000, after big_tight
+  const RequestId short_tie = submit(s, 2, 30.0);             // ties with short_plain
+  const RequestId tiny = submit(s, 0, 30.0, 5000.0);          // size 0
+  CHECK(batch(s, 30.0) == Ids{tiny, small_loose, big_tight, tie, short_plain, short_tie, long_plain});
+}
+
+TEST_CASE("scheduler: deadline order is EDF for SLO requests, then shortest first, ties FIFO", "[scheduler]") {
+  Scheduler s = make(32, 0.0, 0, SchedulerOrder::deadline);
   const RequestId long_plain = submit(s, 50, 0.0);
   const RequestId slo100 = submit(s, 500, 0.0, 100.0);    // deadline 100
   const RequestId short_plain = submit(s, 2, 1.0);
@@ -131,6 +148,69 @@ TEST_CASE("scheduler: default order is EDF for SLO requests, then shortest first
   const RequestId slo_tie = submit(s, 1, 20.0, 80.0);     // deadline 100, after slo100
   const RequestId short_tie = submit(s, 2, 30.0);         // ties with short_plain
   CHECK(batch(s, 30.0) == Ids{slo50, slo100, slo_tie, short_plain, short_tie, long_plain});
+}
+
+TEST_CASE("scheduler: weighted order penalises late requests and bounds their wait", "[scheduler]") {
+  SchedulerOptions o;
+  o.max_batch_size = 1;
+  o.max_wait_ms = 0;
+  o.max_demotion_ms = 100.0;  // second deadline = deadline + min(100, 10 x slo)
+  auto s = std::move(Scheduler::create(o)).value();
+  const RequestId late = submit(s, 10, 0.0, 10.0);       // size 100; overdue after 10: 1,000
+  const RequestId mid = submit(s, 20, 0.0, 40.0);        // size 800
+  const RequestId big = submit(s, 30, 0.0, 50.0);        // size 1,500
+  const RequestId none = submit(s, 1, 0.0);              // no SLO: after every SLO request
+  // At 5 nothing is late: smallest size first.
+  CHECK(batch(s, 5.0) == Ids{late});
+  const RequestId late2 = submit(s, 10, 5.0, 10.0);      // due 15, second deadline 15 + 100
+  // At 20 late2 is overdue (1,000): behind mid (800), ahead of big (1,500).
+  CHECK(batch(s, 20.0) == Ids{mid});
+  const RequestId small = submit(s, 1, 20.0, 900.0);     // size 900: ahead of late2
+  CHECK(batch(s, 20.0) == Ids{small});
+  // At 116 late2's second deadline (115) has passed: it goes before everything.
+  const RequestId tiny = submit(s, 0, 116.0, 1000.0);
+  CHECK(batch(s, 116.0) == Ids{late2});
+  CHECK(batch(s, 116.0) == Ids{tiny});
+  CHECK(batch(s, 116.0) == Ids{big});  // overdue since 50, second deadline 150
+  CHECK(batch(s, 116.0) == Ids{none});
+  SECTION("late_penalty +infinity puts a late request behind every one still on time, 0 tokens too") {
+    o.late_penalty = std::numeric_limits<double>::infinity();
+    auto t = std::move(Scheduler::create(o)).value();
+    const RequestId zero = submit(t, 0, 0.0, 10.0);
+    const RequestId huge = submit(t, 1000000, 0.0, 1e6);
+    const RequestId after = submit(t, 0, 0.0);
+    CHECK(batch(t, 11.0) == Ids{huge});
+    CHECK(batch(t, 11.0) == Ids{zero});
+    CHECK(batch(t, 11.0) == Ids{after});
+  }
+  SECTION("late_penalty 1: lateness does not change the order") {
+    o.late_penalty = 1.0;
+    auto t = std::move(Scheduler::create(o)).value();
+    const RequestId a = submit(t, 10, 0.0, 10.0);  // 100, late at 11
+    const RequestId b = submit(t, 11, 0.0, 100.0); // 1,100
+    CHECK(batch(t, 11.0) == Ids{a});
+    CHECK(batch(t, 11.0) == Ids{b});
+  }
+  SECTION("invalid penalties and demote_overdue = false are refused with the weighted order") {
+    for (double p : {0.5, 0.0, -1.0, std::nan(""), -std::numeric_limits<double>::infinity()}) {
+      SchedulerOptions bad;
+      bad.late_penalty = p;
+      auto r = Scheduler::create(bad);
+      REQUIRE(!r.ok());
+      CHECK(r.status().code() == Errc::invalid_argument);
+    }
+    SchedulerOptions bad;
+    bad.demote_overdue = false;
+    auto r = Scheduler::create(bad);
+    REQUIRE(!r.ok());
+    CHECK(r.status().code() == Errc::invalid_argument);
+    bad.order = static_cast<SchedulerOrder>(7);
+    bad.demote_overdue = true;
+    CHECK(Scheduler::create(bad).status().code() == Errc::invalid_argument);
+    bad.order = SchedulerOrder::deadline;
+    bad.demote_overdue = false;
+    CHECK(Scheduler::create(bad).ok());
+  }
 }
 
 TEST_CASE("scheduler: maxBatchTokens caps a batch; an oversized request is served alone", "[scheduler]") {
@@ -336,16 +416,38 @@ struct RefScheduler {
     uint64_t seq;
     int state;  // 1 queued, 2 in flight
     bool overdue = false;
+    uint64_t late_seq = 0;  // when it turned overdue (ties among equal second deadlines)
   };
   uint32_t max_batch;
   double max_wait;
   uint64_t max_tokens;
   double window;  // max_demotion_ms
   double factor;  // max_demotion_factor
+  bool weighted = false;
+  double penalty = 10.0;  // late_penalty
   std::map<RequestId, Req> reqs;
   uint64_t seq = 0;
+  uint64_t late_seq = 0;
   RequestId next = 0;
   uint64_t met = 0, missed = 0;
+  double now = 0;
+
+  // Weighted order: starved SLO requests (past deadline + min(window, factor x slo)) by that
+  // second deadline, then SLO requests by tokens x slo (x penalty once overdue), then no-SLO by
+  // tokens; FIFO ties.
+  double second(const Req& r) const { return r.deadline + std::min(window, factor * r.slo); }
+  bool starved(const Req& r) const { return r.overdue && second(r) < now; }
+  double size(const Req& r) const {
+    if (!r.overdue) return static_cast<double>(r.tokens) * r.slo;
+    return std::isinf(penalty) ? penalty : static_cast<double>(r.tokens) * r.slo * penalty;
+  }
+  bool weighted_before(const Req& a, const Req& b) const {
+    const int ra = a.slo <= 0 ? 2 : starved(a) ? 0 : 1, rb = b.slo <= 0 ? 2 : starved(b) ? 0 : 1;
+    if (ra != rb) return ra < rb;
+    if (ra == 0) return second(a) != second(b) ? second(a) < second(b) : a.late_seq < b.late_seq;
+    const double ka = ra == 1 ? size(a) : a.tokens, kb = rb == 1 ? size(b) : b.tokens;
+    return ka != kb ? ka < kb : a.seq < b.seq;
+  }
 
   // Bounded demotion (a finite window): SLO requests by key = deadline, or once overdue by
   // deadline + min(window, factor x slo) (overdue first on equal keys), then no-SLO by tokens.
@@ -361,6 +463,7 @@ struct RefScheduler {
     return bounded() ? r.deadline + std::min(window, factor * r.slo) : r.deadline;
   }
   bool before(const Req& a, const Req& b) const {
+    if (weighted) return weighted_before(a, b);
     if (rank(a) != rank(b)) return rank(a) < rank(b);
     if (rank(a) == 1) return a.tokens != b.tokens ? a.tokens < b.tokens : a.seq < b.seq;
     if (a.overdue != b.overdue) {
@@ -374,7 +477,8 @@ struct RefScheduler {
     reqs[next] = Req{next, tokens, now, slo, slo > 0 ? now + slo : 0, seq++, 1};
     return next++;
   }
-  Ids get_batch(double now, bool force) {
+  Ids get_batch(double t, bool force) {
+    now = t;
     std::vector<Req*> q;
     uint64_t tok = 0;
     double oldest = std::numeric_limits<double>::infinity();
@@ -387,7 +491,16 @@ struct RefScheduler {
     if (q.empty()) return {};
     const bool full = q.size() >= max_batch || (max_tokens && tok >= max_tokens);
     if (!(force || full || now >= oldest + max_wait)) return {};
-    for (Req* r : q) r->overdue = r->overdue || (r->slo > 0 && r->deadline < now);
+    std::vector<Req*> turning;
+    for (Req* r : q) {
+      if (!r->overdue && r->slo > 0 && r->deadline < now) turning.push_back(r);
+    }
+    std::sort(turning.begin(), turning.end(),
+              [](const Req* a, const Req* b) { return a->deadline != b->deadline ? a->deadline < b->deadline : a->seq < b->seq; });
+    for (Req* r : turning) {
+      r->overdue = true;
+      r->late_seq = late_seq++;
+    }
     std::sort(q.begin(), q.end(), [this](const Req* a, const Req* b) { return before(*a, *b); });
     Ids out;
     uint64_t bt = 0;
@@ -406,21 +519,28 @@ struct RefScheduler {
 
 TEST_CASE("scheduler: randomized operations match a brute-force reference", "[scheduler]") {
   const double inf = std::numeric_limits<double>::infinity();
-  for (int variant = 0; variant < 8; ++variant) {
+  const SchedulerOptions defaults;
+  for (int variant = 0; variant < 16; ++variant) {
     const uint32_t max_batch = variant % 3 == 0 ? 4 : 8;
     const double max_wait = variant % 3 == 1 ? 0.0 : 20.0;
     const uint64_t max_tokens = variant % 3 == 2 ? 300 : 0;
-    const double window = std::vector<double>{SchedulerOptions{}.max_demotion_ms, 10.0, 0.0, inf, 30.0, inf, 3.0, inf}[variant];
-    const double factor = std::vector<double>{SchedulerOptions{}.max_demotion_factor, inf, inf, inf, 0.5, 2.0, 1.0, 0.0}[variant];
-    INFO("variant " << variant << ", max_demotion_ms " << window << ", max_demotion_factor " << factor);
+    const int v = variant % 8;
+    const double window = std::vector<double>{defaults.max_demotion_ms, 10.0, 0.0, inf, 30.0, inf, 3.0, inf}[v];
+    const double factor = std::vector<double>{defaults.max_demotion_factor, inf, inf, inf, 0.5, 2.0, 1.0, 0.0}[v];
+    const bool weighted = variant >= 8;  // 0-7: deadline order, 8-15: weighted (default penalty first)
+    const double penalty = std::vector<double>{defaults.late_penalty, 1.0, inf, 3.0, 10.0, 100.0, 1.5, inf}[v];
+    INFO("variant " << variant << ", max_demotion_ms " << window << ", max_demotion_factor " << factor
+                    << (weighted ? ", weighted, late_penalty " : ", deadline order") << penalty);
     SchedulerOptions o;
     o.max_batch_size = max_batch;
     o.max_wait_ms = max_wait;
     o.max_batch_tokens = max_tokens;
     o.max_demotion_ms = window;
     o.max_demotion_factor = factor;
+    o.order = weighted ? SchedulerOrder::weighted : SchedulerOrder::deadline;
+    o.late_penalty = penalty;
     Scheduler s = std::move(Scheduler::create(o)).value();
-    RefScheduler ref{max_batch, max_wait, max_tokens, window, factor, {}, 0, 0, 0, 0};
+    RefScheduler ref{max_batch, max_wait, max_tokens, window, factor, weighted, penalty, {}, 0, 0, 0, 0, 0, 0.0};
     std::mt19937 rng(2024u + static_cast<uint32_t>(variant));
     double now = 0.0;
     std::vector<RequestId> in_flight;
@@ -485,8 +605,9 @@ TEST_CASE("scheduler: 100k queued requests drain in order quickly", "[scheduler]
 }
 
 // An absolute demotion window (no limit relative to the SLO).
-Scheduler make_demoting(double window, uint32_t max_batch = 1) {
+Scheduler make_demoting(double window, uint32_t max_batch = 1, SchedulerOrder order = SchedulerOrder::deadline) {
   SchedulerOptions o;
+  o.order = order;
   o.max_batch_size = max_batch;
   o.max_wait_ms = 0;
   o.max_demotion_ms = window;
@@ -499,6 +620,7 @@ Scheduler make_demoting(double window, uint32_t max_batch = 1) {
 TEST_CASE("scheduler: demote for good (max_demotion_ms = infinity) or plain EDF", "[scheduler]") {
   for (bool demote : {true, false}) {
     SchedulerOptions o;
+    o.order = SchedulerOrder::deadline;
     o.max_batch_size = 1;
     o.max_wait_ms = 0;
     o.demote_overdue = demote;
@@ -564,6 +686,7 @@ TEST_CASE("scheduler: bounded demotion ranks an overdue request at its deadline 
   }
   SECTION("the window relative to the SLO, and the smaller of the two limits") {
     SchedulerOptions o;
+    o.order = SchedulerOrder::deadline;
     o.max_batch_size = 1;
     o.max_wait_ms = 0;
     o.max_demotion_factor = 2.0;  // default max_demotion_ms: no absolute limit
@@ -601,12 +724,13 @@ TEST_CASE("scheduler: bounded waiting under a stream that fills every batch", "[
   // so every batch could be filled with on-time requests forever. A request due at 5 is overdue
   // from the first batch on. Demoted for good, it never runs; with a window W it runs by its
   // second deadline (5 + W) plus one batch period.
+  for (auto order : {SchedulerOrder::deadline, SchedulerOrder::weighted})
   for (double window : {0.0, 100.0, 500.0, std::numeric_limits<double>::infinity()}) {
-    INFO("max_demotion_ms " << window);
-    auto s = make_demoting(window, 2);
+    INFO("max_demotion_ms " << window << ", order " << static_cast<int>(order));
+    auto s = make_demoting(window, 2, order);
     submit(s, 1, 0.0, 50.0);
     submit(s, 1, 0.0, 50.0);
-    const RequestId tight = submit(s, 1, 0.0, 5.0);
+    const RequestId tight = submit(s, 2, 0.0, 5.0);  // larger, so the weighted order passes it over too
     double served = -1;
     for (double t = 10.0; t <= 2000.0 && served < 0; t += 10.0) {
       submit(s, 1, t, 50.0);
@@ -632,10 +756,12 @@ TEST_CASE("scheduler: once past deadline + max_demotion_ms, no later submission 
   const SchedulerOptions defaults;
   const std::vector<std::pair<double, double>> windows{
       {0.0, inf}, {20.0, inf}, {100.0, inf}, {inf, 0.5}, {40.0, 2.0}, {defaults.max_demotion_ms, defaults.max_demotion_factor}};
+  for (auto order : {SchedulerOrder::deadline, SchedulerOrder::weighted})
   for (const auto& [window, factor] : windows) {
     for (double rate : {0.15, 0.2, 0.3}) {  // requests per ms; the engine serves 0.2
-      INFO("max_demotion_ms " << window << ", max_demotion_factor " << factor << ", rate " << rate);
+      INFO("max_demotion_ms " << window << ", max_demotion_factor " << factor << ", rate " << rate << ", order " << static_cast<int>(order));
       SchedulerOptions o;
+      o.order = order;
       o.max_batch_size = 4;
       o.max_wait_ms = 0;
       o.max_demotion_ms = window;
@@ -677,7 +803,7 @@ TEST_CASE("scheduler: once past deadline + max_demotion_ms, no later submission 
 }
 
 TEST_CASE("scheduler: demotion keeps deadline order among overdue requests and is O(1) per request", "[scheduler]") {
-  auto s = make(8, 0.0);
+  auto s = make(8, 0.0, 0, SchedulerOrder::deadline);
   const RequestId a = submit(s, 1, 0.0, 20.0);
   const RequestId b = submit(s, 1, 0.0, 10.0);
   const RequestId c = submit(s, 1, 0.0, 30.0);

@@ -5,10 +5,12 @@
 // scheduler.hpp:
 // - release: a full batch (max_batch_size queued requests, or max_batch_tokens queued tokens),
 //   or the oldest queued arrival has waited max_wait_ms, or force with a non-empty queue;
-// - order: default = SLO requests by deadline, an overdue one (demote_overdue) ranked at its
-//   deadline + min(max_demotion_ms, max_demotion_factor x slo) (first on a tie with an on-time
-//   one), then the rest by tokens; with both limits infinite the overdue ones come last, by
-//   deadline; custom = priority
+// - order: weighted (the default) = SLO requests past their second deadline (deadline +
+//   min(max_demotion_ms, max_demotion_factor x slo)) first, by it (ties: the order they turned
+//   overdue), then SLO requests by tokens x slo (x late_penalty once overdue), then the rest by
+//   tokens; deadline = SLO requests by deadline, an overdue one (demote_overdue) ranked at its
+//   second deadline (first on a tie with an on-time one), then the rest by tokens; with both
+//   limits infinite the overdue ones come last, by deadline; custom = priority
 //   (from priority_fn, or supplied per call) highest first; ties in submission order;
 // - a batch takes that order up to max_batch_size and stops at the first request that would
 //   pass max_batch_tokens (a lone oversized request goes by itself);
@@ -36,7 +38,8 @@ struct Req {
   double slo, arrival, deadline, priority;
   uint64_t seq;
   RequestState state;
-  bool overdue = false;  // demoted by a releasing get_batch once its deadline had passed
+  bool overdue = false;  // marked by a releasing get_batch once its deadline had passed
+  uint64_t late_seq = 0;  // when it was marked
 };
 
 struct Model {
@@ -45,7 +48,8 @@ struct Model {
   std::map<RequestId, Req> live;  // queued and in flight
   std::set<RequestId> dead;       // completed or cancelled: must never come back
   RequestId next_id = 0;
-  uint64_t seq = 0, batches = 0, dispatched = 0, completed = 0, cancelled = 0, met = 0, missed = 0;
+  uint64_t seq = 0, late_seq = 0, batches = 0, dispatched = 0, completed = 0, cancelled = 0, met = 0, missed = 0;
+  double now = 0;  // of the releasing get_batch being modelled
 
   std::size_t count(RequestState s) const {
     std::size_t n = 0;
@@ -62,12 +66,26 @@ struct Model {
     while (live.count(id) != 0) ++id;
     return id;
   }
+  double second(const Req& r) const { return r.deadline + std::min(opt.max_demotion_ms, opt.max_demotion_factor * r.slo); }
+  bool weighted_before(const Req& a, const Req& b) const {
+    auto rank = [&](const Req& r) { return r.slo <= 0 ? 2 : r.overdue && second(r) < now ? 0 : 1; };
+    auto size = [&](const Req& r) {
+      if (!r.overdue) return static_cast<double>(r.tokens) * r.slo;
+      return opt.late_penalty == kInf ? kInf : static_cast<double>(r.tokens) * r.slo * opt.late_penalty;
+    };
+    if (rank(a) != rank(b)) return rank(a) < rank(b);
+    if (rank(a) == 0) return second(a) != second(b) ? second(a) < second(b) : a.late_seq < b.late_seq;
+    const double ka = rank(a) == 1 ? size(a) : a.tokens, kb = rank(b) == 1 ? size(b) : b.tokens;
+    if (ka != kb) return ka < kb;
+    return a.seq < b.seq;
+  }
   // True if a is served before b.
   bool before(const Req& a, const Req& b) const {
     if (custom) {
       if (a.priority != b.priority) return a.priority > b.priority;
       return a.seq < b.seq;
     }
+    if (opt.order == SchedulerOrder::weighted) return weighted_before(a, b);
     // Finite window: SLO requests by deadline, an overdue one at deadline + window (first on a
     // tie), then those without an SLO by tokens. Infinite: on-time SLO requests by deadline, then
     // those without an SLO by tokens, then overdue ones by deadline.
@@ -97,9 +115,18 @@ struct Model {
     std::vector<RequestId> out;
     if (count(RequestState::queued) == 0) return out;
     if (!(force || full() || now >= oldest() + opt.max_wait_ms)) return out;
+    this->now = now;
     if (!custom && opt.demote_overdue) {
+      std::vector<Req*> turning;
       for (auto& e : live) {
-        if (e.second.state == RequestState::queued && e.second.slo > 0 && e.second.deadline < now) e.second.overdue = true;
+        Req& r = e.second;
+        if (r.state == RequestState::queued && r.slo > 0 && !r.overdue && r.deadline < now) turning.push_back(&r);
+      }
+      std::sort(turning.begin(), turning.end(),
+                [](const Req* a, const Req* b) { return a->deadline != b->deadline ? a->deadline < b->deadline : a->seq < b->seq; });
+      for (Req* r : turning) {
+        r->overdue = true;
+        r->late_seq = late_seq++;
       }
     }
     uint64_t tokens = 0;
@@ -190,6 +217,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   m.opt.demote_overdue = in.below(4) != 0;
   m.opt.max_demotion_ms = std::array<double, 5>{0.0, 1.0, 5.0, 30.0, kInf}[in.below(5)];
   m.opt.max_demotion_factor = std::array<double, 5>{0.0, 0.5, 2.0, SchedulerOptions{}.max_demotion_factor, kInf}[in.below(5)];
+  m.opt.order = in.below(2) == 0 ? SchedulerOrder::weighted : SchedulerOrder::deadline;
+  m.opt.late_penalty = std::array<double, 4>{1.0, 3.0, SchedulerOptions{}.late_penalty, kInf}[in.below(4)];
   const uint32_t mode = in.below(3);  // 0 default order, 1 priority_fn, 2 external priorities
   m.custom = mode != 0;
   const RequestId first = in.below(4) == 0 ? 0xfffffffcu : in.below(3);
@@ -208,6 +237,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
     };
   }
   m.opt.external_priority = mode == 2;
+  if (mode == 0 && m.opt.order == SchedulerOrder::weighted && !m.opt.demote_overdue) {
+    FUZZ_CHECK(Scheduler::create(m.opt).status().code() == Errc::invalid_argument);  // demote_overdue is for the deadline order
+    m.opt.demote_overdue = true;
+  }
   auto created = Scheduler::create(m.opt);
   FUZZ_CHECK(created.ok());
   Scheduler s = std::move(created.value());

@@ -202,6 +202,8 @@ describe('Scheduler with hostile inputs', () => {
       maxBatchTokens: fc.option(fc.constantFrom(1, 20, 50), { nil: undefined }),
       maxDemotionMs: fc.option(fc.constantFrom(0, 2, 10, 25, Infinity), { nil: undefined }),
       maxDemotionFactor: fc.option(fc.constantFrom(0, 0.5, 2, Infinity), { nil: undefined }),
+      order: fc.option(fc.constantFrom('weighted', 'deadline'), { nil: undefined }),
+      latePenalty: fc.option(fc.constantFrom(1, 3, 10, Infinity), { nil: undefined }),
       custom: fc.boolean(),
     });
     fc.assert(
@@ -211,14 +213,30 @@ describe('Scheduler with hostile inputs', () => {
         const s = new Scheduler({ ...o, now: () => now, ...(custom ? { priorityFn: prio } : {}) });
         const reqs = new Map(); // id -> { tokens, slo, arrival, deadline, priority, seq, state }
         let seq = 0;
+        let lateSeq = 0;
         let nextId = 0;
+        const w = o.maxDemotionMs ?? Infinity;
+        const f = o.maxDemotionFactor ?? 10;
+        const penalty = o.latePenalty ?? 10;
+        const second = (r) => r.deadline + Math.min(w, f * r.slo);
+        // Weighted order: starved SLO requests (past their second deadline) by it, in the order
+        // they turned overdue on a tie; then SLO requests by tokens x slo (x latePenalty once
+        // overdue); then no-SLO by tokens; FIFO ties.
+        const weightedBefore = (a, b) => {
+          const rank = (r) => (r.slo === undefined ? 2 : r.overdue && second(r) < now ? 0 : 1);
+          const size = (r) => (!r.overdue ? r.tokens * r.slo : penalty === Infinity ? Infinity : r.tokens * r.slo * penalty);
+          if (rank(a) !== rank(b)) return rank(a) < rank(b);
+          if (rank(a) === 0) return second(a) !== second(b) ? second(a) < second(b) : a.lateSeq < b.lateSeq;
+          const ka = rank(a) === 1 ? size(a) : a.tokens;
+          const kb = rank(b) === 1 ? size(b) : b.tokens;
+          return ka !== kb ? ka < kb : a.seq < b.seq;
+        };
         const before = (a, b) => {
           if (custom) return a.priority !== b.priority ? a.priority > b.priority : a.seq < b.seq;
+          if ((o.order ?? 'weighted') === 'weighted') return weightedBefore(a, b);
           // SLO requests by deadline, an overdue one ranked at deadline + min(maxDemotionMs,
           // maxDemotionFactor x slo) (first on a tie), then no-SLO by tokens. Both Infinity:
           // on-time SLO requests by deadline, then no-SLO by tokens, then overdue by deadline.
-          const w = o.maxDemotionMs ?? Infinity;
-          const f = o.maxDemotionFactor ?? 10;
           const bounded = w !== Infinity || f !== Infinity;
           const rank = (r) => (r.overdue && !bounded ? 2 : r.slo !== undefined ? 0 : 1);
           const key = (r) => (r.overdue && bounded ? r.deadline + Math.min(w, f * r.slo) : r.deadline);
@@ -244,7 +262,11 @@ describe('Scheduler with hostile inputs', () => {
               const oldest = Math.min(...queued.map(([, r]) => r.arrival));
               const expected = [];
               if (queued.length > 0 && (x || full || now >= oldest + o.maxWaitMs)) {
-                if (!custom) for (const [, r] of queued) if (r.slo !== undefined && r.deadline < now) r.overdue = true;
+                if (!custom) {
+                  const turning = queued.map(([, r]) => r).filter((r) => r.slo !== undefined && !r.overdue && r.deadline < now);
+                  turning.sort((a, b) => a.deadline - b.deadline || a.seq - b.seq);
+                  for (const r of turning) (r.overdue = true), (r.lateSeq = lateSeq++);
+                }
                 const order = queued.sort(([, a], [, b]) => (before(a, b) ? -1 : 1));
                 let sum = 0;
                 for (const [id, r] of order) {

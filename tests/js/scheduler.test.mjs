@@ -71,8 +71,24 @@ describe('Scheduler', () => {
     assert.equal(s.stats().batches, 1);
   });
 
-  test('default order: EDF for SLO requests, then shortest first, ties FIFO', () => {
+  test('default order: smallest tokens x sloMs for SLO requests, then shortest first, ties FIFO', () => {
     const [s, clock] = manual({ maxWaitMs: 0 });
+    const longPlain = s.submit(50);
+    const bigTight = s.submit(500, 100); // 50,000
+    clock.t = 1;
+    const shortPlain = s.submit(2);
+    clock.t = 10;
+    const smallLoose = s.submit(40, 1000); // 40,000
+    clock.t = 20;
+    const tie = s.submit(100, 500); // 50,000, after bigTight
+    clock.t = 30;
+    const shortTie = s.submit(2);
+    const tiny = s.submit(0, 5000);
+    assert.deepEqual(s.getBatch(), [tiny, smallLoose, bigTight, tie, shortPlain, shortTie, longPlain]);
+  });
+
+  test("order: 'deadline': EDF for SLO requests, then shortest first, ties FIFO", () => {
+    const [s, clock] = manual({ maxWaitMs: 0, order: 'deadline' });
     const longPlain = s.submit(50);
     const slo100 = s.submit(500, 100);
     clock.t = 1;
@@ -271,9 +287,47 @@ describe('Scheduler: overdue requests', () => {
     await init();
   });
 
+  test('weighted order: a late request counts latePenalty times its size; past its second deadline it goes first', () => {
+    const [s, clock] = manual({ maxBatchSize: 1, maxWaitMs: 0, maxDemotionMs: 100 });
+    const late = s.submit(10, 10); // 100; 1,000 once overdue
+    const mid = s.submit(20, 40); // 800
+    const big = s.submit(30, 50); // 1,500
+    const none = s.submit(1);
+    clock.t = 5;
+    assert.deepEqual(s.getBatch(), [late]);
+    const late2 = s.submit(10, 10); // due 15, second deadline 115
+    clock.t = 20;
+    assert.deepEqual(s.getBatch(), [mid]);
+    const small = s.submit(1, 900);
+    assert.deepEqual(s.getBatch(), [small]);
+    clock.t = 116;
+    const tiny = s.submit(0, 1000);
+    assert.deepEqual([s.getBatch(), s.getBatch(), s.getBatch(), s.getBatch()].flat(), [late2, tiny, big, none]);
+    // latePenalty Infinity: behind every request still on time (0 tokens included).
+    const [t, tclock] = manual({ maxBatchSize: 1, maxWaitMs: 0, latePenalty: Infinity });
+    const zero = t.submit(0, 10);
+    const huge = t.submit(1e6, 1e6);
+    tclock.t = 11;
+    assert.deepEqual([t.getBatch(), t.getBatch()].flat(), [huge, zero]);
+    // latePenalty 1: lateness does not change the order.
+    const [u, uclock] = manual({ maxBatchSize: 1, maxWaitMs: 0, latePenalty: 1 });
+    const a = u.submit(10, 10);
+    const b = u.submit(11, 100);
+    uclock.t = 11;
+    assert.deepEqual([u.getBatch(), u.getBatch()].flat(), [a, b]);
+  });
+
+  test('order and latePenalty validation; demoteOverdue only with the deadline order', () => {
+    for (const bad of ['edf', 'Weighted', 0, true]) throwsCode(() => new Scheduler({ order: bad }), 'invalid_argument', /order/);
+    for (const bad of [0.5, 0, -1, NaN, -Infinity, '10']) throwsCode(() => new Scheduler({ latePenalty: bad }), 'invalid_argument', /latePenalty/);
+    throwsCode(() => new Scheduler({ demoteOverdue: false }), 'invalid_argument', /demoteOverdue.*deadline/);
+    throwsCode(() => new Scheduler({ order: 'weighted', demoteOverdue: false }), 'invalid_argument', /demoteOverdue/);
+    for (const ok of [{ order: 'deadline', demoteOverdue: false }, { order: 'weighted' }, { latePenalty: 1 }, { latePenalty: Infinity }, { demoteOverdue: false, priorityFn: () => 0 }]) new Scheduler(ok).dispose();
+  });
+
   test('maxDemotionMs Infinity: an overdue request goes behind those that can still be on time for good; demoteOverdue: false is plain EDF', () => {
     for (const demoteOverdue of [true, false]) {
-      const [s, clock] = manual({ maxBatchSize: 1, maxWaitMs: 0, demoteOverdue, maxDemotionMs: Infinity, maxDemotionFactor: Infinity });
+      const [s, clock] = manual({ maxBatchSize: 1, maxWaitMs: 0, order: 'deadline', demoteOverdue, maxDemotionMs: Infinity, maxDemotionFactor: Infinity });
       const tight = s.submit(10, 5);
       const loose = s.submit(10, 1000);
       const none = s.submit(3);
@@ -286,7 +340,7 @@ describe('Scheduler: overdue requests', () => {
 
   test('bounded demotion: an overdue request ranks at deadline + maxDemotionMs, then goes first', () => {
     for (const t of [50, 150]) {
-      const [s, clock] = manual({ maxBatchSize: 1, maxWaitMs: 0, maxDemotionMs: 100, maxDemotionFactor: Infinity });
+      const [s, clock] = manual({ maxBatchSize: 1, maxWaitMs: 0, order: 'deadline', maxDemotionMs: 100, maxDemotionFactor: Infinity });
       const tight = s.submit(10, 5); // second deadline 105
       const mid = s.submit(10, 80);
       const late = s.submit(10, 200);
@@ -298,18 +352,18 @@ describe('Scheduler: overdue requests', () => {
   });
 
   test('the default window is 10 SLOs; the smaller limit wins; 0 is plain EDF', () => {
-    const [s, clock] = manual({ maxBatchSize: 1, maxWaitMs: 0 });
+    const [s, clock] = manual({ maxBatchSize: 1, maxWaitMs: 0, order: 'deadline' });
     const tight = s.submit(10, 5); // second deadline 5 + 50 = 55
     const loose = s.submit(10, 3000);
     const due = s.submit(10, 40);
     clock.t = 10;
     assert.deepEqual([s.getBatch(), s.getBatch(), s.getBatch()].flat(), [due, tight, loose]);
-    const [m, mclock] = manual({ maxBatchSize: 1, maxWaitMs: 0, maxDemotionMs: 20 });
+    const [m, mclock] = manual({ maxBatchSize: 1, maxWaitMs: 0, order: 'deadline', maxDemotionMs: 20 });
     const m1 = m.submit(10, 5); // second deadline 5 + min(20, 50) = 25
     const m2 = m.submit(10, 40);
     mclock.t = 10;
     assert.deepEqual([m.getBatch(), m.getBatch()].flat(), [m1, m2]);
-    const [e, eclock] = manual({ maxBatchSize: 1, maxWaitMs: 0, maxDemotionMs: 0 });
+    const [e, eclock] = manual({ maxBatchSize: 1, maxWaitMs: 0, order: 'deadline', maxDemotionMs: 0 });
     const a = e.submit(10, 5);
     const b = e.submit(10, 1000);
     eclock.t = 10;
