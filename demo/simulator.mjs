@@ -15,10 +15,11 @@
 // the engine takes the next batch when the longest one is done.
 //   prefill = 5 ms + 0.02 ms × prompt tokens;  step = 3 ms + 0.1 ms × batch size  (ENGINE below).
 //
-// Policies: `edf` is the Scheduler's default (earliest deadline first; an overdue request ranks
-// as if due `maxDemotionMs` = 2 s later, then goes first: bounded demotion; clients here cancel
-// at their deadline, so it rarely applies), `fcfs` and `shortest`
-// are priorityFn orders (-arrivalMs; -tokens with tokens = prompt + output).
+// Policies: `weighted` is the Scheduler's default (smallest tokens × SLO first; a late request
+// counts 10× its size and one 10 SLOs past its deadline goes first; clients here cancel at their
+// deadline, so lateness rarely applies), `edf` the Scheduler's deadline order (earliest deadline
+// first), `fcfs` and `shortest` are priorityFn orders (-arrivalMs; -tokens with tokens = prompt
+// + output).
 
 export const ENGINE = Object.freeze({ prefillBaseMs: 5, prefillMsPerToken: 0.02, stepMs: 3, stepMsPerSeq: 0.1 });
 export const CLASSES = Object.freeze({
@@ -26,11 +27,12 @@ export const CLASSES = Object.freeze({
   doc: { share: 0.3, prompt: [800, 3000], output: [100, 400], sloFactor: 4 },
 });
 export const POLICIES = Object.freeze({
-  edf: { label: 'deadline first (default)', priorityFn: undefined },
+  weighted: { label: 'tokens × SLO (default)' },
+  edf: { label: 'deadline first', order: 'deadline' },
   fcfs: { label: 'first come first served', priorityFn: (req) => -req.arrivalMs },
   shortest: { label: 'shortest first', priorityFn: (req) => -req.tokens },
 });
-export const DEFAULTS = Object.freeze({ rate: 9, sloMs: 3000, batchSize: 16, maxWaitMs: 25, policy: 'edf', qpsLimit: 0, seed: 1, durationS: 60 });
+export const DEFAULTS = Object.freeze({ rate: 9, sloMs: 3000, batchSize: 16, maxWaitMs: 25, policy: 'weighted', qpsLimit: 0, seed: 1, durationS: 60 });
 
 /** mulberry32: a small seeded PRNG returning floats in [0, 1). */
 export function rng(seed) {
@@ -70,7 +72,8 @@ export function simulate(llmds, options = {}) {
   const wallStart = performance.now();
   const clock = { t: 0 };
   const now = () => clock.t;
-  const sched = new Scheduler({ maxBatchSize: p.batchSize, maxWaitMs: p.maxWaitMs, priorityFn: POLICIES[p.policy].priorityFn, now });
+  const { priorityFn, order } = POLICIES[p.policy];
+  const sched = new Scheduler({ maxBatchSize: p.batchSize, maxWaitMs: p.maxWaitMs, priorityFn, ...(order ? { order } : {}), now });
   const gate = p.qpsLimit > 0 ? new AdmissionController({ qpsTarget: p.qpsLimit, tokenRateLimit: 1e12, requestBurst: Math.max(1, p.qpsLimit), now }) : null;
   const deadlines = new IndexedHeap(); // queued request id -> deadline (min first)
   try {

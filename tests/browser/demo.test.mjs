@@ -149,11 +149,11 @@ test('desktop, 1280 px: retrieval, KV cache, decoder and simulator', async () =>
   assert.match(await page.textContent('#dec-status'), /New tokens must be an integer in \[1, 32\]/);
   await page.fill('#dec-new', '8');
 
-  // Simulator: overload run; three policies tabulated, three charts drawn; same seed, same run.
+  // Simulator: overload run; every policy tabulated, three charts drawn; same seed, same run.
   await page.fill('#sim-rate', '13');
   await page.click('#sim button[type=submit]');
   await page.waitForFunction(() => document.querySelector('#sim-status').textContent.includes('requests'));
-  assert.equal(await page.locator('#sim-summary tbody tr').count(), 3);
+  assert.equal(await page.locator('#sim-summary tbody tr').count(), 4);
   assert.equal(await page.locator('#sim-summary tr.selected').count(), 1);
   assert.equal(await page.locator('#sim svg.chart').count(), 3);
   assert.ok((await page.locator('#sim-ttft circle').count()) > 100);
@@ -269,7 +269,7 @@ for (const engine of engines.filter((e) => e.id !== 'chromium')) {
       assert.deepEqual(r.top, { bm25: 'Prompt caching', dense: 'Prompt caching', hybrid: 'Prompt caching' });
       assert.deepEqual(r.kv, { usedPages: 3, sharedPages: 3, sequences: 2 });
       assert.deepEqual(r.decoder, { cachedTokens: 448, same: true });
-      assert.deepEqual(r.sim, { rows: 3, charts: 3 });
+      assert.deepEqual(r.sim, { rows: 4, charts: 3 });
       assert.deepEqual(errors, []);
       await page.close();
     });
