@@ -154,7 +154,7 @@ const THINK_MS = { fixed: 3000, mean: 8000 }; // gap between a session's turns
  * Orders. `default` = the Scheduler's default, the weighted order: requests by smallest
  * tokens x SLO (tokens = the runtime's estimate of the work: uncached prompt + max output
  * tokens), an overdue request counting latePenalty = 10 times its size, and one past its second
- * deadline (deadline + 10 SLOs) going first. `deadline` = the previous default: earliest deadline
+ * deadline (deadline + 20 SLOs) going first. `deadline` = the previous default: earliest deadline
  * first with bounded demotion (an overdue request ranks as if due 10 SLOs later, then goes
  * first). `fcfs` and `shortest` = priorityFn (-arrivalMs, and -tokens). `edf` = plain EDF
  * (`demoteOverdue: false`); `demote-forever` = the deadline order with both limits Infinity
@@ -194,16 +194,17 @@ export const POLICIES = {
   'cap-5s': { ...DEADLINE, demoteOverdue: false, demote: true, capMs: 5000 },
   aging: { priorityFn: (req) => -(req.arrivalMs + (req.sloMs ?? 1e9) / 2) },
   'weighted-5slo': { maxDemotionFactor: 5 },
-  'weighted-20slo': { maxDemotionFactor: 20 },
+  'weighted-10slo': { maxDemotionFactor: 10 },
+  'weighted-40slo': { maxDemotionFactor: 40 },
   'weighted-unbounded': { maxDemotionFactor: Infinity },
   'penalty-1': { latePenalty: 1 },
   'penalty-3': { latePenalty: 3 },
   'penalty-inf': { latePenalty: Infinity },
-  'sjf-bounded': { Scheduler: boundedShortestFirst(10) },
+  'sjf-bounded': { Scheduler: boundedShortestFirst(20) },
 };
 /** The policies of the main tables; the others are the candidates (runCandidates). */
 export const MAIN_POLICIES = ['default', 'fcfs', 'shortest', 'deadline', 'edf', 'demote-forever'];
-export const CANDIDATES = ['default', 'fcfs', 'shortest', 'deadline', 'edf', 'demote-forever', 'window-1s', 'window-2s', 'window-5s', 'window-10s', 'window-2slo', 'window-5slo', 'window-20slo', 'cap-5s', 'aging', 'weighted-5slo', 'weighted-20slo', 'weighted-unbounded', 'penalty-1', 'penalty-3', 'penalty-inf', 'sjf-bounded'];
+export const CANDIDATES = ['default', 'fcfs', 'shortest', 'deadline', 'edf', 'demote-forever', 'window-1s', 'window-2s', 'window-5s', 'window-10s', 'window-2slo', 'window-5slo', 'window-20slo', 'cap-5s', 'aging', 'weighted-5slo', 'weighted-10slo', 'weighted-40slo', 'weighted-unbounded', 'penalty-1', 'penalty-3', 'penalty-inf', 'sjf-bounded'];
 
 /**
  * Shortest first by tokens alone with the default order's bound (a request past deadline +

@@ -34,7 +34,7 @@ class RawScheduler {
     o.late_penalty = late_penalty;
     o.demote_overdue = demote_overdue;
     o.max_demotion_ms = max_demotion_ms;  // validated by Scheduler::create (Infinity crosses as a double)
-    o.max_demotion_factor = max_demotion_factor;
+    if (!std::isnan(max_demotion_factor)) o.max_demotion_factor = max_demotion_factor;  // NaN: the order's default
     return adopt<RawScheduler>(Scheduler::create(std::move(o)));
   }
   static val limits() {
@@ -42,7 +42,6 @@ class RawScheduler {
     o.set("maxBatchSize", Scheduler::kMaxBatchSize);
     // The defaults live in the core only.
     o.set("defaultMaxDemotionMs", SchedulerOptions{}.max_demotion_ms);
-    o.set("defaultMaxDemotionFactor", SchedulerOptions{}.max_demotion_factor);
     o.set("defaultLatePenalty", SchedulerOptions{}.late_penalty);
     return o;
   }

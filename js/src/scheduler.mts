@@ -24,7 +24,7 @@ interface RawScheduler extends RawHandle {
 interface SchedulerEngine {
   RawScheduler: {
     create(maxBatchSize: number, maxWaitMs: number, maxBatchTokens: number, externalPriority: boolean, order: number, latePenalty: number, demoteOverdue: boolean, maxDemotionMs: number, maxDemotionFactor: number): RawScheduler | null;
-    limits(): { maxBatchSize: number; defaultMaxDemotionMs: number; defaultMaxDemotionFactor: number; defaultLatePenalty: number };
+    limits(): { maxBatchSize: number; defaultMaxDemotionMs: number; defaultLatePenalty: number };
   };
 }
 
@@ -97,8 +97,8 @@ export interface SchedulerOptions {
   maxDemotionMs?: number;
   /**
    * The window as a multiple of the request's own SLO (see `maxDemotionMs`), a number >= 0 or
-   * `Infinity`. Default 10: a chat turn due in 1 s is passed over for at most 10 s more, a job
-   * due in 60 s for 10 minutes.
+   * `Infinity`. Default 20 with the weighted order (a chat turn due in 1 s waits at most 20 s
+   * more, a job due in 60 s 20 minutes), 10 with the deadline order: the best measured for each.
    */
   maxDemotionFactor?: number;
   /** The clock in ms. Default `performance.now()`. Inject one for tests and simulations. */
@@ -185,7 +185,8 @@ export class Scheduler extends Owned<RawScheduler> {
       return w as number;
     };
     const maxDemotionMs = window(o.maxDemotionMs, 'maxDemotionMs', schedulerLimits().defaultMaxDemotionMs);
-    const maxDemotionFactor = window(o.maxDemotionFactor, 'maxDemotionFactor', schedulerLimits().defaultMaxDemotionFactor);
+    // NaN: the order's default (the core keeps one per order).
+    const maxDemotionFactor = o.maxDemotionFactor == null ? NaN : window(o.maxDemotionFactor, 'maxDemotionFactor', NaN);
     const demoteOverdue = v.boolean(o.demoteOverdue ?? true, 'demoteOverdue');
     const order = ORDERS.indexOf((o.order ?? 'weighted') as (typeof ORDERS)[number]);
     if (order < 0) v.fail(`order must be 'weighted' or 'deadline', got ${v.show(o.order)}`);

@@ -108,10 +108,11 @@ struct SchedulerOptions {
   /// plain EDF; both limits +infinity keep an overdue request behind every on-time and every
   /// SLO-less request for good (which starved the tail: chat TTFT p95 153 s vs 22 s under FCFS
   /// on the simulator's edge engine at 0.9 load). Weighted order: both +infinity = no bound.
-  /// Each is a number >= 0 or +infinity. Defaults: no absolute limit, 10 SLOs (a chat turn due
-  /// in 1 s waits at most 10 s more), chosen by bench/serving-simulator.mjs.
+  /// Each is a number >= 0 or +infinity. Defaults: no absolute limit, and
+  /// default_window_slos(order) SLOs (20 weighted, 10 deadline: a chat turn due in 1 s waits at
+  /// most 20 s more), each the best measured for its order by bench/serving-simulator.mjs.
   double max_demotion_ms = std::numeric_limits<double>::infinity();
-  double max_demotion_factor = 10.0;
+  std::optional<double> max_demotion_factor;  ///< unset: default_window_slos(order)
   RequestId first_request_id = 0;  ///< first id handed out (tests of the wrap-around use it)
 };
 
@@ -135,6 +136,10 @@ class Scheduler {
   static constexpr uint32_t kMaxBatchSize = 1u << 20;
 
   static Result<Scheduler> create(SchedulerOptions options);
+  /// The default max_demotion_factor of an order: 20 SLOs for weighted, 10 for deadline.
+  static constexpr double default_window_slos(SchedulerOrder order) noexcept {
+    return order == SchedulerOrder::weighted ? 20.0 : 10.0;
+  }
 
   /// Queues a request of `tokens` tokens; `slo_ms` > 0 sets deadline = now + slo_ms, 0 means
   /// no SLO. invalid_argument for a negative / non-finite slo_ms or a non-finite clock, and
@@ -166,6 +171,7 @@ class Scheduler {
   std::size_t in_flight() const noexcept { return in_flight_; }
   SchedulerStats stats() const noexcept;
   bool custom_order() const noexcept { return custom_order_; }
+  /// The options in force (max_demotion_factor resolved to its order's default when unset).
   const SchedulerOptions& options() const noexcept { return options_; }
   std::size_t memory_bytes() const noexcept;
 

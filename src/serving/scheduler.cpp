@@ -38,10 +38,11 @@ Result<Scheduler> Scheduler::create(SchedulerOptions options) {
   if (!(options.max_demotion_ms >= 0)) {
     return invalid_argument("maxDemotionMs must be a number >= 0 (Infinity allowed), got " + num(options.max_demotion_ms));
   }
-  if (!(options.max_demotion_factor >= 0)) {
+  if (options.max_demotion_factor && !(*options.max_demotion_factor >= 0)) {
     return invalid_argument("maxDemotionFactor must be a number >= 0 (Infinity allowed), got " +
-                            num(options.max_demotion_factor));
+                            num(*options.max_demotion_factor));
   }
+  if (!options.max_demotion_factor) options.max_demotion_factor = default_window_slos(options.order);
   if (options.order != SchedulerOrder::weighted && options.order != SchedulerOrder::deadline) {
     return invalid_argument("order must be weighted or deadline, got " + std::to_string(static_cast<int>(options.order)));
   }
@@ -62,7 +63,7 @@ Scheduler::Scheduler(SchedulerOptions options)
     : options_(std::move(options)),
       custom_order_(static_cast<bool>(options_.priority_fn) || options_.external_priority),
       bounded_demotion_(options_.max_demotion_ms != std::numeric_limits<double>::infinity() ||
-                        options_.max_demotion_factor != std::numeric_limits<double>::infinity()),
+                        *options_.max_demotion_factor != std::numeric_limits<double>::infinity()),
       next_id_(options_.first_request_id) {
   if (custom_order_) order_[0] = IndexedHeap(IndexedHeapOptions{true});
 }
@@ -116,7 +117,7 @@ IndexedHeap& Scheduler::queue_of(const Record& r) noexcept {
 }
 
 double Scheduler::window_of(const Record& r) const noexcept {
-  return std::min(options_.max_demotion_ms, options_.max_demotion_factor * r.slo_ms);
+  return std::min(options_.max_demotion_ms, *options_.max_demotion_factor * r.slo_ms);
 }
 
 double Scheduler::late_size(const Record& r) const noexcept {

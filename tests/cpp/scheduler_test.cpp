@@ -526,8 +526,9 @@ TEST_CASE("scheduler: randomized operations match a brute-force reference", "[sc
     const uint64_t max_tokens = variant % 3 == 2 ? 300 : 0;
     const int v = variant % 8;
     const double window = std::vector<double>{defaults.max_demotion_ms, 10.0, 0.0, inf, 30.0, inf, 3.0, inf}[v];
-    const double factor = std::vector<double>{defaults.max_demotion_factor, inf, inf, inf, 0.5, 2.0, 1.0, 0.0}[v];
-    const bool weighted = variant >= 8;  // 0-7: deadline order, 8-15: weighted (default penalty first)
+    const bool weighted = variant >= 8;  // 0-7: deadline order, 8-15: weighted (defaults first)
+    const SchedulerOrder order = weighted ? SchedulerOrder::weighted : SchedulerOrder::deadline;
+    const double factor = std::vector<double>{Scheduler::default_window_slos(order), inf, inf, inf, 0.5, 2.0, 1.0, 0.0}[v];
     const double penalty = std::vector<double>{defaults.late_penalty, 1.0, inf, 3.0, 10.0, 100.0, 1.5, inf}[v];
     INFO("variant " << variant << ", max_demotion_ms " << window << ", max_demotion_factor " << factor
                     << (weighted ? ", weighted, late_penalty " : ", deadline order") << penalty);
@@ -536,8 +537,8 @@ TEST_CASE("scheduler: randomized operations match a brute-force reference", "[sc
     o.max_wait_ms = max_wait;
     o.max_batch_tokens = max_tokens;
     o.max_demotion_ms = window;
-    o.max_demotion_factor = factor;
-    o.order = weighted ? SchedulerOrder::weighted : SchedulerOrder::deadline;
+    if (v != 0) o.max_demotion_factor = factor;  // variant 0: the order's default
+    o.order = order;
     o.late_penalty = penalty;
     Scheduler s = std::move(Scheduler::create(o)).value();
     RefScheduler ref{max_batch, max_wait, max_tokens, window, factor, weighted, penalty, {}, 0, 0, 0, 0, 0, 0.0};
@@ -655,9 +656,12 @@ TEST_CASE("scheduler: max_demotion_ms 0 is plain EDF", "[scheduler]") {
 }
 
 TEST_CASE("scheduler: bounded demotion ranks an overdue request at its deadline + max_demotion_ms", "[scheduler]") {
-  // The documented defaults: no absolute limit, 10 SLOs.
+  // The documented defaults: no absolute limit; 10 SLOs for the deadline order, 20 for the
+  // weighted one (unset in the options, resolved by create).
   CHECK(SchedulerOptions{}.max_demotion_ms == std::numeric_limits<double>::infinity());
-  CHECK(SchedulerOptions{}.max_demotion_factor == 10.0);
+  CHECK(!SchedulerOptions{}.max_demotion_factor);
+  CHECK(make(1, 0.0, 0, SchedulerOrder::deadline).options().max_demotion_factor == 10.0);
+  CHECK(make(1, 0.0).options().max_demotion_factor == 20.0);
   for (double now : {50.0, 150.0}) {
     INFO("now " << now);
     auto s = make_demoting(100.0);
@@ -710,7 +714,11 @@ TEST_CASE("scheduler: bounded demotion ranks an overdue request at its deadline 
     for (double w : {-1.0, std::nan(""), -std::numeric_limits<double>::infinity()}) {
       for (bool relative : {false, true}) {
         SchedulerOptions o;
-        (relative ? o.max_demotion_factor : o.max_demotion_ms) = w;
+        if (relative) {
+          o.max_demotion_factor = w;
+        } else {
+          o.max_demotion_ms = w;
+        }
         auto r = Scheduler::create(o);
         REQUIRE(!r.ok());
         CHECK(r.status().code() == Errc::invalid_argument);
@@ -755,7 +763,7 @@ TEST_CASE("scheduler: once past deadline + max_demotion_ms, no later submission 
   const double inf = std::numeric_limits<double>::infinity();
   const SchedulerOptions defaults;
   const std::vector<std::pair<double, double>> windows{
-      {0.0, inf}, {20.0, inf}, {100.0, inf}, {inf, 0.5}, {40.0, 2.0}, {defaults.max_demotion_ms, defaults.max_demotion_factor}};
+      {0.0, inf}, {20.0, inf}, {100.0, inf}, {inf, 0.5}, {40.0, 2.0}, {defaults.max_demotion_ms, -1.0}};  // -1: the order's default
   for (auto order : {SchedulerOrder::deadline, SchedulerOrder::weighted})
   for (const auto& [window, factor] : windows) {
     for (double rate : {0.15, 0.2, 0.3}) {  // requests per ms; the engine serves 0.2
@@ -765,9 +773,10 @@ TEST_CASE("scheduler: once past deadline + max_demotion_ms, no later submission 
       o.max_batch_size = 4;
       o.max_wait_ms = 0;
       o.max_demotion_ms = window;
-      o.max_demotion_factor = factor;
+      if (factor >= 0) o.max_demotion_factor = factor;
       auto s = std::move(Scheduler::create(o)).value();
-      std::mt19937 rng(static_cast<uint32_t>(std::min(window, 1e4) * 7 + rate * 1000 + std::min(factor, 100.0)));
+      const double f = *s.options().max_demotion_factor;
+      std::mt19937 rng(static_cast<uint32_t>(std::min(window, 1e4) * 7 + rate * 1000 + std::min(f, 100.0)));
       struct Info {
         double arrival, deadline, second;  // second: deadline + the demotion window
       };
@@ -781,7 +790,7 @@ TEST_CASE("scheduler: once past deadline + max_demotion_ms, no later submission 
           const uint32_t kind = rng() % 4;
           const double slo = kind == 0 ? 0.0 : kind == 3 ? 500.0 : static_cast<double>(5 + rng() % 60);
           const RequestId id = submit(s, rng() % 100, at, slo);
-          queued[id] = {at, slo > 0 ? at + slo : inf, slo > 0 ? at + slo + std::min(window, factor * slo) : inf};
+          queued[id] = {at, slo > 0 ? at + slo : inf, slo > 0 ? at + slo + std::min(window, f * slo) : inf};
         }
         const double now = t + 19.5;
         const Ids b = batch(s, now, true);

@@ -66,7 +66,8 @@ struct Model {
     while (live.count(id) != 0) ++id;
     return id;
   }
-  double second(const Req& r) const { return r.deadline + std::min(opt.max_demotion_ms, opt.max_demotion_factor * r.slo); }
+  double factor() const { return *opt.max_demotion_factor; }  // resolved by create (see below)
+  double second(const Req& r) const { return r.deadline + std::min(opt.max_demotion_ms, factor() * r.slo); }
   bool weighted_before(const Req& a, const Req& b) const {
     auto rank = [&](const Req& r) { return r.slo <= 0 ? 2 : r.overdue && second(r) < now ? 0 : 1; };
     auto size = [&](const Req& r) {
@@ -89,10 +90,10 @@ struct Model {
     // Finite window: SLO requests by deadline, an overdue one at deadline + window (first on a
     // tie), then those without an SLO by tokens. Infinite: on-time SLO requests by deadline, then
     // those without an SLO by tokens, then overdue ones by deadline.
-    const bool bounded = opt.max_demotion_ms != kInf || opt.max_demotion_factor != kInf;
+    const bool bounded = opt.max_demotion_ms != kInf || factor() != kInf;
     auto rank = [bounded](const Req& r) { return r.overdue && !bounded ? 2 : r.slo > 0 ? 0 : 1; };
     auto key = [&](const Req& r) {
-      return r.overdue && bounded ? r.deadline + std::min(opt.max_demotion_ms, opt.max_demotion_factor * r.slo) : r.deadline;
+      return r.overdue && bounded ? second(r) : r.deadline;
     };
     if (rank(a) != rank(b)) return rank(a) < rank(b);
     if (rank(a) == 0 && a.overdue != b.overdue) return a.overdue ? key(a) <= key(b) : key(a) < key(b);
@@ -216,7 +217,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   m.opt.max_batch_tokens = std::array<uint64_t, 4>{0, 1, 10, 40}[in.below(4)];
   m.opt.demote_overdue = in.below(4) != 0;
   m.opt.max_demotion_ms = std::array<double, 5>{0.0, 1.0, 5.0, 30.0, kInf}[in.below(5)];
-  m.opt.max_demotion_factor = std::array<double, 5>{0.0, 0.5, 2.0, SchedulerOptions{}.max_demotion_factor, kInf}[in.below(5)];
+  const double factor = std::array<double, 5>{0.0, 0.5, 2.0, -1.0, kInf}[in.below(5)];  // -1: unset
+  if (factor >= 0) m.opt.max_demotion_factor = factor;
   m.opt.order = in.below(2) == 0 ? SchedulerOrder::weighted : SchedulerOrder::deadline;
   m.opt.late_penalty = std::array<double, 4>{1.0, 3.0, SchedulerOptions{}.late_penalty, kInf}[in.below(4)];
   const uint32_t mode = in.below(3);  // 0 default order, 1 priority_fn, 2 external priorities
@@ -244,6 +246,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   auto created = Scheduler::create(m.opt);
   FUZZ_CHECK(created.ok());
   Scheduler s = std::move(created.value());
+  FUZZ_CHECK(s.options().max_demotion_factor == (factor >= 0 ? factor : Scheduler::default_window_slos(m.opt.order)));
+  m.opt.max_demotion_factor = s.options().max_demotion_factor;
   std::vector<RequestId> out;
 
   for (int step = 0; step < 400 && !in.empty(); ++step) {

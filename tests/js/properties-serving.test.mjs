@@ -216,7 +216,7 @@ describe('Scheduler with hostile inputs', () => {
         let lateSeq = 0;
         let nextId = 0;
         const w = o.maxDemotionMs ?? Infinity;
-        const f = o.maxDemotionFactor ?? 10;
+        const f = o.maxDemotionFactor ?? ((o.order ?? 'weighted') === 'weighted' ? 20 : 10);
         const penalty = o.latePenalty ?? 10;
         const second = (r) => r.deadline + Math.min(w, f * r.slo);
         // Weighted order: starved SLO requests (past their second deadline) by it, in the order

@@ -317,7 +317,19 @@ describe('Scheduler: overdue requests', () => {
     assert.deepEqual([u.getBatch(), u.getBatch()].flat(), [a, b]);
   });
 
+  test('weighted order: the default window is 20 SLOs', () => {
+    for (const [t, first] of [[104, 'small'], [106, 'late']]) {
+      const [s, clock] = manual({ maxBatchSize: 1, maxWaitMs: 0 });
+      const ids = { late: s.submit(100, 5) }; // due 5, second deadline 5 + 20 x 5 = 105
+      clock.t = t - 1;
+      ids.small = s.submit(1, 1000);
+      clock.t = t;
+      assert.deepEqual(s.getBatch(), [ids[first]], `at ${t}`);
+    }
+  });
+
   test('order and latePenalty validation; demoteOverdue only with the deadline order', () => {
+    for (const name of ['maxDemotionFactor', 'maxDemotionMs']) for (const bad of [-1, NaN, '20']) throwsCode(() => new Scheduler({ [name]: bad }), 'invalid_argument', new RegExp(name));
     for (const bad of ['edf', 'Weighted', 0, true]) throwsCode(() => new Scheduler({ order: bad }), 'invalid_argument', /order/);
     for (const bad of [0.5, 0, -1, NaN, -Infinity, '10']) throwsCode(() => new Scheduler({ latePenalty: bad }), 'invalid_argument', /latePenalty/);
     throwsCode(() => new Scheduler({ demoteOverdue: false }), 'invalid_argument', /demoteOverdue.*deadline/);
