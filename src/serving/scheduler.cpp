@@ -42,10 +42,10 @@ Result<Scheduler> Scheduler::create(SchedulerOptions options) {
     return invalid_argument("maxDemotionFactor must be a number >= 0 (Infinity allowed), got " +
                             num(*options.max_demotion_factor));
   }
-  if (!options.max_demotion_factor) options.max_demotion_factor = default_window_slos(options.order);
   if (options.order != SchedulerOrder::weighted && options.order != SchedulerOrder::deadline) {
     return invalid_argument("order must be weighted or deadline, got " + std::to_string(static_cast<int>(options.order)));
   }
+  if (!options.max_demotion_factor) options.max_demotion_factor = default_window_slos(options.order);
   if (!(options.late_penalty >= 1)) {
     return invalid_argument("latePenalty must be a number >= 1 (Infinity allowed), got " + num(options.late_penalty));
   }
