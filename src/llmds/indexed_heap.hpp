@@ -156,8 +156,28 @@ class IndexedHeap {
   void adopt(Room&& room) noexcept;
   /// Entries whose score is below `bound` (min-heaps; O(result)).
   std::size_t count_below(double bound) const noexcept;
+  /// Keeps the entries for which keep(HeapEntry) is true and drops the others, in O(n) and
+  /// without allocating (a caller that removes entries lazily purges with it). Returns how many
+  /// were dropped. The survivors keep their order, FIFO ties included.
+  template <typename Keep>
+  std::size_t retain_if(Keep keep) noexcept {
+    std::size_t kept = 0;
+    for (const Node& node : nodes_) {
+      if (keep(HeapEntry{node.score, node.id})) {
+        nodes_[kept++] = node;
+      } else {
+        release_slot(node);
+      }
+    }
+    const std::size_t dropped = nodes_.size() - kept;
+    nodes_.resize(kept);  // shrinking never allocates
+    rebuild();
+    return dropped;
+  }
 
  private:
+  void release_slot(const Node& node) noexcept;
+  void rebuild() noexcept;  // restores the heap order of nodes_ and every pos_ entry
 
   bool before(const Node& a, const Node& b) const noexcept {
     if (a.score != b.score) return max_heap_ ? a.score > b.score : a.score < b.score;
@@ -166,6 +186,7 @@ class IndexedHeap {
   Status set_score(Id id, double score, int direction, const char* op);
   void sift_up(std::size_t i) noexcept;
   void sift_down(std::size_t i) noexcept;
+  void sift_down_from_top() noexcept;
   void remove_at(std::size_t i) noexcept;
   std::size_t count_below(std::size_t i, double bound) const noexcept;
 

@@ -23,7 +23,8 @@
 /// overdue request ranks at its second deadline among the deadlines of the others (see
 /// SchedulerOptions). With a custom priority (a `priority_fn`, or priorities passed to
 /// `submit_with_priority`) the highest priority comes first, ties in submission order. A
-/// priority is computed once, at submission, and never re-evaluated.
+/// priority is computed once, at submission, and never re-evaluated. Overdue requests whose
+/// keys are equal go in the order they turned overdue (the earlier deadline first).
 ///
 /// Batch formation takes requests in that order, up to `max_batch_size`, and while the next
 /// one fits in `max_batch_tokens` (when set). It stops at the first request that does not fit
@@ -192,8 +193,12 @@ class Scheduler {
   double window_of(const Record& r) const noexcept;
   double late_size(const Record& r) const noexcept;
   IndexedHeap& queue_of(const Record& r) noexcept;
-  /// Removes a queued request from every queue it is in.
+  /// Removes a request that has just left the queue (its state already changed) from every
+  /// queue it is in: exactly from the ordering queues, lazily from due_ and arrivals_.
   void unlink(RequestId id, const Record& r) noexcept;
+  bool waiting(RequestId id) const noexcept { return state(id) == RequestState::queued; }
+  void drop_lazily(IndexedHeap& q, std::size_t& stale, bool live_top) noexcept;
+  void purge_stale() noexcept;
   std::optional<HeapEntry> best(double now_ms) const noexcept;
   void release(RequestId id, uint32_t slot) noexcept;
   bool full() const noexcept;
@@ -210,6 +215,12 @@ class Scheduler {
   IndexedHeap order_[3];
   IndexedHeap due_;  // weighted order: on-time SLO requests by deadline (who turns overdue next)
   IndexedHeap arrivals_;  // queued requests by arrival time: the oldest one decides the wait
+  // due_ and arrivals_ drop a request that leaves the queue lazily: only when it is at the top
+  // (where a reader would see it) or when stale entries outnumber live ones (one O(n) purge,
+  // amortised O(1) per request). Each exact removal is a heap erase at a random position, and
+  // with three queues per request those erases were most of getBatch's cost.
+  std::size_t stale_due_ = 0;
+  std::size_t stale_arrivals_ = 0;
   detail::FlatIdMap table_;  // id -> index in records_ (queued and in-flight requests)
   std::vector<Record> records_;
   uint32_t free_record_ = detail::FlatIdMap::kNone;  // head of the free-record list

@@ -128,18 +128,42 @@ double Scheduler::late_size(const Record& r) const noexcept {
 }
 
 void Scheduler::unlink(RequestId id, const Record& r) noexcept {
-  // Popping a top skips the id lookup that erase needs: getBatch removes each request from two
-  // or three queues (it heads at least one), and that is most of its cost.
-  auto remove = [id](IndexedHeap& q) {
-    if (q.peek()->id == id) {
-      (void)q.pop();
+  IndexedHeap& queue = queue_of(r);
+  // Popping a top skips the id lookup that erase needs.
+  if (queue.peek()->id == id) {
+    (void)queue.pop();
+  } else {
+    (void)queue.erase(id);
+  }
+  if (weighted() && r.slo_ms > 0) {
+    if (r.overdue) {
+      (void)order_[2].erase(id);
     } else {
-      (void)q.erase(id);
+      // mark_overdue skips a stale top itself, so nothing is popped here.
+      drop_lazily(due_, stale_due_, false);
     }
-  };
-  remove(queue_of(r));
-  if (weighted() && r.slo_ms > 0) remove(r.overdue ? order_[2] : due_);
-  remove(arrivals_);
+  }
+  drop_lazily(arrivals_, stale_arrivals_, true);
+}
+
+void Scheduler::drop_lazily(IndexedHeap& q, std::size_t& stale, bool live_top) noexcept {
+  ++stale;
+  // ready_at and get_batch read the oldest arrival from the top: keep it live there.
+  while (live_top && !q.empty() && !waiting(q.peek()->id)) {
+    (void)q.pop();
+    if (stale > 0) --stale;
+  }
+  if (stale > q.size() - stale) {
+    (void)q.retain_if([this](const HeapEntry& e) { return waiting(e.id); });
+    stale = 0;
+  }
+}
+
+void Scheduler::purge_stale() noexcept {
+  auto live = [this](const HeapEntry& e) { return waiting(e.id); };
+  (void)due_.retain_if(live);
+  (void)arrivals_.retain_if(live);
+  stale_due_ = stale_arrivals_ = 0;
 }
 
 Result<RequestId> Scheduler::enqueue(uint32_t tokens, double now_ms, double slo_ms, double priority) {
@@ -187,7 +211,11 @@ Result<RequestId> Scheduler::enqueue(uint32_t tokens, double now_ms, double slo_
   (void)arrivals_.push(id, now_ms);
   ++queued_;
   queued_tokens_ += tokens;
+  // A stale entry in due_ or arrivals_ (see drop_lazily) must be gone before its id can be
+  // handed out again, which takes a full cycle of 2^32 ids: purge whenever the ids wrap.
+  const bool wrapped = id < next_id_ || id == std::numeric_limits<RequestId>::max();
   next_id_ = id + 1;
+  if (wrapped) purge_stale();
   return id;
 }
 
@@ -264,8 +292,8 @@ Status Scheduler::get_batch(double now_ms, bool force, std::vector<RequestId>& b
     const uint32_t slot = table_.find(top->id);
     Record& rec = records_[slot];
     if (token_cap != 0 && !batch.empty() && batch_tokens + rec.tokens > token_cap) break;
-    unlink(top->id, rec);
     rec.state = RequestState::in_flight;
+    unlink(top->id, rec);
     --queued_;
     ++in_flight_;
     queued_tokens_ -= rec.tokens;
@@ -283,6 +311,10 @@ void Scheduler::mark_overdue(double now_ms) noexcept {  // order_[2] has room (s
   IndexedHeap& due = due_queue();
   while (!due.empty() && due.peek()->score < now_ms) {
     const HeapEntry late = *due.pop();
+    if (!waiting(late.id)) {  // left the queue, dropped lazily (only in due_)
+      if (stale_due_ > 0) --stale_due_;
+      continue;
+    }
     Record& rec = records_[table_.find(late.id)];
     rec.overdue = true;
     if (weighted()) {
@@ -354,8 +386,9 @@ Status Scheduler::complete_batch(const RequestId* ids, std::size_t n, double now
 bool Scheduler::cancel(RequestId id) {
   const uint32_t slot = table_.find(id);
   if (slot == kNone) return false;
-  const Record& rec = records_[slot];
+  Record& rec = records_[slot];
   if (rec.state == RequestState::queued) {
+    rec.state = RequestState::unknown;  // before unlink, which drops entries that are not queued
     unlink(id, rec);
     --queued_;
     queued_tokens_ -= rec.tokens;

@@ -288,3 +288,36 @@ TEST_CASE("indexed_heap: FlatIdMap matches std::unordered_map through growth and
   CHECK(map.find(1) == kNone);
   CHECK(map.erase(1) == kNone);
 }
+
+TEST_CASE("indexed_heap: retain_if drops entries in place and keeps the order of the rest", "[indexed_heap]") {
+  for (bool max_heap : {false, true}) {
+    IndexedHeap h(IndexedHeapOptions{max_heap});
+    std::mt19937 rng(31);
+    std::vector<std::pair<double, uint32_t>> kept;  // (score, id) in push order
+    for (uint32_t id = 0; id < 500; ++id) {
+      const double score = static_cast<double>(rng() % 40);  // many ties
+      REQUIRE(h.push(id, score).ok());
+      if (id % 3 != 0) kept.emplace_back(score, id);
+    }
+    const std::size_t bytes = h.memory_bytes();
+    CHECK(h.retain_if([](const HeapEntry& e) { return e.id % 3 != 0; }) == 167);
+    CHECK(h.memory_bytes() == bytes);  // in place: nothing allocated or freed
+    CHECK(h.size() == kept.size());
+    CHECK(!h.has(0));
+    CHECK(h.has(1));
+    // The survivors come out by score, ties in push order, and the heap keeps working.
+    std::stable_sort(kept.begin(), kept.end(), [max_heap](const auto& a, const auto& b) {
+      return max_heap ? a.first > b.first : a.first < b.first;
+    });
+    REQUIRE(h.push(0, max_heap ? -1.0 : 100.0).ok());  // a dropped id can be pushed again
+    for (const auto& [score, id] : kept) {
+      const auto e = h.pop();
+      REQUIRE(e);
+      CHECK(e->id == id);
+      CHECK(e->score == score);
+    }
+    CHECK(h.pop()->id == 0u);
+    CHECK(h.empty());
+    CHECK(h.retain_if([](const HeapEntry&) { return false; }) == 0);
+  }
+}

@@ -471,6 +471,7 @@ struct RefScheduler {
       return a.overdue ? key(a) <= key(b) : !(key(b) <= key(a));
     }
     if (key(a) != key(b)) return key(a) < key(b);
+    if (a.overdue && b.overdue) return a.late_seq < b.late_seq;  // in the order they turned overdue
     return a.seq < b.seq;
   }
   RequestId submit(uint32_t tokens, double now, double slo) {

@@ -10,7 +10,8 @@
 //   overdue), then SLO requests by tokens x slo (x late_penalty once overdue), then the rest by
 //   tokens; deadline = SLO requests by deadline, an overdue one (demote_overdue) ranked at its
 //   second deadline (first on a tie with an on-time one), then the rest by tokens; with both
-//   limits infinite the overdue ones come last, by deadline; custom = priority
+//   limits infinite the overdue ones come last, by deadline; overdue requests with equal keys
+//   in the order they turned overdue (earlier deadline first); custom = priority
 //   (from priority_fn, or supplied per call) highest first; ties in submission order;
 // - a batch takes that order up to max_batch_size and stops at the first request that would
 //   pass max_batch_tokens (a lone oversized request goes by itself);
@@ -99,6 +100,8 @@ struct Model {
     if (rank(a) == 0 && a.overdue != b.overdue) return a.overdue ? key(a) <= key(b) : key(a) < key(b);
     const double ka = rank(a) == 1 ? a.tokens : key(a), kb = rank(b) == 1 ? b.tokens : key(b);
     if (ka != kb) return ka < kb;
+    // Overdue requests with equal keys: in the order they turned overdue.
+    if (a.overdue && b.overdue) return a.late_seq < b.late_seq;
     return a.seq < b.seq;
   }
   bool full() const {

@@ -242,10 +242,10 @@ describe('Scheduler with hostile inputs', () => {
           const key = (r) => (r.overdue && bounded ? r.deadline + Math.min(w, f * r.slo) : r.deadline);
           if (rank(a) !== rank(b)) return rank(a) < rank(b);
           if (rank(a) === 0 && a.overdue !== b.overdue) return a.overdue ? key(a) <= key(b) : key(a) < key(b);
-          if (rank(a) === 0) return key(a) !== key(b) ? key(a) < key(b) : a.seq < b.seq;
+          if (rank(a) === 0) return key(a) !== key(b) ? key(a) < key(b) : a.overdue && b.overdue ? a.lateSeq < b.lateSeq : a.seq < b.seq;
           const ka = rank(a) === 1 ? a.tokens : a.deadline;
           const kb = rank(b) === 1 ? b.tokens : b.deadline;
-          return ka !== kb ? ka < kb : a.seq < b.seq;
+          return ka !== kb ? ka < kb : rank(a) === 2 ? a.lateSeq < b.lateSeq : a.seq < b.seq;
         };
         try {
           for (const [kind, x, y] of ops) {
