@@ -23,8 +23,9 @@
 /// overdue request ranks at its second deadline among the deadlines of the others (see
 /// SchedulerOptions). With a custom priority (a `priority_fn`, or priorities passed to
 /// `submit_with_priority`) the highest priority comes first, ties in submission order. A
-/// priority is computed once, at submission, and never re-evaluated. Overdue requests whose
-/// keys are equal go in the order they turned overdue (the earlier deadline first).
+/// priority is computed once, at submission, and never re-evaluated. Overdue requests ranked by
+/// their second deadline (or, demoted for good, by deadline) that tie go in the order they
+/// turned overdue (the earlier deadline first).
 ///
 /// Batch formation takes requests in that order, up to `max_batch_size`, and while the next
 /// one fits in `max_batch_tokens` (when set). It stops at the first request that does not fit
