@@ -366,16 +366,17 @@ export function simulate(arrivals, { policy = 'default', capacity, admission = t
   const clock = { t: 0 };
   const now = () => clock.t;
   const order = POLICIES[policy];
+  // The policy's Scheduler options as they are: an absent one is undefined, the default.
   const sched = new (order.Scheduler ?? Scheduler)({
     maxBatchSize: engine.joinGroup,
     maxWaitMs: engine.maxWaitMs,
     maxBatchTokens: engine.groupTokens,
     priorityFn: order.priorityFn,
-    ...(order.order !== undefined ? { order: order.order } : {}),
-    ...(order.latePenalty !== undefined ? { latePenalty: order.latePenalty } : {}),
-    ...(order.demoteOverdue === false ? { demoteOverdue: false } : {}),
-    ...(order.maxDemotionMs !== undefined ? { maxDemotionMs: order.maxDemotionMs } : {}),
-    ...(order.maxDemotionFactor !== undefined ? { maxDemotionFactor: order.maxDemotionFactor } : {}),
+    order: order.order,
+    latePenalty: order.latePenalty,
+    demoteOverdue: order.demoteOverdue,
+    maxDemotionMs: order.maxDemotionMs,
+    maxDemotionFactor: order.maxDemotionFactor,
     now,
   });
   const meanTokens = arrivals.reduce((s, r) => s + r.prompt.length + r.maxTokens, 0) / arrivals.length;

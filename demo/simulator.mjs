@@ -73,7 +73,7 @@ export function simulate(llmds, options = {}) {
   const clock = { t: 0 };
   const now = () => clock.t;
   const { priorityFn, order } = POLICIES[p.policy];
-  const sched = new Scheduler({ maxBatchSize: p.batchSize, maxWaitMs: p.maxWaitMs, priorityFn, ...(order ? { order } : {}), now });
+  const sched = new Scheduler({ maxBatchSize: p.batchSize, maxWaitMs: p.maxWaitMs, priorityFn, order, now });
   const gate = p.qpsLimit > 0 ? new AdmissionController({ qpsTarget: p.qpsLimit, tokenRateLimit: 1e12, requestBurst: Math.max(1, p.qpsLimit), now }) : null;
   const deadlines = new IndexedHeap(); // queued request id -> deadline (min first)
   try {
