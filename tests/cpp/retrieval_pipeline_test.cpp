@@ -7,6 +7,7 @@
 #include <string>
 
 #include "llmds/retrieval_pipeline.hpp"
+#include "test_support.hpp"
 
 using namespace llmds;
 
@@ -27,16 +28,7 @@ RetrievalPipeline make(uint32_t dim = 4, uint64_t budget = 100000, Metric metric
 
 RankedHits search(RetrievalPipeline& p, const std::string& text, const std::vector<float>* emb = nullptr,
                     double w = 0.5, Fusion f = Fusion::weighted, uint32_t k = 10) {
-  PipelineQuery q;
-  q.text = text;
-  if (emb) {
-    q.embedding = emb->data();
-    q.embedding_len = emb->size();
-  }
-  q.fusion_weight = w;
-  q.fusion = f;
-  q.top_k = k;
-  auto r = p.search(q);
+  auto r = p.search(llmds_test::query_of(text, emb, k, w, f));
   REQUIRE(r);
   return r.value();
 }

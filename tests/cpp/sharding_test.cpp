@@ -108,18 +108,6 @@ RankedHits merged_bm25(const std::vector<InvertedIndex>& shards, const std::stri
   return m.value();
 }
 
-PipelineQuery query_of(const std::string& text, const std::vector<float>* emb, uint32_t k, double w, Fusion f) {
-  PipelineQuery q;
-  q.text = text;
-  if (emb) {
-    q.embedding = emb->data();
-    q.embedding_len = emb->size();
-  }
-  q.top_k = k;
-  q.fusion_weight = w;
-  q.fusion = f;
-  return q;
-}
 
 RankedHits merged_hybrid(const std::vector<RetrievalPipeline>& shards, const PipelineQuery& q, bool exact) {
   std::vector<ShardHits> parts;
@@ -322,9 +310,9 @@ TEST_CASE("sharding: hybrid over 1..6 shards = one pipeline (exact dense lists)"
       const double w = below(rng, 5) / 4.0;
       const Fusion f = qi % 2 == 0 ? Fusion::weighted : Fusion::rrf;
       INFO("round " << round << " shards " << n_shards << " query \"" << text << "\" k " << k << " w " << w);
-      const PipelineQuery hybrid = query_of(text, &emb, k, w, f);
+      const PipelineQuery hybrid = llmds_test::query_of(text, &emb, k, w, f);
       require_identical(merged_hybrid(shards, hybrid, true), *single.search_exhaustive(hybrid));
-      const PipelineQuery bm25 = query_of(text, nullptr, k, w, f);
+      const PipelineQuery bm25 = llmds_test::query_of(text, nullptr, k, w, f);
       require_identical(merged_hybrid(shards, bm25, false), *single.search(bm25));
       if (n_docs <= 40) {  // beams as wide as the corpus: HNSW is exact too
         require_identical(merged_hybrid(shards, hybrid, false), *single.search(hybrid));
@@ -340,7 +328,7 @@ TEST_CASE("sharding: search_shard lists and merge_shard_results errors", "[shard
   REQUIRE(a.add_document(1, "red apple", e1.data(), 2).ok());
   REQUIRE(a.add_document(2, "green apple").ok());  // no embedding
   REQUIRE(b.add_document(3, "red cherry", e2.data(), 2).ok());
-  auto hits = a.search_shard(query_of("apple", &q, 5, 0.5, Fusion::weighted));
+  auto hits = a.search_shard(llmds_test::query_of("apple", &q, 5, 0.5, Fusion::weighted));
   REQUIRE(hits);
   CHECK(hits->top_k == 5);
   CHECK(hits->dense);
@@ -349,18 +337,18 @@ TEST_CASE("sharding: search_shard lists and merge_shard_results errors", "[shard
   CHECK(std::isinf(hits->bm25_distances[hits->bm25.ids[0] == 2 ? 0 : 1]));
   CHECK(hits->dense_ids == std::vector<uint32_t>{1});
 
-  auto text_only = b.search_shard(query_of("apple", nullptr, 5, 0.5, Fusion::weighted));
+  auto text_only = b.search_shard(llmds_test::query_of("apple", nullptr, 5, 0.5, Fusion::weighted));
   REQUIRE(text_only);
   CHECK_FALSE(text_only->dense);
   CHECK(text_only->dense_ids.empty());
-  const PipelineQuery merged_q = query_of("", nullptr, 5, 0.5, Fusion::weighted);
+  const PipelineQuery merged_q = llmds_test::query_of("", nullptr, 5, 0.5, Fusion::weighted);
   CHECK(RetrievalPipeline::merge_shard_results({*hits, *text_only}, merged_q).status().code() == Errc::invalid_argument);
   CHECK(RetrievalPipeline::merge_shard_results({*hits, *hits}, merged_q).status().code() == Errc::invalid_argument);
-  CHECK(RetrievalPipeline::merge_shard_results({*hits}, query_of("", nullptr, 6, 0.5, Fusion::weighted)).status().code() ==
+  CHECK(RetrievalPipeline::merge_shard_results({*hits}, llmds_test::query_of("", nullptr, 6, 0.5, Fusion::weighted)).status().code() ==
         Errc::invalid_argument);
   CHECK(RetrievalPipeline::merge_shard_results({}, merged_q)->ids.empty());
   CHECK(merge_ranked({hits->bm25, hits->bm25}, 3).status().code() == Errc::invalid_argument);
-  auto three = RetrievalPipeline::merge_shard_results({*hits}, query_of("", nullptr, 3, 0.5, Fusion::weighted));
+  auto three = RetrievalPipeline::merge_shard_results({*hits}, llmds_test::query_of("", nullptr, 3, 0.5, Fusion::weighted));
   REQUIRE(three);  // a smaller merged top_k than the shards searched for is fine
   CHECK(three->ids.size() == 2);
 }
@@ -370,7 +358,7 @@ TEST_CASE("sharding: set_global_stats clears the pipeline's result cache", "[sha
   REQUIRE(a.add_document(1, "red apple").ok());
   REQUIRE(a.add_document(2, "red red cherry pie").ok());
   const std::string text = "red apple";
-  PipelineQuery q = query_of(text, nullptr, 5, 0.5, Fusion::weighted);
+  PipelineQuery q = llmds_test::query_of(text, nullptr, 5, 0.5, Fusion::weighted);
   auto local = a.search(q);
   REQUIRE(local);
   CHECK(a.stats().cache_entries == 1);

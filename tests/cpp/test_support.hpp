@@ -7,9 +7,28 @@
 #include <cstddef>
 #include <cstdint>
 #include <random>
+#include <string>
 #include <vector>
 
+#include "llmds/retrieval_pipeline.hpp"
+
 namespace llmds_test {
+
+/// A pipeline query: text, an optional embedding (kept by pointer, so `emb` must outlive it),
+/// top k and the fusion.
+inline llmds::PipelineQuery query_of(const std::string& text, const std::vector<float>* emb, uint32_t k, double w,
+                                     llmds::Fusion f) {
+  llmds::PipelineQuery q;
+  q.text = text;
+  if (emb) {
+    q.embedding = emb->data();
+    q.embedding_len = emb->size();
+  }
+  q.top_k = k;
+  q.fusion_weight = w;
+  q.fusion = f;
+  return q;
+}
 
 /// Zipf(s) ranks 0..n-1 from raw mt19937 outputs, so the same stream comes out natively
 /// (libstdc++) and in wasm (libc++), whose std distributions differ.
