@@ -4,7 +4,7 @@
 // tests/cpp/hnsw_quantization_test.cpp), f16's range check in add and addBatch, filters.
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
-import { llmds, throwsCode, disposeAfterEach, inFreshEngine as inFreshWorker, MULBERRY32_SOURCE } from './llmds.mjs';
+import { llmds, throwsCode, disposeAfterEach, inFreshEngine as inFreshWorker, MULBERRY32_SOURCE, CRC32_SOURCE } from './llmds.mjs';
 
 const { HNSW } = llmds;
 const track = disposeAfterEach();
@@ -30,14 +30,7 @@ const GENERATOR = `
     }
     return v;
   }
-  function crc32(bytes) {
-    let c = ~0;
-    for (const b of bytes) {
-      c ^= b;
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    }
-    return ~c >>> 0;
-  }
+  ${CRC32_SOURCE}
   // The C++ test "the same bytes natively and in both wasm builds": serialize() bytes, then the
   // ids and distance bits of 20 searches, CRC-32.
   function fingerprints(HNSW) {

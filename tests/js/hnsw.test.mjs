@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
-import { llmds, throwsCode, disposeAfterEach, inFreshEngine as inFreshWorker, MULBERRY32_SOURCE } from './llmds.mjs';
+import { llmds, throwsCode, disposeAfterEach, inFreshEngine as inFreshWorker, MULBERRY32_SOURCE, CRC32_SOURCE } from './llmds.mjs';
 
 const { init, features, HNSW, LlmdsError } = llmds;
 
@@ -38,14 +38,7 @@ const { uniformData, fingerprintIndexes } = new Function(`${GENERATOR}; return {
 const FINGERPRINTS = { l2: 553296471, cosine: 2929140355, ip: 2179606455 };
 const storedCrc = (bytes) => new DataView(bytes.buffer, bytes.byteOffset).getUint32(bytes.length - 4, true);
 
-function crc32(bytes) {
-  let c = ~0;
-  for (const b of bytes) {
-    c ^= b;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  }
-  return ~c >>> 0;
-}
+const crc32 = new Function(`${CRC32_SOURCE}; return crc32;`)();
 
 /** inFreshEngine with this file's generators in scope. */
 const inFreshEngine = (code) => inFreshWorker(code, GENERATOR);

@@ -31,6 +31,18 @@ export async function rejectsCode(fnOrPromise, code, mentions) {
   });
 }
 
+/** CRC-32 (IEEE) as source text, evaluated here and inside fresh engines like MULBERRY32_SOURCE below: the C++ tests print their fingerprints with it. */
+export const CRC32_SOURCE = `
+  function crc32(bytes) {
+    let c = ~0;
+    for (const b of bytes) {
+      c ^= b;
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    }
+    return ~c >>> 0;
+  }
+`;
+
 /**
  * Source text of mulberry32 returning raw u32s, as tests/cpp/test_support.hpp's Mulberry32, for
  * the generators the HNSW suites evaluate both here and inside fresh engines (inFreshEngine).
