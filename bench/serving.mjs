@@ -90,7 +90,7 @@ export async function benchmarkSubmit({ n = 100_000 } = {}) {
 export async function benchmarkGetBatch({ queued = 10_000, samples = 20_000, batch = 32, order = undefined } = {}) {
   await init();
   const next = rng(12);
-  const s = new Scheduler({ maxBatchSize: batch, maxWaitMs: 50, ...(order ? { order } : {}) });
+  const s = new Scheduler({ maxBatchSize: batch, maxWaitMs: 50, order });
   try {
     const submit = () => s.submit(16 + Math.floor(next() * 4000), 200 + Math.floor(next() * 30000));
     for (let i = 0; i < queued; i++) submit();

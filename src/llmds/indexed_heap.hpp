@@ -186,7 +186,6 @@ class IndexedHeap {
   Status set_score(Id id, double score, int direction, const char* op);
   void sift_up(std::size_t i) noexcept;
   void sift_down(std::size_t i) noexcept;
-  void sift_down_from_top() noexcept;
   void remove_at(std::size_t i) noexcept;
   std::size_t count_below(std::size_t i, double bound) const noexcept;
 

@@ -222,12 +222,8 @@ void IndexedHeap::remove_at(std::size_t i) noexcept {
     nodes_[i] = nodes_[last];
     pos_[moved] = static_cast<uint32_t>(i);
     nodes_.pop_back();
-    if (i == 0) {
-      sift_down_from_top();  // pop: the moved entry, a former leaf, nearly always sinks to the bottom
-    } else {
-      sift_up(i);
-      sift_down(pos_[moved]);
-    }
+    sift_up(i);
+    sift_down(pos_[moved]);
   } else {
     nodes_.pop_back();
   }
@@ -245,26 +241,6 @@ void IndexedHeap::sift_up(std::size_t i) noexcept {
   }
   nodes_[i] = moving;
   pos_[moving.slot] = static_cast<uint32_t>(i);
-}
-
-void IndexedHeap::sift_down_from_top() noexcept {
-  // Floyd's bottom-up variant: move the hole at the root down to a leaf along the better child
-  // (one comparison per level instead of two), then let the entry that was there rise. It ends
-  // near the bottom, so the rise is short; the result is a valid heap, and since (score, seq)
-  // orders entries totally, the pop order is the same as with the plain sift.
-  const std::size_t n = nodes_.size();
-  if (n == 0) return;
-  const Node moving = nodes_[0];
-  std::size_t i = 0;
-  for (std::size_t child = 1; child < n; child = 2 * i + 1) {
-    if (child + 1 < n && before(nodes_[child + 1], nodes_[child])) ++child;
-    nodes_[i] = nodes_[child];
-    pos_[nodes_[i].slot] = static_cast<uint32_t>(i);
-    i = child;
-  }
-  nodes_[i] = moving;
-  pos_[moving.slot] = static_cast<uint32_t>(i);
-  sift_up(i);
 }
 
 void IndexedHeap::sift_down(std::size_t i) noexcept {
